@@ -1,0 +1,73 @@
+#include "model/attention.h"
+
+#include <cmath>
+#include <unordered_map>
+
+namespace beit {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim)
+    : heads_(heads), head_dim_(head_dim), scale_(1.0f / std::sqrt(static_cast<float>(head_dim))) {}
+
+void AttentionKernels::Forward(dnnl::stream& stream, const float* qkv, int64_t batch, int64_t tokens,
+                               const float* bias, const float* head_mask, float* probs,
+                               float* context) const {
+  const int64_t H = heads_, d = head_dim_, N = tokens, C = H * d;
+  // Per image: Q as [H, N, d] and K^T as [H, d, N], both strided views into qkv.
+  dnnl::memory::desc q_md({H, N, d}, dt::f32, dims{d, 3 * C, 1});
+  dnnl::memory::desc kt_md({H, d, N}, dt::f32, dims{d, 1, 3 * C});
+  dnnl::memory::desc s_md({H, N, N}, dt::f32, tag::abc);
+  const bool has_bias = bias != nullptr;
+  const auto& scores = scores_.GetOrCreate({N, has_bias}, [&] {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale_, 0.f);
+    if (has_bias) ops.append_binary(dnnl::algorithm::binary_add, s_md);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, s_md), attr, CpuEngine()));
+  });
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* base = qkv + b * N * 3 * C;
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, Wrap(q_md, base)},
+        {DNNL_ARG_WEIGHTS, Wrap(kt_md, base + C)},
+        {DNNL_ARG_DST, Wrap(s_md, probs + b * H * N * N)}};
+    if (has_bias) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1] = Wrap(s_md, bias);
+    scores.execute(stream, args);
+  }
+
+  const int64_t rows = batch * H * N;
+  dnnl::memory::desc p_md({rows, N}, dt::f32, tag::ab);
+  const auto& softmax = softmax_.GetOrCreate(rows, [&] {
+    dnnl::softmax_forward::desc desc(dnnl::prop_kind::forward_inference, p_md, 1);
+    return dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(desc, CpuEngine()));
+  });
+  softmax.execute(stream, {{DNNL_ARG_SRC, Wrap(p_md, probs)}, {DNNL_ARG_DST, Wrap(p_md, probs)}});
+
+  if (head_mask) {
+    stream.wait();
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t h = 0; h < H; ++h) {
+        float* p = probs + (b * H + h) * N * N;
+        const float m = head_mask[h];
+        for (int64_t i = 0; i < N * N; ++i) p[i] *= m;
+      }
+    }
+  }
+
+  // context[b, n, h*d + j] = sum_m probs[b, h, n, m] * V[b, m, h, j]
+  dnnl::memory::desc pb_md({batch, H, N, N}, dt::f32, tag::abcd);
+  dnnl::memory::desc v_md({batch, H, N, d}, dt::f32, dims{N * 3 * C, d, 3 * C, 1});
+  dnnl::memory::desc c_md({batch, H, N, d}, dt::f32, dims{N * C, d, C, 1});
+  const auto& ctx = context_.GetOrCreate({batch, N}, [&] {
+    return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(pb_md, v_md, c_md), CpuEngine()));
+  });
+  ctx.execute(stream, {{DNNL_ARG_SRC, Wrap(pb_md, probs)},
+                       {DNNL_ARG_WEIGHTS, Wrap(v_md, qkv + 2 * C)},
+                       {DNNL_ARG_DST, Wrap(c_md, context)}});
+}
+
+}  // namespace beit

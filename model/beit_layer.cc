@@ -1,0 +1,84 @@
+#include "model/beit_layer.h"
+
+#include <algorithm>
+
+namespace beit {
+namespace {
+
+// Scales output row o of a [out, in] weight and its bias by lambda[o]: lambda * (x W^T + b).
+void FoldLayerScale(const Tensor& lambda, Tensor& weight, Tensor& bias) {
+  const int64_t out = weight.dim(0), in = weight.dim(1);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) weight.data[o * in + i] *= lambda.data[o];
+    bias.data[o] *= lambda.data[o];
+  }
+}
+
+}  // namespace
+
+BeitLayer::BeitLayer(const BeitConfig& config, Checkpoint& ckpt, const std::string& prefix)
+    : hidden_(config.hidden_size),
+      intermediate_(config.intermediate_size),
+      attention_(config.num_attention_heads, config.head_dim()) {
+  const int64_t C = hidden_, I = intermediate_;
+  const float eps = config.layer_norm_eps;
+  layernorm_before_ = LayerNorm(ckpt.TakeBackbone(prefix + "layernorm_before.weight", {C}),
+                                ckpt.TakeBackbone(prefix + "layernorm_before.bias", {C}), eps);
+  layernorm_after_ = LayerNorm(ckpt.TakeBackbone(prefix + "layernorm_after.weight", {C}),
+                               ckpt.TakeBackbone(prefix + "layernorm_after.bias", {C}), eps);
+
+  const std::string att = prefix + "attention.attention.";
+  Tensor q = ckpt.TakeBackbone(att + "query.weight", {C, C});
+  Tensor k = ckpt.TakeBackbone(att + "key.weight", {C, C});
+  Tensor v = ckpt.TakeBackbone(att + "value.weight", {C, C});
+  Tensor qb = ckpt.TakeBackbone(att + "query.bias", {C});
+  Tensor vb = ckpt.TakeBackbone(att + "value.bias", {C});
+  Tensor qkv_w({3 * C, C}), qkv_b({3 * C});  // key has no bias in BEiT
+  std::copy(q.data.begin(), q.data.end(), qkv_w.data.begin());
+  std::copy(k.data.begin(), k.data.end(), qkv_w.data.begin() + C * C);
+  std::copy(v.data.begin(), v.data.end(), qkv_w.data.begin() + 2 * C * C);
+  std::copy(qb.data.begin(), qb.data.end(), qkv_b.data.begin());
+  std::copy(vb.data.begin(), vb.data.end(), qkv_b.data.begin() + 2 * C);
+  qkv_ = Linear(qkv_w, &qkv_b, {});
+
+  Tensor ow = ckpt.TakeBackbone(prefix + "attention.output.dense.weight", {C, C});
+  Tensor ob = ckpt.TakeBackbone(prefix + "attention.output.dense.bias", {C});
+  Tensor w1 = ckpt.TakeBackbone(prefix + "intermediate.dense.weight", {I, C});
+  Tensor b1 = ckpt.TakeBackbone(prefix + "intermediate.dense.bias", {I});
+  Tensor w2 = ckpt.TakeBackbone(prefix + "output.dense.weight", {C, I});
+  Tensor b2 = ckpt.TakeBackbone(prefix + "output.dense.bias", {C});
+  if (config.layer_scale()) {
+    FoldLayerScale(ckpt.TakeBackbone(prefix + "lambda_1", {C}), ow, ob);
+    FoldLayerScale(ckpt.TakeBackbone(prefix + "lambda_2", {C}), w2, b2);
+  }
+  attention_output_ = Linear(ow, &ob, {"linear", /*accumulate=*/true});
+  intermediate_dense_ = Linear(w1, &b1, {config.hidden_act, false});
+  output_dense_ = Linear(w2, &b2, {"linear", /*accumulate=*/true});
+
+  if (config.use_relative_position_bias) {
+    const int64_t wh = config.patch_grid_height(), ww = config.patch_grid_width();
+    relative_position_bias_ = std::make_unique<RelativePositionBias>(
+        ckpt.TakeBackbone(att + "relative_position_bias.relative_position_bias_table",
+                          {RelativePositionBias::TableRows(wh, ww), config.num_attention_heads}),
+        wh, ww, config.num_attention_heads);
+  }
+}
+
+void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
+                        const float* head_mask, float* probs, LayerScratch& s) const {
+  const int64_t rows = batch * tokens, C = hidden_;
+  s.normed.resize(rows * C);
+  s.qkv.resize(rows * 3 * C);
+  s.context.resize(rows * C);
+  s.mlp.resize(rows * intermediate_);
+
+  layernorm_before_.Forward(stream, x, rows, s.normed.data());
+  qkv_.Forward(stream, s.normed.data(), rows, s.qkv.data());
+  attention_.Forward(stream, s.qkv.data(), batch, tokens, bias, head_mask, probs, s.context.data());
+  attention_output_.Forward(stream, s.context.data(), rows, x);
+  layernorm_after_.Forward(stream, x, rows, s.normed.data());
+  intermediate_dense_.Forward(stream, s.normed.data(), rows, s.mlp.data());
+  output_dense_.Forward(stream, s.mlp.data(), rows, x);
+}
+
+}  // namespace beit

@@ -1,0 +1,51 @@
+// One BEiT transformer block (BeitLayer): pre-norm attention and MLP with optional layer scale.
+//
+// Contract:
+// - Forward updates the hidden states x [B, N, C] in place:
+//     x += lambda_1 * Attention(LN_before(x));  x += lambda_2 * MLP(LN_after(x))
+//   with lambda_1/lambda_2 folded into the output projections at load time (layer scale off =>
+//   plain residuals). Q, K, V are one fused matmul; the residual adds are matmul sum post-ops.
+// - `bias` is the relative position bias [H, N, N] to add (the layer's own or the shared one) or
+//   null; `head_mask` is [H] or null. `probs` receives [B, H, N, N] attention probabilities.
+// - `scratch` is resized as needed and reused across layers to avoid reallocations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "model/attention.h"
+#include "model/beit_config.h"
+#include "model/checkpoint.h"
+#include "model/layer_norm.h"
+#include "model/linear.h"
+#include "model/relative_position_bias.h"
+
+namespace beit {
+
+struct LayerScratch {
+  std::vector<float> normed, qkv, context, mlp;
+};
+
+class BeitLayer {
+ public:
+  BeitLayer(const BeitConfig& config, Checkpoint& checkpoint, const std::string& prefix);
+
+  void Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
+               const float* head_mask, float* probs, LayerScratch& scratch) const;
+
+  // The layer's own relative position bias, or null when it has none.
+  const RelativePositionBias* relative_position_bias() const { return relative_position_bias_.get(); }
+
+ private:
+  int64_t hidden_, intermediate_;
+  LayerNorm layernorm_before_, layernorm_after_;
+  Linear qkv_, attention_output_, intermediate_dense_, output_dense_;
+  AttentionKernels attention_;
+  std::unique_ptr<RelativePositionBias> relative_position_bias_;
+};
+
+}  // namespace beit

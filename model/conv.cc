@@ -1,0 +1,125 @@
+#include "model/conv.h"
+
+#include <cmath>
+
+#include "model/activation.h"
+
+namespace beit {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+BatchNorm TakeBatchNorm(Checkpoint& ckpt, const std::string& prefix, int64_t channels) {
+  BatchNorm bn;
+  bn.gamma = ckpt.Take(prefix + "weight", {channels});
+  bn.beta = ckpt.Take(prefix + "bias", {channels});
+  bn.mean = ckpt.Take(prefix + "running_mean", {channels});
+  bn.var = ckpt.Take(prefix + "running_var", {channels});
+  return bn;
+}
+
+Conv2d::Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* bn, Options options)
+    : options_(std::move(options)), weight_(std::move(weight)) {
+  in_ = options_.transposed ? weight_.dim(0) : weight_.dim(1);
+  out_ = options_.transposed ? weight_.dim(1) : weight_.dim(0);
+  kernel_h_ = weight_.dim(2);
+  kernel_w_ = weight_.dim(3);
+  bias_ = bias ? *bias : Tensor({out_});
+  if (bn) {
+    const int64_t k = kernel_h_ * kernel_w_;
+    for (int64_t o = 0; o < out_; ++o) {
+      const float s = bn->gamma.data[o] / std::sqrt(bn->var.data[o] + bn->eps);
+      for (int64_t i = 0; i < in_; ++i) {
+        float* w = weight_.ptr() + (options_.transposed ? (i * out_ + o) : (o * in_ + i)) * k;
+        for (int64_t j = 0; j < k; ++j) w[j] *= s;
+      }
+      bias_.data[o] = (bias_.data[o] - bn->mean.data[o]) * s + bn->beta.data[o];
+    }
+  }
+}
+
+std::pair<int64_t, int64_t> Conv2d::OutputSize(int64_t h, int64_t w) const {
+  const auto& o = options_;
+  if (o.transposed) {
+    return {(h - 1) * o.stride - 2 * o.padding + o.dilation * (kernel_h_ - 1) + 1,
+            (w - 1) * o.stride - 2 * o.padding + o.dilation * (kernel_w_ - 1) + 1};
+  }
+  return {(h + 2 * o.padding - o.dilation * (kernel_h_ - 1) - 1) / o.stride + 1,
+          (w + 2 * o.padding - o.dilation * (kernel_w_ - 1) - 1) / o.stride + 1};
+}
+
+const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) const {
+  return cache_.GetOrCreate({b, h, w}, [&] {
+    const auto [oh, ow] = OutputSize(h, w);
+    const auto& o = options_;
+    dnnl::memory::desc src({b, in_, h, w}, dt::f32, tag::nhwc);
+    dnnl::memory::desc dst({b, out_, oh, ow}, dt::f32, tag::nhwc);
+    dnnl::memory::desc wei_any({out_, in_, kernel_h_, kernel_w_}, dt::f32, tag::any);
+    dnnl::memory::desc bia({out_}, dt::f32, tag::a);
+    dnnl::memory::dims strides{o.stride, o.stride}, pad{o.padding, o.padding}, dil{o.dilation - 1, o.dilation - 1};
+    dnnl::post_ops ops;
+    AppendActivation(ops, o.activation);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+
+    Compiled c;
+    dnnl::memory::desc wanted;
+    dnnl::memory::desc user_wei({out_, in_, kernel_h_, kernel_w_}, dt::f32, o.transposed ? tag::iohw : tag::oihw);
+    if (o.transposed) {
+      dnnl::deconvolution_forward::primitive_desc pd(
+          dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                            src, wei_any, bia, dst, strides, dil, pad, pad),
+          attr, CpuEngine());
+      wanted = pd.weights_desc();
+      c.primitive = dnnl::deconvolution_forward(pd);
+    } else {
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                          src, wei_any, bia, dst, strides, dil, pad, pad),
+          attr, CpuEngine());
+      wanted = pd.weights_desc();
+      c.primitive = dnnl::convolution_forward(pd);
+    }
+    std::lock_guard<std::mutex> lock(weights_mu_);
+    for (const auto& [desc, mem] : reordered_) {
+      if (desc == wanted) c.weights = mem;
+    }
+    if (!c.weights) {
+      c.weights = dnnl::memory(wanted, CpuEngine());
+      dnnl::stream s(CpuEngine());
+      dnnl::memory user(user_wei, CpuEngine(), const_cast<float*>(weight_.ptr()));
+      dnnl::reorder(user, c.weights).execute(s, user, c.weights);
+      s.wait();
+      reordered_.emplace_back(wanted, c.weights);
+    }
+    return c;
+  });
+}
+
+FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
+  const auto [oh, ow] = OutputSize(x.height, x.width);
+  FeatureMap y(x.batch, oh, ow, out_);
+  const Compiled& c = CompiledFor(x.batch, x.height, x.width);
+  dnnl::memory::desc src({x.batch, in_, x.height, x.width}, dt::f32, tag::nhwc);
+  dnnl::memory::desc dst({x.batch, out_, oh, ow}, dt::f32, tag::nhwc);
+  dnnl::memory::desc bia({out_}, dt::f32, tag::a);
+  c.primitive.execute(stream, {{DNNL_ARG_SRC, Wrap(src, x.data.data())},
+                               {DNNL_ARG_WEIGHTS, c.weights},
+                               {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
+                               {DNNL_ARG_DST, Wrap(dst, y.data.data())}});
+  stream.wait();
+  return y;
+}
+
+std::unique_ptr<Conv2d> LoadConvModule(Checkpoint& ckpt, const std::string& prefix, int64_t in, int64_t out,
+                                       int64_t kernel, int64_t padding, int64_t dilation) {
+  Tensor w = ckpt.Take(prefix + "conv.weight", {out, in, kernel, kernel});
+  BatchNorm bn = TakeBatchNorm(ckpt, prefix + "bn.", out);
+  Conv2d::Options o;
+  o.padding = padding;
+  o.dilation = dilation;
+  o.activation = "relu";
+  return std::make_unique<Conv2d>(std::move(w), nullptr, &bn, o);
+}
+
+}  // namespace beit

@@ -1,0 +1,69 @@
+// Conv2d and ConvTranspose2d on oneDNN, NHWC activations, with eval-mode BatchNorm folded in.
+//
+// Contract:
+// - Weights arrive in PyTorch layout: [out, in, kh, kw] for Conv2d, [in, out, kh, kw] for
+//   ConvTranspose2d. A following BatchNorm2d (running statistics, eval mode) is folded into the
+//   weights and bias at load: y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta.
+// - The activation (a hidden_act name, e.g. "relu", "gelu") runs as a fused post-op.
+// - Forward reads x [B, H, W, in] and returns [B, OH, OW, out]. Primitives are cached per input
+//   shape; weights are reordered into the kernel's preferred layout once per distinct layout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "model/checkpoint.h"
+#include "model/dnnl_context.h"
+#include "model/feature_map.h"
+#include "model/tensor.h"
+
+namespace beit {
+
+struct BatchNorm {
+  Tensor gamma, beta, mean, var;
+  float eps = 1e-5f;  // torch.nn.BatchNorm2d default, as Transformers' BEiT heads use
+};
+
+BatchNorm TakeBatchNorm(Checkpoint& checkpoint, const std::string& prefix, int64_t channels);
+
+class Conv2d {
+ public:
+  struct Options {
+    int64_t stride = 1, padding = 0, dilation = 1;
+    bool transposed = false;
+    std::string activation = "linear";
+  };
+
+  Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* batch_norm, Options options);
+
+  FeatureMap Forward(dnnl::stream& stream, const FeatureMap& x) const;
+  int64_t out_channels() const { return out_; }
+
+ private:
+  struct Compiled {
+    dnnl::primitive primitive;
+    dnnl::memory weights;
+  };
+  const Compiled& CompiledFor(int64_t b, int64_t h, int64_t w) const;
+  std::pair<int64_t, int64_t> OutputSize(int64_t h, int64_t w) const;
+
+  int64_t in_, out_, kernel_h_, kernel_w_;
+  Options options_;
+  Tensor weight_;  // PyTorch layout, BatchNorm folded
+  Tensor bias_;
+  PrimitiveCache<std::tuple<int64_t, int64_t, int64_t>, Compiled> cache_;
+  mutable std::mutex weights_mu_;
+  mutable std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> reordered_;  // one per layout
+};
+
+// BeitConvModule: Conv2d (no bias) -> BatchNorm2d -> ReLU, loaded from `prefix` conv./bn.
+std::unique_ptr<Conv2d> LoadConvModule(Checkpoint& checkpoint, const std::string& prefix, int64_t in,
+                                       int64_t out, int64_t kernel, int64_t padding, int64_t dilation = 1);
+
+}  // namespace beit

@@ -1,0 +1,74 @@
+// A BEiT checkpoint folder loaded for inference, whatever its architecture.
+//
+// Contract:
+// - Load(dir) reads dir/config.json and dir/model.safetensors (the layout save_pretrained writes),
+//   builds the class named by architectures[0] (BeitModel, BeitForImageClassification,
+//   BeitForMaskedImageModeling, BeitForSemanticSegmentation) and checks every tensor it needs.
+//   Unused tensors are reported in `warnings`. Any problem is a ModelError naming the file.
+// - Run returns outputs named as in Transformers' output objects and the golden fixtures:
+//   logits, last_hidden_state, pooler_output (BeitModel) or beit.last_hidden_state,
+//   beit.pooler_output (heads), hidden_states.N / attentions.N when asked, and for segmentation
+//   semantic_map.K (image K resized to target_sizes[K]) and semantic_map_native. With `debug`,
+//   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
+// - Run is thread-safe; each call uses its own oneDNN stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/beit_config.h"
+#include "model/tensor.h"
+
+namespace beit {
+
+class BeitModel;
+class ImageClassifier;
+class MaskedImageModel;
+class SemanticSegmenter;
+
+struct RunInputs {
+  Tensor pixel_values;                                  // [B, C, H, W]
+  std::optional<std::vector<uint8_t>> bool_masked_pos;  // [B, num_patches], row-major
+  std::optional<Tensor> head_mask;                      // [L, H] or [H]
+};
+
+struct RunOptions {
+  bool hidden_states = false;
+  bool attentions = false;
+  bool debug = false;
+  std::vector<std::pair<int64_t, int64_t>> target_sizes;  // segmentation: one (H, W) per image
+};
+
+struct NamedOutput {
+  std::string name;
+  Tensor values;     // float outputs
+  LabelMap labels;   // segmentation maps
+  bool is_label_map = false;
+};
+
+class ModelRunner {
+ public:
+  static std::unique_ptr<ModelRunner> Load(const std::string& dir, std::vector<std::string>* warnings = nullptr);
+  ~ModelRunner();
+
+  std::vector<NamedOutput> Run(const RunInputs& inputs, const RunOptions& options) const;
+
+  const BeitConfig& config() const { return config_; }
+  const std::string& architecture() const { return architecture_; }
+
+ private:
+  ModelRunner() = default;
+
+  BeitConfig config_;
+  std::string architecture_;
+  std::unique_ptr<BeitModel> bare_;
+  std::unique_ptr<ImageClassifier> classifier_;
+  std::unique_ptr<MaskedImageModel> mim_;
+  std::unique_ptr<SemanticSegmenter> segmenter_;
+};
+
+}  // namespace beit

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages beit-serve needs to build and test, only when missing.
+# Usage: scripts/install_deps.sh [--dev]   (--dev adds the test/benchmark/sanitizer tools)
+set -euo pipefail
+
+RUNTIME_BUILD=(
+  build-essential cmake ninja-build pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
+  libdnnl-dev ocl-icd-opencl-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev
+  prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev
+)
+DEV=(
+  libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy
+)
+
+want=("${RUNTIME_BUILD[@]}")
+if [[ "${1:-}" == "--dev" ]]; then want+=("${DEV[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install_deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install_deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
