@@ -1,0 +1,99 @@
+// beit-run as a user runs it: exit codes, messages, and a real run whose file matches the golden.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "model/safetensors.h"
+
+namespace beit {
+namespace {
+
+const std::string kModels = std::string(BEIT_TEST_DATA_DIR) + "/models/";
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+Result RunBeitRun(const std::string& args) {
+  std::string cmd = std::string(BEIT_RUN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), pipe)) r.output += buf.data();
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string TempPath(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("beit_run_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+TEST(BeitRun, UsageErrorsExitTwo) {
+  Result r = RunBeitRun("--model");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("needs a value"), std::string::npos);
+  r = RunBeitRun("--frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown argument"), std::string::npos);
+  r = RunBeitRun("--model x --inputs y --output z --target-size 12by4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("HxW"), std::string::npos);
+}
+
+TEST(BeitRun, HelpListsEveryFlag) {
+  Result r = RunBeitRun("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--model", "--inputs", "--output", "--target-size", "--debug"}) {
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(BeitRun, BadModelFolderExitsOneWithTheReason) {
+  Result r = RunBeitRun("--model /nonexistent --inputs x --output " + TempPath("o.safetensors"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("/nonexistent/config.json"), std::string::npos) << r.output;
+}
+
+TEST(BeitRun, BadInputsFileExitsOne) {
+  const std::string m = kModels + "cls-relpos-meanpool";
+  Result r = RunBeitRun("--model " + m + " --inputs " + m + "/config.json --output " + TempPath("o.safetensors"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
+}
+
+TEST(BeitRun, SegmentationRunWritesTheGoldenMaps) {
+  const std::string m = kModels + "seg-upernet";
+  const std::string out = TempPath("seg.safetensors");
+  Result r = RunBeitRun("--model " + m + " --inputs " + m + "/inputs.safetensors --output " + out +
+                        " --target-size 50x70 --target-size 64x64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  SafetensorsFile ours = SafetensorsFile::Open(out);
+  SafetensorsFile golden = SafetensorsFile::Open(m + "/outputs.safetensors");
+  for (const char* name : {"logits", "semantic_map.0", "semantic_map.1", "semantic_map_native", "hidden_states.4",
+                           "attentions.3", "beit.last_hidden_state"}) {
+    const TensorInfo* o = ours.Find(name);
+    const TensorInfo* g = golden.Find(name);
+    ASSERT_TRUE(o && g) << name;
+    EXPECT_EQ(o->shape, g->shape) << name;
+    EXPECT_EQ(o->dtype, g->dtype) << name;
+  }
+  EXPECT_EQ(ours.Find("debug.features.0"), nullptr);  // only with --debug
+  Tensor lo = ours.ReadFloat(*ours.Find("logits")), lg = golden.ReadFloat(*golden.Find("logits"));
+  double err = 0;
+  for (size_t i = 0; i < lo.data.size(); ++i) err = std::max(err, std::fabs(double(lo.data[i]) - lg.data[i]));
+  EXPECT_LE(err, 1e-4);
+}
+
+}  // namespace
+}  // namespace beit
