@@ -33,8 +33,9 @@ RunInputs ReadRunInputs(const std::string& path) {
   return in;
 }
 
-void WriteNamedOutputs(const std::string& path, const std::vector<NamedOutput>& outputs) {
-  std::vector<SafetensorsEntry> entries;
+void WriteNamedOutputs(const std::string& path, const std::vector<NamedOutput>& outputs,
+                       const std::vector<SafetensorsEntry>& extra) {
+  std::vector<SafetensorsEntry> entries = extra;
   for (const auto& o : outputs) {
     if (o.is_label_map) {
       entries.push_back({o.name, DType::kI32, o.labels.shape, o.labels.ptr()});

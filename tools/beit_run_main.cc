@@ -3,17 +3,25 @@
 //
 //   beit-run --model DIR --inputs IN.safetensors --output OUT.safetensors [--target-size HxW]...
 //            [--no-hidden-states] [--no-attentions] [--debug]
+//   beit-run --model DIR --image FILE --output OUT.safetensors [--target-size HxW]...
+//   beit-run --preprocessor-config CONFIG.json --image FILE --output OUT.safetensors
 //
-// Reads pixel_values (and bool_masked_pos, head_mask when present), runs architectures[0] of
-// DIR/config.json and writes every output (see model/model_runner.h for the names). Errors go to
-// stderr with exit code 1; usage errors exit 2.
+// With --inputs: reads pixel_values (and bool_masked_pos, head_mask when present), runs
+// architectures[0] of DIR/config.json and writes every output (names: model/model_runner.h).
+// With --image: decodes the JPEG/PNG and preprocesses it as BeitImageProcessor would (the model
+// folder's preprocessor_config.json, or the given one), writes decoded_rgb (uint8 [H,W,3]) and
+// pixel_values, and with --model the model outputs too; segmentation maps default to the image's
+// own size. Errors go to stderr with exit code 1; usage errors exit 2.
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "model/image/image_decoder.h"
+#include "model/image/image_processor.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
 #include "model/run_io.h"
@@ -23,9 +31,14 @@ namespace {
 constexpr const char* kUsage =
     "usage: beit-run --model DIR --inputs IN.safetensors --output OUT.safetensors\n"
     "                [--target-size HxW]... [--no-hidden-states] [--no-attentions] [--debug]\n"
+    "       beit-run --model DIR --image FILE --output OUT.safetensors [--target-size HxW]...\n"
+    "       beit-run --preprocessor-config CONFIG.json --image FILE --output OUT.safetensors\n"
     "\n"
-    "  --model DIR          Hugging Face BEiT folder (config.json, model.safetensors)\n"
+    "  --model DIR          Hugging Face BEiT folder (config.json, model.safetensors,\n"
+    "                       preprocessor_config.json for --image)\n"
     "  --inputs FILE        safetensors with pixel_values [B,C,H,W] (+ bool_masked_pos, head_mask)\n"
+    "  --image FILE         a JPEG or PNG, decoded and preprocessed like BeitImageProcessor\n"
+    "  --preprocessor-config FILE  preprocessing settings when no --model is given\n"
     "  --output FILE        where to write the outputs (safetensors)\n"
     "  --target-size HxW    segmentation: size of semantic_map.K for image K (repeat per image)\n"
     "  --no-hidden-states   skip hidden_states.N\n"
@@ -48,7 +61,7 @@ bool ParseSize(const std::string& s, std::pair<int64_t, int64_t>* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_dir, inputs_path, output_path;
+  std::string model_dir, inputs_path, output_path, image_path, preprocessor_path;
   beit::RunOptions options;
   options.hidden_states = true;
   options.attentions = true;
@@ -65,6 +78,10 @@ int main(int argc, char** argv) {
       model_dir = value();
     } else if (arg == "--inputs") {
       inputs_path = value();
+    } else if (arg == "--image") {
+      image_path = value();
+    } else if (arg == "--preprocessor-config") {
+      preprocessor_path = value();
     } else if (arg == "--output") {
       output_path = value();
     } else if (arg == "--target-size") {
@@ -89,19 +106,51 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (model_dir.empty() || inputs_path.empty() || output_path.empty()) {
-    std::cerr << "beit-run: --model, --inputs and --output are required\n" << kUsage;
+  const bool image_mode = !image_path.empty();
+  if (output_path.empty() || image_mode == !inputs_path.empty() || (model_dir.empty() && preprocessor_path.empty()) ||
+      (!inputs_path.empty() && model_dir.empty())) {
+    std::cerr << "beit-run: give --output and either --inputs (with --model) or --image (with --model or "
+                 "--preprocessor-config)\n"
+              << kUsage;
     return 2;
   }
   try {
-    std::vector<std::string> warnings;
-    auto runner = beit::ModelRunner::Load(model_dir, &warnings);
-    for (const auto& w : warnings) std::cerr << "beit-run: warning: " << w << "\n";
-    beit::RunInputs inputs = beit::ReadRunInputs(inputs_path);
-    auto outputs = runner->Run(inputs, options);
-    beit::WriteNamedOutputs(output_path, outputs);
-    std::cerr << "beit-run: " << runner->architecture() << " wrote " << outputs.size() << " tensors to "
-              << output_path << "\n";
+    std::unique_ptr<beit::ModelRunner> runner;
+    if (!model_dir.empty()) {
+      std::vector<std::string> warnings;
+      runner = beit::ModelRunner::Load(model_dir, &warnings);
+      for (const auto& w : warnings) std::cerr << "beit-run: warning: " << w << "\n";
+    }
+    beit::RunInputs inputs;
+    beit::Image8 decoded;
+    if (image_mode) {
+      decoded = beit::DecodeImageFile(image_path);
+      const std::string config_path =
+          preprocessor_path.empty() ? model_dir + "/preprocessor_config.json" : preprocessor_path;
+      beit::ImageProcessor processor(beit::LoadImageProcessorConfig(config_path));
+      inputs.pixel_values = processor.Preprocess({&decoded});
+      if (options.target_sizes.empty()) options.target_sizes.push_back({decoded.height, decoded.width});
+    } else {
+      inputs = beit::ReadRunInputs(inputs_path);
+    }
+    std::vector<beit::NamedOutput> outputs;
+    if (runner) {
+      if (image_mode && runner->architecture() != "BeitForSemanticSegmentation") options.target_sizes.clear();
+      outputs = runner->Run(inputs, options);
+    }
+    if (image_mode) {
+      beit::NamedOutput px;
+      px.name = "pixel_values";
+      px.values = std::move(inputs.pixel_values);
+      outputs.insert(outputs.begin(), std::move(px));
+    }
+    std::vector<beit::SafetensorsEntry> extra;
+    if (image_mode) {
+      extra.push_back({"decoded_rgb", beit::DType::kU8, {decoded.height, decoded.width, 3}, decoded.pixels.data()});
+    }
+    beit::WriteNamedOutputs(output_path, outputs, extra);
+    std::cerr << "beit-run: " << (runner ? runner->architecture() : std::string("preprocessing")) << " wrote "
+              << outputs.size() + extra.size() << " tensors to " << output_path << "\n";
   } catch (const std::exception& e) {
     std::cerr << "beit-run: error: " << e.what() << "\n";
     return 1;

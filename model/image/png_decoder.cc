@@ -65,27 +65,29 @@ Image8 DecodePng(const uint8_t* data, size_t size, const DecodeLimits& limits) {
         for (int64_t i = 0; i < n; ++i) rgb.pixels[3 * i] = rgb.pixels[3 * i + 1] = rgb.pixels[3 * i + 2] = buf[i];
       }
       break;
-    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA: {
-      const bool wide = ihdr.bit_depth == 16;
-      std::vector<uint8_t> buf = decode(wide ? SPNG_FMT_GA16 : SPNG_FMT_GA8);
-      for (int64_t i = 0; i < n; ++i) {
-        // 16-bit: Pillow keeps the high byte ("LA;16B").
-        const uint8_t g = wide ? static_cast<uint8_t>(reinterpret_cast<const uint16_t*>(buf.data())[2 * i] >> 8)
-                               : buf[2 * i];
-        rgb.pixels[3 * i] = rgb.pixels[3 * i + 1] = rgb.pixels[3 * i + 2] = g;
-      }
-      break;
-    }
+    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
+    case SPNG_COLOR_TYPE_TRUECOLOR:
     case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: {
-      std::vector<uint8_t> buf = decode(SPNG_FMT_RGBA8);  // alpha dropped below, never composited
+      if (ihdr.color_type == SPNG_COLOR_TYPE_TRUECOLOR && ihdr.bit_depth == 8) {
+        rgb.pixels = decode(SPNG_FMT_RGB8);
+        break;
+      }
+      // Raw samples; Pillow keeps the high byte of 16-bit colour ("RGB;16B", "LA;16B", ...) and
+      // drops alpha without compositing. Grey + alpha replicates the grey sample.
+      std::vector<uint8_t> buf = decode(SPNG_FMT_PNG);
+      const int samples = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
+                          : ihdr.color_type == SPNG_COLOR_TYPE_TRUECOLOR     ? 3
+                                                                              : 4;
+      const bool wide = ihdr.bit_depth == 16;
+      auto sample = [&](int64_t i) -> uint8_t {
+        return wide ? static_cast<uint8_t>(reinterpret_cast<const uint16_t*>(buf.data())[i] >> 8) : buf[i];
+      };
       for (int64_t i = 0; i < n; ++i) {
-        rgb.pixels[3 * i] = buf[4 * i];
-        rgb.pixels[3 * i + 1] = buf[4 * i + 1];
-        rgb.pixels[3 * i + 2] = buf[4 * i + 2];
+        for (int k = 0; k < 3; ++k) rgb.pixels[3 * i + k] = sample(i * samples + (samples == 2 ? 0 : k));
       }
       break;
     }
-    default:  // truecolor and palette: RGB8 (palette looked up, tRNS not applied)
+    default:  // palette: looked up, tRNS not applied
       rgb.pixels = decode(SPNG_FMT_RGB8);
       break;
   }

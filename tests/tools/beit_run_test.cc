@@ -95,5 +95,43 @@ TEST(BeitRun, SegmentationRunWritesTheGoldenMaps) {
   EXPECT_LE(err, 1e-4);
 }
 
+TEST(BeitRun, PreprocessesAnImageLikeTransformers) {
+  const std::string p = std::string(BEIT_TEST_DATA_DIR) + "/preprocess/";
+  const std::string out = TempPath("pre.safetensors");
+  Result r = RunBeitRun("--preprocessor-config " + p + "configs/default.json --image " + p +
+                        "images/astronaut_96x64_exif6.jpg --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  SafetensorsFile ours = SafetensorsFile::Open(out);
+  SafetensorsFile golden = SafetensorsFile::Open(p + "expected/astronaut_96x64_exif6.safetensors");
+  EXPECT_EQ(ours.ReadBytes(*ours.Find("decoded_rgb")), golden.ReadBytes(*golden.Find("decoded_rgb")));
+  EXPECT_EQ(ours.ReadFloat(*ours.Find("pixel_values")).data,
+            golden.ReadFloat(*golden.Find("pixel_values.default")).data);
+}
+
+TEST(BeitRun, SegmentsAnImageAtItsOwnSize) {
+  const std::string image = std::string(BEIT_TEST_DATA_DIR) + "/preprocess/images/coffee_q90_444.jpg";
+  const std::string out = TempPath("seg-image.safetensors");
+  Result r = RunBeitRun("--model " + kModels + "seg-upernet --image " + image + " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  SafetensorsFile ours = SafetensorsFile::Open(out);
+  EXPECT_EQ(ours.Find("semantic_map.0")->shape, (Shape{400, 600}));
+  EXPECT_EQ(ours.Find("pixel_values")->shape, (Shape{1, 3, 64, 64}));
+}
+
+TEST(BeitRun, CorruptImageExitsOneWithTheReason) {
+  const std::string bad = TempPath("bad.jpg");
+  std::FILE* f = std::fopen(bad.c_str(), "wb");
+  std::fputs("\xff\xd8\xff\xe0 not really a jpeg", f);
+  std::fclose(f);
+  Result r = RunBeitRun("--model " + kModels + "cls-relpos-meanpool --image " + bad + " --output " + TempPath("x"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("JPEG"), std::string::npos) << r.output;
+}
+
+TEST(BeitRun, ImageAndInputsAreExclusive) {
+  Result r = RunBeitRun("--model m --inputs i --image x --output o");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
 }  // namespace
 }  // namespace beit
