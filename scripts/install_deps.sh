@@ -11,7 +11,7 @@ RUNTIME_BUILD=(
   prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev
 )
 DEV=(
-  libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy
+  libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy python3-pil zlib1g-dev
 )
 
 want=("${RUNTIME_BUILD[@]}")

@@ -1,0 +1,53 @@
+// beit-preprocess-bench: decode + BeitImageProcessor preprocessing of one encoded image, timed.
+//
+//   beit-preprocess-bench --image FILE --preprocessor-config CONFIG.json [--min-time S]
+//
+// Prints one JSON line: {"name": "beit-serve-preprocess", "ms_per_image": median, ...}. The
+// median is over repeated runs of the whole path (bytes -> pixel_values) after one warm-up.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "model/image/image_decoder.h"
+#include "model/image/image_processor.h"
+
+int main(int argc, char** argv) {
+  std::string image_path, config_path;
+  double min_time = 3.0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--image") image_path = argv[i + 1];
+    else if (a == "--preprocessor-config") config_path = argv[i + 1];
+    else if (a == "--min-time") min_time = std::stod(argv[i + 1]);
+  }
+  if (image_path.empty() || config_path.empty()) {
+    std::cerr << "usage: beit-preprocess-bench --image FILE --preprocessor-config CONFIG.json [--min-time S]\n";
+    return 2;
+  }
+  std::ifstream in(image_path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  beit::ImageProcessor processor(beit::LoadImageProcessorConfig(config_path));
+  auto once = [&] {
+    beit::Image8 img = beit::DecodeImage(bytes.data(), bytes.size());
+    return processor.Preprocess({&img});
+  };
+  once();
+  std::vector<double> ms;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < min_time || ms.size() < 5) {
+    const auto t0 = std::chrono::steady_clock::now();
+    beit::Tensor t = once();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (t.data.empty()) return 1;
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("{\"name\": \"beit-serve-preprocess\", \"image\": \"%s\", \"runs\": %zu, \"ms_per_image\": %.3f, "
+              "\"ms_p10\": %.3f, \"ms_p90\": %.3f}\n",
+              image_path.c_str(), ms.size(), ms[ms.size() / 2], ms[ms.size() / 10], ms[ms.size() * 9 / 10]);
+  return 0;
+}
