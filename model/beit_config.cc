@@ -1,10 +1,8 @@
 #include "model/beit_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
+#include "model/json_file.h"
 #include "model/model_error.h"
 
 namespace beit {
@@ -93,13 +91,7 @@ bool IsSupportedActivation(const std::string& name) {
 }
 
 BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    throw ModelError(source + ": not valid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw ModelError(source + ": expected a JSON object at top level");
+  const json root = ParseJsonObject(json_text, source);
 
   FieldReader r(root, source);
   BeitConfig c;
@@ -224,11 +216,7 @@ BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& sour
 }
 
 BeitConfig LoadBeitConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(path + ": cannot open (is this a Hugging Face model folder?)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseBeitConfig(ss.str(), path);
+  return ParseBeitConfig(ReadTextFile(path), path);
 }
 
 }  // namespace beit

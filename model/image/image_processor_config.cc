@@ -1,10 +1,8 @@
 #include "model/image/image_processor_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
+#include "model/json_file.h"
 #include "model/model_error.h"
 
 namespace beit {
@@ -67,13 +65,7 @@ int64_t ImageProcessorConfig::output_height() const { return do_center_crop ? cr
 int64_t ImageProcessorConfig::output_width() const { return do_center_crop ? crop_width : resize_width; }
 
 ImageProcessorConfig ParseImageProcessorConfig(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ModelError(source + ": not valid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw ModelError(source + ": expected a JSON object at top level");
+  const json root = ParseJsonObject(text, source);
   ImageProcessorConfig c;
   ReadBool(root, "do_resize", source, &c.do_resize);
   ReadSize(root, "size", source, &c.resize_height, &c.resize_width);
@@ -99,11 +91,7 @@ ImageProcessorConfig ParseImageProcessorConfig(const std::string& text, const st
 }
 
 ImageProcessorConfig LoadImageProcessorConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseImageProcessorConfig(ss.str(), path);
+  return ParseImageProcessorConfig(ReadTextFile(path), path);
 }
 
 }  // namespace beit
