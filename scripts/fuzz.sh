@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for a bounded time, seeded with
+# tests/fuzz/seeds (tiny files made by make_seeds.py). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
+# New inputs found go to build-fuzz/corpus/<target>/, never into the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${1:-30}
+if ! command -v clang++ >/dev/null; then
+  echo "fuzz.sh: clang++ not found (scripts/install_deps.sh --dev installs it)" >&2
+  exit 1
+fi
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEIT_FUZZ=ON \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+cmake --build build-fuzz -j "${BEIT_BUILD_JOBS:-2}"
+for target in jpeg_decoder_fuzzer png_decoder_fuzzer; do
+  corpus=build-fuzz/corpus/$target
+  mkdir -p "$corpus"
+  echo "== $target for ${SECONDS_PER_TARGET}s"
+  log=build-fuzz/$target.log
+  if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      "build-fuzz/tests/fuzz/$target" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
+        -timeout=10 -max_len=20000 -print_final_stats=1 "$corpus" tests/fuzz/seeds >"$log" 2>&1; then
+    tail -60 "$log"
+    echo "fuzz.sh: $target failed; the crashing input is named in the log above ($log)" >&2
+    exit 1
+  fi
+  grep -E '^(INFO: seed corpus|Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
+done
