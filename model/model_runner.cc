@@ -128,9 +128,10 @@ std::vector<NamedOutput> ModelRunner::Run(const RunInputs& in, const RunOptions&
     }
     SegmentationOutput r = segmenter_->Forward(stream, inputs, request, options.debug);
     for (size_t k = 0; k < options.target_sizes.size(); ++k) {
-      AddLabels(out, "semantic_map." + std::to_string(k),
-                SemanticMapAtSize(r.logits, static_cast<int64_t>(k), options.target_sizes[k].first,
-                                  options.target_sizes[k].second));
+      SemanticPrediction p = PredictSemanticAtSize(r.logits, static_cast<int64_t>(k), options.target_sizes[k].first,
+                                                   options.target_sizes[k].second, options.semantic_scores);
+      AddLabels(out, "semantic_map." + std::to_string(k), std::move(p.map));
+      if (options.semantic_scores) AddFloat(out, "semantic_scores." + std::to_string(k), std::move(p.scores));
     }
     AddLabels(out, "semantic_map_native", SemanticMapsNative(r.logits));
     AddFloat(out, "logits", std::move(r.logits));

@@ -8,7 +8,8 @@
 // - Run returns outputs named as in Transformers' output objects and the golden fixtures:
 //   logits, last_hidden_state, pooler_output (BeitModel) or beit.last_hidden_state,
 //   beit.pooler_output (heads), hidden_states.N / attentions.N when asked, and for segmentation
-//   semantic_map.K (image K resized to target_sizes[K]) and semantic_map_native. With `debug`,
+//   semantic_map.K (image K resized to target_sizes[K]), with semantic_scores when asked
+//   semantic_scores.K (softmax probability of each pixel's label), and semantic_map_native. With `debug`,
 //   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
 // - Run is thread-safe; each call uses its own oneDNN stream.
 #pragma once
@@ -41,6 +42,7 @@ struct RunOptions {
   bool attentions = false;
   bool debug = false;
   std::vector<std::pair<int64_t, int64_t>> target_sizes;  // segmentation: one (H, W) per image
+  bool semantic_scores = false;  // segmentation: also semantic_scores.K (winner probability per pixel)
 };
 
 struct NamedOutput {

@@ -1,5 +1,6 @@
 #include "model/semantic_postprocess.h"
 
+#include <cmath>
 #include <vector>
 
 #include "model/interpolate.h"
@@ -24,9 +25,24 @@ void ArgmaxOverPlanes(const float* planes, int64_t K, int64_t n, int32_t* out) {
   }
 }
 
+// planes [K, n], winners from ArgmaxOverPlanes -> softmax probability of the winner per position.
+void WinnerProbabilities(const float* planes, int64_t K, int64_t n, const int32_t* winners, float* out) {
+  for (int64_t p = 0; p < n; ++p) {
+    const float top = planes[winners[p] * n + p];
+    double sum = 0.0;
+    for (int64_t k = 0; k < K; ++k) sum += std::exp(static_cast<double>(planes[k * n + p]) - top);
+    out[p] = static_cast<float>(1.0 / sum);
+  }
+}
+
 }  // namespace
 
 LabelMap SemanticMapAtSize(const Tensor& logits, int64_t index, int64_t height, int64_t width) {
+  return PredictSemanticAtSize(logits, index, height, width, /*with_scores=*/false).map;
+}
+
+SemanticPrediction PredictSemanticAtSize(const Tensor& logits, int64_t index, int64_t height, int64_t width,
+                                         bool with_scores) {
   if (logits.shape.size() != 4 || index < 0 || index >= logits.dim(0)) {
     throw ModelError("post-processing: no image " + std::to_string(index) + " in logits " + ShapeToString(logits.shape));
   }
@@ -34,9 +50,14 @@ LabelMap SemanticMapAtSize(const Tensor& logits, int64_t index, int64_t height, 
   const int64_t K = logits.dim(1), h = logits.dim(2), w = logits.dim(3);
   std::vector<float> resized(K * height * width);
   ResizeBilinear(logits.ptr() + index * K * h * w, K, h, w, resized.data(), height, width);
-  LabelMap map({height, width});
-  ArgmaxOverPlanes(resized.data(), K, height * width, map.ptr());
-  return map;
+  SemanticPrediction out;
+  out.map = LabelMap({height, width});
+  ArgmaxOverPlanes(resized.data(), K, height * width, out.map.ptr());
+  if (with_scores) {
+    out.scores = Tensor({height, width});
+    WinnerProbabilities(resized.data(), K, height * width, out.map.ptr(), out.scores.ptr());
+  }
+  return out;
 }
 
 LabelMap SemanticMapsNative(const Tensor& logits) {

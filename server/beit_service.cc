@@ -1,0 +1,346 @@
+#include "server/beit_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <utility>
+
+#include "model/image/png_encoder.h"
+#include "model/model_error.h"
+#include "server/blockwise_mask.h"
+
+namespace beit::serving {
+namespace {
+
+namespace pb = beit::v1;
+
+constexpr int kDefaultTopK = 5;
+constexpr int64_t kMaxOutputSide = 16384;
+constexpr int64_t kMaxOutputPixels = 40'000'000;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+// A unary call's reactor: remembers client cancellation for the batcher, deletes itself when done.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+  void OnCancel() override { cancelled_->store(true); }
+  void OnDone() override { delete this; }
+  void FinishWith(const absl::Status& status) { Finish(ToGrpc(status)); }
+  CancellationFlag cancelled() const { return cancelled_; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return Clock::time_point::max();
+  const auto left = deadline - std::chrono::system_clock::now();
+  if (left > std::chrono::hours(24 * 365)) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
+}
+
+absl::StatusOr<PreparedImage> PrepareImage(const ServedModel& model, const pb::Image& image) {
+  switch (image.source_case()) {
+    case pb::Image::kEncoded:
+      return model.PrepareEncoded(image.encoded());
+    case pb::Image::kPixelValues: {
+      const auto& pv = image.pixel_values();
+      return model.PreparePixelValues(std::vector<int64_t>(pv.shape().begin(), pv.shape().end()), pv.data().data(),
+                                      static_cast<size_t>(pv.data_size()));
+    }
+    default:
+      return absl::InvalidArgumentError("the request has no image: set image.encoded (JPEG or PNG bytes) or "
+                                        "image.pixel_values");
+  }
+}
+
+absl::StatusOr<int> CheckTopK(int top_k, int available) {
+  if (top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0 (0 means " + std::to_string(kDefaultTopK) + ")");
+  if (top_k == 0) top_k = kDefaultTopK;
+  return std::min(top_k, available);
+}
+
+void FillStats(const BatchInfo& info, pb::ServingStats* stats) {
+  stats->set_batch_size(info.batch_size);
+  stats->set_queue_time_us(info.queue_time_us);
+  stats->set_compute_time_us(info.compute_time_us);
+}
+
+// ---- per-task request validation (on the worker pool, after the image is prepared) ----
+
+absl::StatusOr<ClassifyInput> MakeClassifyInput(const ServedModel& model, const pb::ClassifyRequest& request,
+                                                PreparedImage image) {
+  absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.description().labels.size()));
+  if (!k.ok()) return k.status();
+  return ClassifyInput{std::move(image.pixels), *k};
+}
+
+absl::StatusOr<SegmentInput> MakeSegmentInput(const ServedModel&, const pb::SegmentRequest& request,
+                                              PreparedImage image) {
+  int64_t h = request.output_height(), w = request.output_width();
+  if ((h == 0) != (w == 0)) {
+    return absl::InvalidArgumentError("set both output_height and output_width, or neither (original size)");
+  }
+  if (h == 0) {
+    h = image.original_height;
+    w = image.original_width;
+  }
+  if (h < 0 || w < 0 || h > kMaxOutputSide || w > kMaxOutputSide || h * w > kMaxOutputPixels) {
+    return absl::InvalidArgumentError("output size " + std::to_string(h) + "x" + std::to_string(w) +
+                                      " is out of range (1.." + std::to_string(kMaxOutputSide) + " per side, at most " +
+                                      std::to_string(kMaxOutputPixels) + " pixels)");
+  }
+  return SegmentInput{std::move(image.pixels), h, w, request.return_scores()};
+}
+
+absl::StatusOr<EmbedInput> MakeEmbedInput(const ServedModel& model, const pb::EmbedRequest& request,
+                                          PreparedImage image) {
+  const int num_layers = model.description().num_layers;
+  EmbedInput in;
+  in.pixels = std::move(image.pixels);
+  in.l2_normalize = request.l2_normalize();
+  in.include_cls = request.include_cls();
+  in.include_mean = request.include_mean();
+  in.include_patches = request.include_patches();
+  for (int layer : request.layers()) {
+    if (layer < 0 || layer > num_layers) {
+      return absl::InvalidArgumentError("layers: " + std::to_string(layer) + " is out of range; model '" +
+                                        model.description().name + "' has layers 0 (embeddings) to " +
+                                        std::to_string(num_layers));
+    }
+    in.layers.push_back(layer);
+  }
+  if (!in.layers.empty() && !in.include_cls && !in.include_mean && !in.include_patches) {
+    return absl::InvalidArgumentError("layers given but no tokens chosen: set include_cls, include_mean or "
+                                      "include_patches");
+  }
+  return in;
+}
+
+absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ServedModel& model,
+                                                          const pb::PredictTokensRequest& request,
+                                                          PreparedImage image) {
+  const ModelDescription& d = model.description();
+  const int num_patches = d.grid_height() * d.grid_width();
+  absl::StatusOr<int> k = CheckTopK(request.top_k(), d.vocab_size);
+  if (!k.ok()) return k.status();
+  PredictTokensInput in;
+  in.pixels = std::move(image.pixels);
+  in.top_k = *k;
+  if (request.mask_size() > 0) {
+    if (request.mask_ratio() != 0.f) {
+      return absl::InvalidArgumentError("give either mask or mask_ratio, not both");
+    }
+    if (request.mask_size() != num_patches) {
+      return absl::InvalidArgumentError("mask has " + std::to_string(request.mask_size()) + " entries; model '" +
+                                        d.name + "' has " + std::to_string(num_patches) + " patches (" +
+                                        std::to_string(d.grid_height()) + "x" + std::to_string(d.grid_width()) +
+                                        ", row-major)");
+    }
+    in.mask.assign(request.mask().begin(), request.mask().end());
+  } else {
+    const float ratio = request.mask_ratio();
+    if (!(ratio > 0.f && ratio <= 1.f)) {
+      return absl::InvalidArgumentError("give a mask (one bool per patch) or a mask_ratio in (0, 1]");
+    }
+    const int count = std::max(1, static_cast<int>(std::lround(ratio * num_patches)));
+    in.mask = BlockwiseMask(d.grid_height(), d.grid_width(), count, request.seed());
+  }
+  if (std::none_of(in.mask.begin(), in.mask.end(), [](uint8_t m) { return m != 0; })) {
+    return absl::InvalidArgumentError("the mask masks no patch; nothing to predict");
+  }
+  return in;
+}
+
+// ---- responses (on the worker pool) ----
+
+void FillClassify(const ServedModel&, const pb::ClassifyRequest&, ClassifyOutput& out, pb::ClassifyResponse* response) {
+  for (const ClassScore& s : out.predictions) {
+    pb::ClassPrediction* p = response->add_predictions();
+    p->set_index(s.index);
+    p->set_label(s.label);
+    p->set_score(s.score);
+  }
+}
+
+void FillSegment(const ServedModel& model, const pb::SegmentRequest& request, SegmentOutput& out,
+                 pb::SegmentResponse* response) {
+  const LabelMap& map = out.label_map;
+  response->set_height(static_cast<int32_t>(map.dim(0)));
+  response->set_width(static_cast<int32_t>(map.dim(1)));
+  response->mutable_label_map()->Add(map.data.begin(), map.data.end());
+  const std::vector<std::string>& labels = model.description().labels;
+  std::vector<int64_t> counts(labels.size(), 0);
+  for (int32_t label : map.data) ++counts[label];
+  std::vector<int> order(counts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return counts[a] > counts[b]; });
+  for (int index : order) {
+    if (counts[index] == 0) break;
+    pb::ClassPixelCount* c = response->add_class_counts();
+    c->set_index(index);
+    c->set_label(labels[index]);
+    c->set_pixels(counts[index]);
+  }
+  if (request.return_png()) response->set_label_map_png(EncodeLabelMapPng(map));
+  if (request.return_scores()) response->mutable_scores()->Add(out.scores.data.begin(), out.scores.data.end());
+}
+
+void FillEmbed(const ServedModel& model, const pb::EmbedRequest&, EmbedOutput& out, pb::EmbedResponse* response) {
+  const ModelDescription& d = model.description();
+  response->mutable_embedding()->Add(out.embedding.begin(), out.embedding.end());
+  response->set_pooling(d.pooling);
+  response->set_num_patches(d.grid_height() * d.grid_width());
+  response->set_hidden_size(d.hidden_size);
+  for (const LayerTokens& t : out.layers) {
+    pb::LayerTokens* l = response->add_layers();
+    l->set_layer(t.layer);
+    l->mutable_cls()->Add(t.cls.begin(), t.cls.end());
+    l->mutable_mean()->Add(t.mean.begin(), t.mean.end());
+    l->mutable_patches()->Add(t.patches.begin(), t.patches.end());
+  }
+}
+
+void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, PredictTokensOutput& out,
+                       pb::PredictTokensResponse* response) {
+  for (const MaskedPatchPrediction& patch : out.patches) {
+    pb::MaskedPatch* p = response->add_patches();
+    p->set_patch_index(patch.patch_index);
+    for (const TokenScore& t : patch.predictions) {
+      pb::TokenPrediction* tp = p->add_predictions();
+      tp->set_token_id(t.token_id);
+      tp->set_probability(t.probability);
+    }
+  }
+}
+
+void FillModelInfo(const ServedModel& model, pb::ModelInfo* info) {
+  const ModelDescription& d = model.description();
+  info->set_name(d.name);
+  info->set_architecture(d.architecture);
+  for (Task t : d.tasks) {
+    switch (t) {
+      case Task::kClassify:
+        info->add_tasks(pb::TASK_CLASSIFY);
+        break;
+      case Task::kSegment:
+        info->add_tasks(pb::TASK_SEGMENT);
+        break;
+      case Task::kEmbed:
+        info->add_tasks(pb::TASK_EMBED);
+        break;
+      case Task::kPredictTokens:
+        info->add_tasks(pb::TASK_PREDICT_TOKENS);
+        break;
+    }
+  }
+  info->set_image_height(d.image_height);
+  info->set_image_width(d.image_width);
+  info->set_patch_size(d.patch_size);
+  info->set_hidden_size(d.hidden_size);
+  info->set_num_layers(d.num_layers);
+  info->set_num_labels(static_cast<int32_t>(d.labels.size()));
+  for (const std::string& label : d.labels) info->add_labels(label);
+  info->set_vocab_size(d.vocab_size);
+  info->set_pooling(d.pooling);
+  info->set_path(d.path);
+  info->set_max_batch_size(model.batching().max_batch_size);
+}
+
+}  // namespace
+
+template <typename Request, typename Response, typename Input, typename Output, typename MakeInput, typename Fill>
+grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* context, const Request* request,
+                                                 Response* response, Task task,
+                                                 DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
+                                                 MakeInput make_input, Fill fill) {
+  auto* call = new UnaryCall();
+  if (!accepting_.load()) {
+    call->FinishWith(absl::UnavailableError("the server is shutting down; retry on another replica"));
+    return call;
+  }
+  absl::StatusOr<ServedModel*> found = models_->FindForTask(request->model(), task);
+  if (!found.ok()) {
+    call->FinishWith(found.status());
+    return call;
+  }
+  ServedModel* model = *found;
+  const Clock::time_point deadline = SteadyDeadline(*context);
+  WorkerPool* workers = workers_;
+  const bool posted = workers_->TryPost([=] {
+    if (call->cancelled()->load()) return call->FinishWith(absl::CancelledError("cancelled by the client"));
+    absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
+    if (!image.ok()) return call->FinishWith(image.status());
+    absl::StatusOr<Input> input = make_input(*model, *request, std::move(*image));
+    if (!input.ok()) return call->FinishWith(input.status());
+    const absl::Status queued = (model->*batcher)()->Submit(
+        std::move(*input), deadline, call->cancelled(),
+        [=](absl::StatusOr<Output> result, const BatchInfo& info) {
+          auto respond = [=, result = std::make_shared<absl::StatusOr<Output>>(std::move(result))] {
+            if (!result->ok()) return call->FinishWith(result->status());
+            try {
+              fill(*model, *request, **result, response);
+            } catch (const std::exception& e) {
+              return call->FinishWith(absl::InternalError(std::string("building the response: ") + e.what()));
+            }
+            response->set_model(model->description().name);
+            FillStats(info, response->mutable_stats());
+            call->FinishWith(absl::OkStatus());
+          };
+          if (!workers->TryPost(respond)) respond();  // pool full or stopping: answer from here
+        });
+    if (!queued.ok()) call->FinishWith(queued);
+  });
+  if (!posted) {
+    call->FinishWith(absl::ResourceExhaustedError("too many requests waiting for image decoding; retry later"));
+  }
+  return call;
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::Classify(grpc::CallbackServerContext* context,
+                                                    const pb::ClassifyRequest* request, pb::ClassifyResponse* response) {
+  return Serve(context, request, response, Task::kClassify, &ServedModel::classify, MakeClassifyInput, FillClassify);
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::Segment(grpc::CallbackServerContext* context,
+                                                   const pb::SegmentRequest* request, pb::SegmentResponse* response) {
+  return Serve(context, request, response, Task::kSegment, &ServedModel::segment, MakeSegmentInput, FillSegment);
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::Embed(grpc::CallbackServerContext* context, const pb::EmbedRequest* request,
+                                                 pb::EmbedResponse* response) {
+  return Serve(context, request, response, Task::kEmbed, &ServedModel::embed, MakeEmbedInput, FillEmbed);
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::PredictTokens(grpc::CallbackServerContext* context,
+                                                         const pb::PredictTokensRequest* request,
+                                                         pb::PredictTokensResponse* response) {
+  return Serve(context, request, response, Task::kPredictTokens, &ServedModel::predict_tokens, MakePredictTokensInput,
+               FillPredictTokens);
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext*,
+                                                        const pb::GetModelInfoRequest* request, pb::ModelInfo* response) {
+  auto* call = new UnaryCall();
+  absl::StatusOr<ServedModel*> model = models_->Find(request->model());
+  if (model.ok()) FillModelInfo(**model, response);
+  call->FinishWith(model.status());
+  return call;
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContext*, const pb::ListModelsRequest*,
+                                                      pb::ListModelsResponse* response) {
+  auto* call = new UnaryCall();
+  for (const ServedModel* model : models_->models()) FillModelInfo(*model, response->add_models());
+  call->FinishWith(absl::OkStatus());
+  return call;
+}
+
+}  // namespace beit::serving

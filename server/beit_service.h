@@ -1,0 +1,56 @@
+// beit.v1.BeitService on gRPC's callback API.
+//
+// Contract:
+// - Each task RPC: look up the model (NOT_FOUND / FAILED_PRECONDITION), then on the worker pool
+//   decode + preprocess the image and validate the request (INVALID_ARGUMENT), then queue it on
+//   the model's batcher for that task (RESOURCE_EXHAUSTED when full; DEADLINE_EXCEEDED or
+//   CANCELLED if it dies while queued; never computed then), then build the response on the
+//   worker pool. A full worker pool answers RESOURCE_EXHAUSTED at once.
+// - The client's deadline and cancellation follow the request into the batcher.
+// - StopAccepting() makes every new call UNAVAILABLE; calls already accepted still finish.
+// - GetModelInfo / ListModels answer inline.
+#pragma once
+
+#include <atomic>
+
+#include "beit/v1/beit_service.grpc.pb.h"
+#include "server/model_repository.h"
+#include "server/worker_pool.h"
+
+namespace beit::serving {
+
+class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
+ public:
+  BeitServiceImpl(ModelRepository* models, WorkerPool* workers) : models_(models), workers_(workers) {}
+
+  void StopAccepting() { accepting_.store(false); }
+
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context, const beit::v1::ClassifyRequest* request,
+                                     beit::v1::ClassifyResponse* response) override;
+  grpc::ServerUnaryReactor* Segment(grpc::CallbackServerContext* context, const beit::v1::SegmentRequest* request,
+                                    beit::v1::SegmentResponse* response) override;
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* context, const beit::v1::EmbedRequest* request,
+                                  beit::v1::EmbedResponse* response) override;
+  grpc::ServerUnaryReactor* PredictTokens(grpc::CallbackServerContext* context,
+                                          const beit::v1::PredictTokensRequest* request,
+                                          beit::v1::PredictTokensResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const beit::v1::GetModelInfoRequest* request,
+                                         beit::v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const beit::v1::ListModelsRequest* request,
+                                       beit::v1::ListModelsResponse* response) override;
+
+ private:
+  template <typename Request, typename Response, typename Input, typename Output, typename MakeInput,
+            typename Fill>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const Request* request, Response* response,
+                                  Task task, DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
+                                  MakeInput make_input, Fill fill);
+
+  ModelRepository* models_;
+  WorkerPool* workers_;
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace beit::serving

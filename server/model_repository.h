@@ -1,0 +1,48 @@
+// The models a server hosts, by name (`beit-server --model NAME=DIR`).
+//
+// Contract:
+// - Load(specs, ...) loads every model or throws ModelError naming the failing folder; names must
+//   be unique and non-empty.
+// - Find(name) returns the model or NOT_FOUND listing the hosted names.
+// - FindForTask(name, task) also checks the head: FAILED_PRECONDITION saying which hosted models
+//   support the task.
+// - All models share one compute mutex (see ServedModel).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/served_model.h"
+
+namespace beit::serving {
+
+struct ModelSpec {
+  std::string name;
+  std::string dir;
+};
+
+class ModelRepository {
+ public:
+  void Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching, const DecodeLimits& limits,
+            std::vector<std::string>* warnings);
+
+  absl::StatusOr<ServedModel*> Find(const std::string& name) const;
+  absl::StatusOr<ServedModel*> FindForTask(const std::string& name, Task task) const;
+  std::vector<const ServedModel*> models() const;  // by name
+
+  void WarmupAll();
+  void ShutdownAll();
+
+ private:
+  std::string HostedNames() const;
+
+  std::mutex compute_mutex_;
+  std::map<std::string, std::unique_ptr<ServedModel>> models_;
+};
+
+}  // namespace beit::serving

@@ -1,0 +1,181 @@
+#include "server/served_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "model/image/image_processor_config.h"
+#include "model/model_error.h"
+
+namespace beit::serving {
+
+const char* TaskName(Task task) {
+  switch (task) {
+    case Task::kClassify:
+      return "Classify";
+    case Task::kSegment:
+      return "Segment";
+    case Task::kEmbed:
+      return "Embed";
+    case Task::kPredictTokens:
+      return "PredictTokens";
+  }
+  return "?";
+}
+
+ServedModel::~ServedModel() { Shutdown(); }
+
+template <typename Input, typename Output>
+std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
+    Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&)) {
+  const ModelRunner* runner = runner_.get();
+  std::mutex* compute = compute_mutex_;
+  return std::make_unique<DynamicBatcher<Input, Output>>(
+      description_.name + "/" + TaskName(task), batching_, [runner, compute, run](std::vector<Input>& batch) {
+        std::lock_guard<std::mutex> lock(*compute);
+        return run(*runner, batch);
+      });
+}
+
+std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const std::string& dir,
+                                               const BatcherOptions& batching, const DecodeLimits& limits,
+                                               std::mutex* compute_mutex, std::vector<std::string>* warnings) {
+  std::unique_ptr<ServedModel> m(new ServedModel());
+  m->batching_ = batching;
+  m->limits_ = limits;
+  m->compute_mutex_ = compute_mutex;
+  m->runner_ = ModelRunner::Load(dir, warnings);
+  const std::string processor_path = dir + "/preprocessor_config.json";
+  ImageProcessorConfig processor_config;
+  if (std::filesystem::exists(processor_path)) {
+    processor_config = LoadImageProcessorConfig(processor_path);
+  } else if (warnings) {
+    warnings->push_back(dir + ": no preprocessor_config.json; using BeitImageProcessor's defaults");
+  }
+  m->processor_ = std::make_unique<ImageProcessor>(processor_config);
+
+  const BeitConfig& c = m->runner_->config();
+  ModelDescription& d = m->description_;
+  d.name = name;
+  d.path = dir;
+  d.architecture = m->runner_->architecture();
+  d.pooling = EmbeddingPooling(*m->runner_);
+  d.image_height = c.image_height;
+  d.image_width = c.image_width;
+  d.patch_size = c.patch_size;
+  d.hidden_size = c.hidden_size;
+  d.num_layers = c.num_hidden_layers;
+  if (processor_config.output_height() != c.image_height || processor_config.output_width() != c.image_width) {
+    throw ModelError(processor_path + ": the processor produces " + std::to_string(processor_config.output_height()) +
+                     "x" + std::to_string(processor_config.output_width()) + " images but the model expects " +
+                     std::to_string(c.image_height) + "x" + std::to_string(c.image_width));
+  }
+
+  const std::string& a = d.architecture;
+  if (a == "BeitForImageClassification" || a == "BeitForSemanticSegmentation") {
+    for (int i = 0; i < c.num_labels; ++i) {
+      const auto it = c.id2label.find(i);
+      d.labels.push_back(it == c.id2label.end() ? "LABEL_" + std::to_string(i) : it->second);
+    }
+  }
+  if (a == "BeitForImageClassification") {
+    d.tasks.push_back(Task::kClassify);
+    m->classify_ = m->MakeBatcher(Task::kClassify, &RunClassifyBatch);
+  } else if (a == "BeitForSemanticSegmentation") {
+    d.tasks.push_back(Task::kSegment);
+    m->segment_ = m->MakeBatcher(Task::kSegment, &RunSegmentBatch);
+  } else if (a == "BeitForMaskedImageModeling") {
+    d.vocab_size = c.vocab_size;
+    d.tasks.push_back(Task::kPredictTokens);
+    m->predict_tokens_ = m->MakeBatcher(Task::kPredictTokens, &RunPredictTokensBatch);
+  }
+  d.tasks.push_back(Task::kEmbed);
+  m->embed_ = m->MakeBatcher(Task::kEmbed, &RunEmbedBatch);
+  return m;
+}
+
+bool ServedModel::Supports(Task task) const {
+  return std::find(description_.tasks.begin(), description_.tasks.end(), task) != description_.tasks.end();
+}
+
+absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(const std::string& bytes) const {
+  if (bytes.empty()) return absl::InvalidArgumentError("image.encoded is empty; send JPEG or PNG bytes");
+  try {
+    const Image8 image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), limits_);
+    PreparedImage out;
+    out.original_height = image.height;
+    out.original_width = image.width;
+    out.pixels = processor_->Preprocess({&image});
+    return out;
+  } catch (const ImageDecodeError& e) {
+    return absl::InvalidArgumentError(std::string("image.encoded: ") + e.what());
+  } catch (const ModelError& e) {
+    return absl::InvalidArgumentError(std::string("image.encoded: ") + e.what());
+  }
+}
+
+absl::StatusOr<PreparedImage> ServedModel::PreparePixelValues(const std::vector<int64_t>& shape, const float* data,
+                                                              size_t count) const {
+  const int64_t H = description_.image_height, W = description_.image_width;
+  const std::string expected = "[3, " + std::to_string(H) + ", " + std::to_string(W) + "] or [1, 3, " +
+                               std::to_string(H) + ", " + std::to_string(W) + "]";
+  Shape full = shape;
+  if (full.size() == 3) full.insert(full.begin(), 1);
+  if (full != Shape{1, 3, H, W}) {
+    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " does not fit model '" +
+                                      description_.name + "'; expected " + expected);
+  }
+  if (count != static_cast<size_t>(3 * H * W)) {
+    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " needs " +
+                                      std::to_string(3 * H * W) + " values, got " + std::to_string(count));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(data[i])) {
+      return absl::InvalidArgumentError("image.pixel_values: value " + std::to_string(i) + " is not finite");
+    }
+  }
+  PreparedImage out;
+  out.pixels = Tensor(full, std::vector<float>(data, data + count));
+  out.original_height = H;
+  out.original_width = W;
+  return out;
+}
+
+void ServedModel::Warmup() {
+  const Tensor zeros({1, 3, description_.image_height, description_.image_width});
+  std::lock_guard<std::mutex> lock(*compute_mutex_);
+  if (classify_) {
+    std::vector<ClassifyInput> batch{{zeros, 1}};
+    RunClassifyBatch(*runner_, batch);
+  }
+  if (segment_) {
+    std::vector<SegmentInput> batch{{zeros, description_.image_height, description_.image_width, true}};
+    RunSegmentBatch(*runner_, batch);
+  }
+  if (predict_tokens_) {
+    std::vector<PredictTokensInput> batch{
+        {zeros, std::vector<uint8_t>(description_.grid_height() * description_.grid_width(), 1), 1}};
+    RunPredictTokensBatch(*runner_, batch);
+  }
+  std::vector<EmbedInput> batch(1);
+  batch[0].pixels = zeros;
+  RunEmbedBatch(*runner_, batch);
+}
+
+void ServedModel::Shutdown() {
+  if (classify_) classify_->Shutdown();
+  if (segment_) segment_->Shutdown();
+  if (embed_) embed_->Shutdown();
+  if (predict_tokens_) predict_tokens_->Shutdown();
+}
+
+std::vector<std::pair<Task, BatcherStats>> ServedModel::Stats() const {
+  std::vector<std::pair<Task, BatcherStats>> stats;
+  if (classify_) stats.emplace_back(Task::kClassify, classify_->Stats());
+  if (segment_) stats.emplace_back(Task::kSegment, segment_->Stats());
+  if (embed_) stats.emplace_back(Task::kEmbed, embed_->Stats());
+  if (predict_tokens_) stats.emplace_back(Task::kPredictTokens, predict_tokens_->Stats());
+  return stats;
+}
+
+}  // namespace beit::serving

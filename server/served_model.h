@@ -1,0 +1,93 @@
+// One checkpoint being served: the loaded model, its image processor, and one dynamic batcher per
+// task its head supports. No gRPC and no oneDNN in here.
+//
+// Contract:
+// - Load(name, dir, ...) loads dir/config.json, dir/model.safetensors and, when present,
+//   dir/preprocessor_config.json (else BeitImageProcessor's defaults). The processor's output
+//   size must equal the model's image size; a mismatch is a ModelError at load, not at request.
+// - Tasks by architecture: BeitForImageClassification -> Classify; BeitForSemanticSegmentation ->
+//   Segment; BeitForMaskedImageModeling -> PredictTokens; every architecture -> Embed.
+// - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
+//   model's image size or INVALID_ARGUMENT with a message naming the problem.
+// - All batchers of all models share one compute mutex: one forward at a time, each using every
+//   OpenMP thread. Warmup() runs each supported task once; Shutdown() drains every batcher.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/image/image_decoder.h"
+#include "model/image/image_processor.h"
+#include "model/model_runner.h"
+#include "server/dynamic_batcher.h"
+#include "server/model_tasks.h"
+
+namespace beit::serving {
+
+enum class Task { kClassify, kSegment, kEmbed, kPredictTokens };
+const char* TaskName(Task task);  // the RPC's name, e.g. "Classify"
+
+struct ModelDescription {
+  std::string name, path, architecture, pooling;
+  std::vector<Task> tasks;
+  int image_height = 0, image_width = 0, patch_size = 0, hidden_size = 0, num_layers = 0;
+  std::vector<std::string> labels;  // classification and segmentation heads
+  int vocab_size = 0;               // masked image modeling
+  int grid_height() const { return image_height / patch_size; }
+  int grid_width() const { return image_width / patch_size; }
+};
+
+struct PreparedImage {
+  Tensor pixels;  // [1, 3, H, W]
+  int64_t original_height = 0, original_width = 0;
+};
+
+class ServedModel {
+ public:
+  static std::unique_ptr<ServedModel> Load(const std::string& name, const std::string& dir,
+                                           const BatcherOptions& batching, const DecodeLimits& limits,
+                                           std::mutex* compute_mutex, std::vector<std::string>* warnings);
+  ~ServedModel();
+
+  const ModelDescription& description() const { return description_; }
+  bool Supports(Task task) const;
+  const BatcherOptions& batching() const { return batching_; }
+
+  absl::StatusOr<PreparedImage> PrepareEncoded(const std::string& bytes) const;
+  absl::StatusOr<PreparedImage> PreparePixelValues(const std::vector<int64_t>& shape, const float* data,
+                                                   size_t count) const;
+
+  // Null when the task is not supported.
+  DynamicBatcher<ClassifyInput, ClassifyOutput>* classify() { return classify_.get(); }
+  DynamicBatcher<SegmentInput, SegmentOutput>* segment() { return segment_.get(); }
+  DynamicBatcher<EmbedInput, EmbedOutput>* embed() { return embed_.get(); }
+  DynamicBatcher<PredictTokensInput, PredictTokensOutput>* predict_tokens() { return predict_tokens_.get(); }
+
+  void Warmup();
+  void Shutdown();
+  std::vector<std::pair<Task, BatcherStats>> Stats() const;
+
+ private:
+  ServedModel() = default;
+  template <typename Input, typename Output>
+  std::unique_ptr<DynamicBatcher<Input, Output>> MakeBatcher(
+      Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&));
+
+  ModelDescription description_;
+  BatcherOptions batching_;
+  DecodeLimits limits_;
+  std::mutex* compute_mutex_ = nullptr;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<ImageProcessor> processor_;
+  std::unique_ptr<DynamicBatcher<ClassifyInput, ClassifyOutput>> classify_;
+  std::unique_ptr<DynamicBatcher<SegmentInput, SegmentOutput>> segment_;
+  std::unique_ptr<DynamicBatcher<EmbedInput, EmbedOutput>> embed_;
+  std::unique_ptr<DynamicBatcher<PredictTokensInput, PredictTokensOutput>> predict_tokens_;
+};
+
+}  // namespace beit::serving

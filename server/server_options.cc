@@ -1,0 +1,215 @@
+#include "server/server_options.h"
+
+#include <functional>
+#include <limits>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "model/json_file.h"
+#include "model/model_error.h"
+
+namespace beit::serving {
+namespace {
+
+absl::StatusOr<int64_t> ParseInteger(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) {
+    return absl::InvalidArgumentError("--" + flag + ": '" + text + "' is not an integer");
+  }
+  if (value < lo || value > hi) {
+    return absl::InvalidArgumentError("--" + flag + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
+                                      std::to_string(hi) + "]");
+  }
+  return value;
+}
+
+absl::StatusOr<ModelSpec> ParseModelSpec(const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return absl::InvalidArgumentError("--model: expected NAME=DIR (e.g. cls=/models/beit-base), got '" + text + "'");
+  }
+  return ModelSpec{text.substr(0, eq), text.substr(eq + 1)};
+}
+
+// One setter per flag; `value` is the flag's text.
+using Setter = std::function<absl::Status(ServerOptions&, const std::string&)>;
+
+template <typename T>
+Setter IntegerFlag(const std::string& name, T ServerOptions::*field, int64_t lo, int64_t hi) {
+  return [=](ServerOptions& o, const std::string& v) {
+    absl::StatusOr<int64_t> n = ParseInteger(name, v, lo, hi);
+    if (!n.ok()) return n.status();
+    o.*field = static_cast<T>(*n);
+    return absl::OkStatus();
+  };
+}
+
+template <typename T>
+Setter NestedIntegerFlag(const std::string& name, std::function<T&(ServerOptions&)> field, int64_t lo, int64_t hi) {
+  return [=](ServerOptions& o, const std::string& v) {
+    absl::StatusOr<int64_t> n = ParseInteger(name, v, lo, hi);
+    if (!n.ok()) return n.status();
+    field(o) = static_cast<T>(*n);
+    return absl::OkStatus();
+  };
+}
+
+const std::map<std::string, Setter>& Flags() {
+  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+  static const std::map<std::string, Setter> flags = {
+      {"model",
+       [](ServerOptions& o, const std::string& v) {
+         absl::StatusOr<ModelSpec> spec = ParseModelSpec(v);
+         if (!spec.ok()) return spec.status();
+         o.models.push_back(*spec);
+         return absl::OkStatus();
+       }},
+      {"host",
+       [](ServerOptions& o, const std::string& v) {
+         o.host = v;
+         return absl::OkStatus();
+       }},
+      {"port", IntegerFlag("port", &ServerOptions::port, 0, 65535)},
+      {"max-batch-size", NestedIntegerFlag<int>(
+                             "max-batch-size", [](ServerOptions& o) -> int& { return o.batching.max_batch_size; }, 1, 1024)},
+      {"max-queue-delay-us",
+       NestedIntegerFlag<int64_t>(
+           "max-queue-delay-us", [](ServerOptions& o) -> int64_t& { return o.batching.max_queue_delay_us; }, 0, 10'000'000)},
+      {"max-queue-size", NestedIntegerFlag<int>(
+                             "max-queue-size", [](ServerOptions& o) -> int& { return o.batching.max_queue_size; }, 1, 1'000'000)},
+      {"preprocess-threads", IntegerFlag("preprocess-threads", &ServerOptions::preprocess_threads, 1, 256)},
+      {"max-pending-preprocess", IntegerFlag("max-pending-preprocess", &ServerOptions::max_pending_preprocess, 1, kIntMax)},
+      {"max-message-bytes", IntegerFlag("max-message-bytes", &ServerOptions::max_message_bytes, 1024, kIntMax)},
+      {"max-image-side",
+       NestedIntegerFlag<int64_t>("max-image-side", [](ServerOptions& o) -> int64_t& { return o.decode_limits.max_width; },
+                                  1, 65535)},
+      {"max-image-pixels", NestedIntegerFlag<int64_t>(
+                               "max-image-pixels", [](ServerOptions& o) -> int64_t& { return o.decode_limits.max_pixels; },
+                               1, int64_t{1} << 32)},
+      {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
+  };
+  return flags;
+}
+
+absl::Status Apply(ServerOptions& o, const std::string& name, const std::string& value) {
+  const auto it = Flags().find(name);
+  if (it == Flags().end()) return absl::InvalidArgumentError("unknown flag --" + name + " (see --help)");
+  absl::Status s = it->second(o, value);
+  if (name == "max-image-side") o.decode_limits.max_height = o.decode_limits.max_width;
+  return s;
+}
+
+absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
+  nlohmann::json config;
+  try {
+    config = ParseJsonObject(ReadTextFile(path), path);
+  } catch (const ModelError& e) {
+    return absl::InvalidArgumentError(std::string("--config: ") + e.what());
+  }
+  for (const auto& [key, value] : config.items()) {
+    std::string flag = key;
+    for (char& c : flag) c = c == '_' ? '-' : c;
+    if (flag == "models") {
+      if (!value.is_object()) return absl::InvalidArgumentError(path + ": 'models' must be an object {\"name\": \"dir\"}");
+      for (const auto& [name, dir] : value.items()) {
+        if (!dir.is_string()) return absl::InvalidArgumentError(path + ": models." + name + " must be a folder path");
+        o.models.push_back(ModelSpec{name, dir.get<std::string>()});
+      }
+      continue;
+    }
+    std::string text;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_number_integer()) {
+      text = std::to_string(value.get<int64_t>());
+    } else {
+      return absl::InvalidArgumentError(path + ": '" + key + "' must be a string or an integer");
+    }
+    absl::Status s = Apply(o, flag, text);
+    if (!s.ok()) return absl::InvalidArgumentError(path + ": " + std::string(s.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
+  ServerOptions options;
+  std::vector<std::pair<std::string, std::string>> flags;
+  std::string config_path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+      return options;
+    }
+    if (arg.rfind("--", 0) != 0) return absl::InvalidArgumentError("unexpected argument '" + arg + "' (see --help)");
+    std::string name = arg.substr(2), value;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {  // --flag=value (for --model=NAME=DIR the first '=' splits)
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError("--" + name + " needs a value (see --help)");
+      value = args[++i];
+    }
+    if (name == "config") {
+      config_path = value;
+    } else {
+      flags.emplace_back(name, value);
+    }
+  }
+  if (!config_path.empty()) {
+    absl::Status s = ApplyConfigFile(options, config_path);
+    if (!s.ok()) return s;
+  }
+  for (const auto& [name, value] : flags) {
+    absl::Status s = Apply(options, name, value);
+    if (!s.ok()) return s;
+  }
+  if (options.models.empty()) {
+    return absl::InvalidArgumentError("no model to serve: give --model NAME=DIR (a save_pretrained folder)");
+  }
+  return options;
+}
+
+std::string ServerUsage() {
+  return R"(beit-server: serves BEiT checkpoints over gRPC (beit.v1.BeitService, grpc.health.v1, reflection).
+
+Usage: beit-server --model NAME=DIR [--model NAME=DIR ...] [flags]
+
+Models
+  --model NAME=DIR            serve the save_pretrained folder DIR (config.json, model.safetensors,
+                              preprocessor_config.json) as NAME; repeat for several models
+  --config FILE               JSON object with any flag below as a key (dashes or underscores) and
+                              "models": {"NAME": "DIR"}; command-line flags override it
+Network
+  --host ADDR                 listen address (default 0.0.0.0)
+  --port N                    port (default 50051; 0 picks a free port, printed at start)
+  --max-message-bytes N       largest request/response message (default 67108864 = 64 MiB)
+Dynamic batching (per model and task, Triton's meanings)
+  --max-batch-size N          images per model forward (default 8)
+  --max-queue-delay-us N      longest a request waits for others to batch with (default 2000)
+  --max-queue-size N          waiting requests per batcher; beyond it RESOURCE_EXHAUSTED (default 256)
+Image decoding
+  --preprocess-threads N      threads decoding and preprocessing images (default 2)
+  --max-pending-preprocess N  requests waiting for those threads; beyond it RESOURCE_EXHAUSTED (default 1024)
+  --max-image-side N          largest accepted width or height in pixels (default 16384)
+  --max-image-pixels N        largest accepted width x height (default 40000000)
+Lifecycle
+  --grace-period-s N          on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, and
+                              accepted calls get N seconds to finish (default 15)
+  --help                      this text
+
+Model compute threads: OMP_NUM_THREADS (oneDNN uses OpenMP).
+)";
+}
+
+}  // namespace beit::serving

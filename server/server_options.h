@@ -1,0 +1,38 @@
+// beit-server's command line (and optional JSON config file): every knob, with --help.
+//
+// Contract:
+// - ParseServerOptions(args) reads args (without argv[0]). `--config FILE` loads a JSON object
+//   whose keys are the flag names without dashes (`max_batch_size`, `models` as {"name": "dir"},
+//   ...); flags given on the command line override the file wherever they appear.
+// - Returns INVALID_ARGUMENT naming the flag for anything unknown, missing or out of range;
+//   `--help` yields options with `help` set. At least one --model is required otherwise.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/image/image_decoder.h"
+#include "server/dynamic_batcher.h"
+#include "server/model_repository.h"
+
+namespace beit::serving {
+
+struct ServerOptions {
+  std::vector<ModelSpec> models;
+  std::string host = "0.0.0.0";
+  int port = 50051;  // 0: pick a free port (printed at start)
+  BatcherOptions batching;
+  int preprocess_threads = 2;
+  int max_pending_preprocess = 1024;
+  int64_t max_message_bytes = 64 << 20;
+  DecodeLimits decode_limits;
+  int grace_period_seconds = 15;
+  bool help = false;
+};
+
+absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args);
+std::string ServerUsage();
+
+}  // namespace beit::serving
