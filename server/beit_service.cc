@@ -219,27 +219,38 @@ void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, Pred
       tp->set_probability(t.probability);
     }
   }
+  for (uint8_t m : out.mask) response->add_mask(m != 0);
+}
+
+pb::Task ToProto(Task task) {
+  switch (task) {
+    case Task::kClassify:
+      return pb::TASK_CLASSIFY;
+    case Task::kSegment:
+      return pb::TASK_SEGMENT;
+    case Task::kEmbed:
+      return pb::TASK_EMBED;
+    case Task::kPredictTokens:
+      return pb::TASK_PREDICT_TOKENS;
+  }
+  return pb::TASK_UNSPECIFIED;
 }
 
 void FillModelInfo(const ServedModel& model, pb::ModelInfo* info) {
   const ModelDescription& d = model.description();
   info->set_name(d.name);
   info->set_architecture(d.architecture);
-  for (Task t : d.tasks) {
-    switch (t) {
-      case Task::kClassify:
-        info->add_tasks(pb::TASK_CLASSIFY);
-        break;
-      case Task::kSegment:
-        info->add_tasks(pb::TASK_SEGMENT);
-        break;
-      case Task::kEmbed:
-        info->add_tasks(pb::TASK_EMBED);
-        break;
-      case Task::kPredictTokens:
-        info->add_tasks(pb::TASK_PREDICT_TOKENS);
-        break;
-    }
+  for (Task t : d.tasks) info->add_tasks(ToProto(t));
+  for (const auto& [task, s] : model.Stats()) {
+    pb::TaskStats* out = info->add_stats();
+    out->set_task(ToProto(task));
+    out->set_batches(s.batches);
+    out->set_requests_computed(s.requests_computed);
+    out->set_rejected_queue_full(s.rejected_queue_full);
+    out->set_expired(s.expired);
+    out->set_cancelled(s.cancelled);
+    out->set_largest_batch(s.largest_batch);
+    out->set_queued(s.queued);
   }
   info->set_image_height(d.image_height);
   info->set_image_width(d.image_width);
@@ -275,7 +286,15 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
   const Clock::time_point deadline = SteadyDeadline(*context);
   WorkerPool* workers = workers_;
   const bool posted = workers_->TryPost([=] {
-    if (call->cancelled()->load()) return call->FinishWith(absl::CancelledError("cancelled by the client"));
+    // Died while waiting for a worker: never decoded, never computed (but counted).
+    if (Clock::now() >= deadline) {
+      (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kDeadlineExceeded);
+      return call->FinishWith(absl::DeadlineExceededError("deadline passed before the image was decoded"));
+    }
+    if (call->cancelled()->load()) {
+      (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kCancelled);
+      return call->FinishWith(absl::CancelledError("cancelled by the client"));
+    }
     absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
     if (!image.ok()) return call->FinishWith(image.status());
     absl::StatusOr<Input> input = make_input(*model, *request, std::move(*image));

@@ -56,8 +56,8 @@ struct BatcherStats {
   int64_t batches = 0;             // BatchFunction calls
   int64_t requests_computed = 0;   // inputs passed to the BatchFunction
   int64_t rejected_queue_full = 0;
-  int64_t expired = 0;             // dropped: deadline passed while queued
-  int64_t cancelled = 0;           // dropped: client cancelled while queued
+  int64_t expired = 0;             // dropped unrun: deadline passed
+  int64_t cancelled = 0;           // dropped unrun: client cancelled
   int64_t largest_batch = 0;
   int64_t queued = 0;              // waiting right now
 };
@@ -93,6 +93,14 @@ class DynamicBatcher {
     return absl::OkStatus();
   }
 
+  // Counts a request of this task that died (deadline passed or cancelled) before it could be
+  // submitted, e.g. while its image waited to be decoded, so the counters cover every request
+  // that was never computed.
+  void CountDroppedBeforeQueue(absl::StatusCode reason) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++(reason == absl::StatusCode::kCancelled ? stats_.cancelled : stats_.expired);
+  }
+
   void Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -118,16 +126,22 @@ class DynamicBatcher {
     Clock::time_point deadline;
     CancellationFlag cancelled;
     DoneCallback done;
+    absl::StatusCode dropped_as = absl::StatusCode::kOk;  // set when dropped unrun
   };
 
-  static bool IsCancelled(const Pending& p) { return p.cancelled && p.cancelled->load(std::memory_order_relaxed); }
+  // A passed deadline wins over cancellation: gRPC also cancels calls whose deadline passed.
+  static absl::StatusCode DropReason(const Pending& p, Clock::time_point now) {
+    if (p.deadline <= now) return absl::StatusCode::kDeadlineExceeded;
+    if (p.cancelled && p.cancelled->load(std::memory_order_relaxed)) return absl::StatusCode::kCancelled;
+    return absl::StatusCode::kOk;
+  }
 
   // Moves cancelled and expired requests out of the queue; their callbacks run later, unlocked.
   void PruneDeadLocked() {
     const Clock::time_point now = Clock::now();
-    auto dead = std::stable_partition(queue_.begin(), queue_.end(), [&](const Pending& p) {
-      return !IsCancelled(p) && p.deadline > now;
-    });
+    for (Pending& p : queue_) p.dropped_as = DropReason(p, now);
+    auto dead = std::stable_partition(queue_.begin(), queue_.end(),
+                                      [](const Pending& p) { return p.dropped_as == absl::StatusCode::kOk; });
     for (auto it = dead; it != queue_.end(); ++it) dropped_.push_back(std::move(*it));
     queue_.erase(dead, queue_.end());
     cv_.notify_one();  // the loop delivers their statuses
@@ -136,7 +150,7 @@ class DynamicBatcher {
   void FinishDropped(std::vector<Pending>& dropped) {
     for (Pending& p : dropped) {
       BatchInfo info;
-      if (IsCancelled(p)) {
+      if (p.dropped_as == absl::StatusCode::kCancelled) {
         p.done(absl::CancelledError(name_ + ": cancelled by the client while queued"), info);
       } else {
         p.done(absl::DeadlineExceededError(name_ + ": deadline passed while queued; not computed"), info);
@@ -173,7 +187,8 @@ class DynamicBatcher {
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch_size) {
         Pending p = std::move(queue_.front());
         queue_.pop_front();
-        if (IsCancelled(p) || p.deadline <= start) {
+        p.dropped_as = DropReason(p, start);
+        if (p.dropped_as != absl::StatusCode::kOk) {
           dropped.push_back(std::move(p));
         } else {
           batch.push_back(std::move(p));
@@ -193,7 +208,9 @@ class DynamicBatcher {
   }
 
   void CountDroppedLocked(const std::vector<Pending>& dropped) {
-    for (const Pending& p : dropped) ++(IsCancelled(p) ? stats_.cancelled : stats_.expired);
+    for (const Pending& p : dropped) {
+      ++(p.dropped_as == absl::StatusCode::kCancelled ? stats_.cancelled : stats_.expired);
+    }
   }
 
   void RunBatch(std::vector<Pending>& batch, std::vector<Input>& inputs, Clock::time_point start) {

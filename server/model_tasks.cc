@@ -198,6 +198,7 @@ std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const Mod
       }
       out.patches.push_back(std::move(patch));
     }
+    out.mask = batch[i].mask;
     results.push_back(std::move(out));
   }
   return results;

@@ -77,6 +77,7 @@ struct MaskedPatchPrediction {
 };
 struct PredictTokensOutput {
   std::vector<MaskedPatchPrediction> patches;
+  std::vector<uint8_t> mask;  // the mask used
 };
 
 // "mean", "cls" or "mean-no-pooler" (see the contract above).
