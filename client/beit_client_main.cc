@@ -1,0 +1,466 @@
+// beit-client: command-line client for beit-server (beit.v1.BeitService).
+// Results print as JSON on stdout; errors print the gRPC status on stderr (exit 1); usage
+// errors exit 2.
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "beit/v1/beit_service.grpc.pb.h"
+#include "client/load_generator.h"
+#include "client/npy_writer.h"
+#include "client/segmentation_overlay.h"
+#include "model/image/image_decoder.h"
+#include "model/image/png_encoder.h"
+
+namespace {
+
+namespace pb = beit::v1;
+using nlohmann::json;
+
+constexpr const char* kUsage = R"(beit-client: talks to beit-server.
+
+Usage: beit-client [--server HOST:PORT] [--timeout-ms N] COMMAND [flags]
+
+Commands
+  classify        --model M --image FILE [--top-k K]
+  segment         --model M --image FILE [--size HxW] [--scores] [--png LABELS.png] [--overlay OVERLAY.png]
+                  (--png: the label map as a PNG; --overlay: the image with class colours blended in)
+  embed           --model M --image FILE [--l2] [--layers 0,4,12] [--cls] [--mean] [--patches] [--npy OUT.npy]
+                  (--npy writes the pooled embedding; JSON always has everything)
+  predict-tokens  --model M --image FILE (--mask-ratio R [--seed S] | --mask 0,1,1,...) [--top-k K]
+  info            [--model M]            (without --model: every hosted model)
+  bench           --model M --image FILE [--task classify|segment|embed|predict-tokens]
+                  [--concurrency 1,2,4,8 | --rate CALLS_PER_S] [--duration-s 10] [--warmup-s 1]
+                  [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
+
+Defaults: --server localhost:50051, --timeout-ms 60000. FILE is a JPEG or PNG.
+)";
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// --flag value pairs and bare --switches after the command.
+struct Flags {
+  std::map<std::string, std::string> values;
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    const auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
+  std::string Require(const std::string& name) const {
+    const auto it = values.find(name);
+    if (it == values.end() || it->second.empty()) throw UsageError("--" + name + " is required");
+    return it->second;
+  }
+  bool Has(const std::string& name) const { return values.count(name) > 0; }
+};
+
+const std::vector<std::string> kSwitches = {"scores", "l2", "cls", "mean", "patches"};
+
+Flags ParseFlags(const std::vector<std::string>& args, size_t from) {
+  Flags flags;
+  for (size_t i = from; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) != 0) throw UsageError("unexpected argument '" + args[i] + "'");
+    const std::string name = args[i].substr(2);
+    if (std::find(kSwitches.begin(), kSwitches.end(), name) != kSwitches.end()) {
+      flags.values[name] = "1";
+    } else {
+      if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
+      flags.values[name] = args[++i];
+    }
+  }
+  return flags;
+}
+
+int ToInt(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    const int v = std::stoi(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + flag + ": '" + text + "' is not an integer");
+}
+
+double ToDouble(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + flag + ": '" + text + "' is not a number");
+}
+
+std::vector<int> IntList(const std::string& flag, const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(ToInt(flag, item));
+  return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot read");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  if (!out) throw std::runtime_error(path + ": cannot write");
+}
+
+struct Session {
+  std::unique_ptr<pb::BeitService::Stub> stub;
+  int timeout_ms = 60000;
+  void Prepare(grpc::ClientContext& context) const {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  }
+};
+
+// Throws on a non-OK status; main prints it.
+struct RpcError : std::runtime_error {
+  grpc::Status status;
+  explicit RpcError(grpc::Status s)
+      : std::runtime_error(beit::client::StatusCodeName(s.error_code()) + ": " + s.error_message()), status(s) {}
+};
+
+void Check(const grpc::Status& s) {
+  if (!s.ok()) throw RpcError(s);
+}
+
+json StatsJson(const pb::ServingStats& s) {
+  return {{"batch_size", s.batch_size()}, {"queue_time_us", s.queue_time_us()}, {"compute_time_us", s.compute_time_us()}};
+}
+
+pb::ClassifyRequest ClassifyRequest(const Flags& f) {
+  pb::ClassifyRequest r;
+  r.set_model(f.Require("model"));
+  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  r.set_top_k(ToInt("top-k", f.Get("top-k", "5")));
+  return r;
+}
+
+pb::SegmentRequest SegmentRequest(const Flags& f) {
+  pb::SegmentRequest r;
+  r.set_model(f.Require("model"));
+  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  if (f.Has("size")) {
+    const std::string size = f.Get("size");
+    const size_t x = size.find('x');
+    if (x == std::string::npos) throw UsageError("--size: expected HxW, e.g. 480x640");
+    r.set_output_height(ToInt("size", size.substr(0, x)));
+    r.set_output_width(ToInt("size", size.substr(x + 1)));
+  }
+  r.set_return_scores(f.Has("scores"));
+  return r;
+}
+
+pb::EmbedRequest EmbedRequest(const Flags& f) {
+  pb::EmbedRequest r;
+  r.set_model(f.Require("model"));
+  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  r.set_l2_normalize(f.Has("l2"));
+  if (f.Has("layers")) {
+    for (int layer : IntList("layers", f.Get("layers"))) r.add_layers(layer);
+  }
+  r.set_include_cls(f.Has("cls"));
+  r.set_include_mean(f.Has("mean"));
+  r.set_include_patches(f.Has("patches"));
+  return r;
+}
+
+pb::PredictTokensRequest PredictTokensRequest(const Flags& f) {
+  pb::PredictTokensRequest r;
+  r.set_model(f.Require("model"));
+  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  if (f.Has("mask")) {
+    for (int m : IntList("mask", f.Get("mask"))) r.add_mask(m != 0);
+  } else {
+    r.set_mask_ratio(static_cast<float>(ToDouble("mask-ratio", f.Require("mask-ratio"))));
+    r.set_seed(static_cast<uint64_t>(ToInt("seed", f.Get("seed", "0"))));
+  }
+  r.set_top_k(ToInt("top-k", f.Get("top-k", "5")));
+  return r;
+}
+
+json Classify(Session& s, const Flags& f) {
+  pb::ClassifyResponse response;
+  grpc::ClientContext context;
+  s.Prepare(context);
+  Check(s.stub->Classify(&context, ClassifyRequest(f), &response));
+  json predictions = json::array();
+  for (const auto& p : response.predictions()) {
+    predictions.push_back({{"index", p.index()}, {"label", p.label()}, {"score", p.score()}});
+  }
+  return {{"model", response.model()}, {"predictions", predictions}, {"stats", StatsJson(response.stats())}};
+}
+
+json Segment(Session& s, const Flags& f) {
+  pb::SegmentRequest request = SegmentRequest(f);
+  request.set_return_png(f.Has("png"));
+  pb::SegmentResponse response;
+  grpc::ClientContext context;
+  s.Prepare(context);
+  Check(s.stub->Segment(&context, request, &response));
+  json counts = json::array();
+  for (const auto& c : response.class_counts()) {
+    counts.push_back({{"index", c.index()}, {"label", c.label()}, {"pixels", c.pixels()}});
+  }
+  json out = {{"model", response.model()},
+              {"height", response.height()},
+              {"width", response.width()},
+              {"class_counts", counts},
+              {"stats", StatsJson(response.stats())}};
+  if (f.Has("png")) {
+    WriteFile(f.Get("png"), response.label_map_png());
+    out["png"] = f.Get("png");
+  }
+  if (f.Has("overlay")) {
+    const beit::Image8 image = beit::DecodeImageFile(f.Get("image"));
+    if (image.height != response.height() || image.width != response.width()) {
+      throw UsageError("--overlay needs the label map at the image's size (leave out --size)");
+    }
+    beit::LabelMap labels({response.height(), response.width()},
+                          std::vector<int32_t>(response.label_map().begin(), response.label_map().end()));
+    WriteFile(f.Get("overlay"), beit::EncodeRgbPng(beit::client::OverlayLabels(image, labels)));
+    out["overlay"] = f.Get("overlay");
+  }
+  if (f.Has("scores")) {
+    double sum = 0;
+    for (float v : response.scores()) sum += v;
+    out["mean_score"] = response.scores_size() ? sum / response.scores_size() : 0.0;
+  }
+  return out;
+}
+
+json Embed(Session& s, const Flags& f) {
+  pb::EmbedResponse response;
+  grpc::ClientContext context;
+  s.Prepare(context);
+  Check(s.stub->Embed(&context, EmbedRequest(f), &response));
+  std::vector<float> embedding(response.embedding().begin(), response.embedding().end());
+  json layers = json::array();
+  for (const auto& l : response.layers()) {
+    json layer = {{"layer", l.layer()}};
+    if (l.cls_size()) layer["cls"] = std::vector<float>(l.cls().begin(), l.cls().end());
+    if (l.mean_size()) layer["mean"] = std::vector<float>(l.mean().begin(), l.mean().end());
+    if (l.patches_size()) layer["patches"] = std::vector<float>(l.patches().begin(), l.patches().end());
+    layers.push_back(layer);
+  }
+  json out = {{"model", response.model()},       {"pooling", response.pooling()},
+              {"embedding", embedding},          {"layers", layers},
+              {"hidden_size", response.hidden_size()}, {"num_patches", response.num_patches()},
+              {"stats", StatsJson(response.stats())}};
+  if (f.Has("npy")) {
+    beit::client::WriteNpy(f.Get("npy"), {static_cast<int64_t>(embedding.size())}, embedding);
+    out["npy"] = f.Get("npy");
+  }
+  return out;
+}
+
+json PredictTokens(Session& s, const Flags& f) {
+  pb::PredictTokensResponse response;
+  grpc::ClientContext context;
+  s.Prepare(context);
+  Check(s.stub->PredictTokens(&context, PredictTokensRequest(f), &response));
+  json patches = json::array();
+  for (const auto& p : response.patches()) {
+    json tokens = json::array();
+    for (const auto& t : p.predictions()) tokens.push_back({{"token_id", t.token_id()}, {"probability", t.probability()}});
+    patches.push_back({{"patch_index", p.patch_index()}, {"predictions", tokens}});
+  }
+  std::vector<int> mask(response.mask().begin(), response.mask().end());
+  return {{"model", response.model()}, {"mask", mask}, {"patches", patches}, {"stats", StatsJson(response.stats())}};
+}
+
+json InfoJson(const pb::ModelInfo& m) {
+  json tasks = json::array();
+  for (int t : m.tasks()) tasks.push_back(pb::Task_Name(static_cast<pb::Task>(t)));
+  json stats = json::array();
+  for (const auto& s : m.stats()) {
+    stats.push_back({{"task", pb::Task_Name(s.task())},
+                     {"batches", s.batches()},
+                     {"requests_computed", s.requests_computed()},
+                     {"rejected_queue_full", s.rejected_queue_full()},
+                     {"expired", s.expired()},
+                     {"cancelled", s.cancelled()},
+                     {"largest_batch", s.largest_batch()},
+                     {"queued", s.queued()}});
+  }
+  return {{"name", m.name()},
+          {"architecture", m.architecture()},
+          {"tasks", tasks},
+          {"image_size", {m.image_height(), m.image_width()}},
+          {"patch_size", m.patch_size()},
+          {"hidden_size", m.hidden_size()},
+          {"num_layers", m.num_layers()},
+          {"num_labels", m.num_labels()},
+          {"labels", std::vector<std::string>(m.labels().begin(), m.labels().end())},
+          {"vocab_size", m.vocab_size()},
+          {"pooling", m.pooling()},
+          {"path", m.path()},
+          {"max_batch_size", m.max_batch_size()},
+          {"stats", stats}};
+}
+
+json Info(Session& s, const Flags& f) {
+  grpc::ClientContext context;
+  s.Prepare(context);
+  if (f.Has("model")) {
+    pb::GetModelInfoRequest request;
+    request.set_model(f.Get("model"));
+    pb::ModelInfo info;
+    Check(s.stub->GetModelInfo(&context, request, &info));
+    return InfoJson(info);
+  }
+  pb::ListModelsResponse list;
+  Check(s.stub->ListModels(&context, pb::ListModelsRequest(), &list));
+  json models = json::array();
+  for (const auto& m : list.models()) models.push_back(InfoJson(m));
+  return {{"models", models}};
+}
+
+// Prints one JSON line per load level; returns 0.
+int Bench(Session& s, const Flags& f) {
+  const std::string task = f.Get("task", "classify");
+  beit::client::Call call;
+  const int timeout_ms = s.timeout_ms;
+  pb::BeitService::Stub* stub = s.stub.get();
+  auto with_context = [timeout_ms](auto rpc) {
+    return [timeout_ms, rpc] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+      return rpc(context);
+    };
+  };
+  if (task == "classify") {
+    auto request = std::make_shared<pb::ClassifyRequest>(ClassifyRequest(f));
+    call = with_context([stub, request](grpc::ClientContext& c) {
+      pb::ClassifyResponse r;
+      return stub->Classify(&c, *request, &r);
+    });
+  } else if (task == "segment") {
+    auto request = std::make_shared<pb::SegmentRequest>(SegmentRequest(f));
+    call = with_context([stub, request](grpc::ClientContext& c) {
+      pb::SegmentResponse r;
+      return stub->Segment(&c, *request, &r);
+    });
+  } else if (task == "embed") {
+    auto request = std::make_shared<pb::EmbedRequest>(EmbedRequest(f));
+    call = with_context([stub, request](grpc::ClientContext& c) {
+      pb::EmbedResponse r;
+      return stub->Embed(&c, *request, &r);
+    });
+  } else if (task == "predict-tokens") {
+    auto request = std::make_shared<pb::PredictTokensRequest>(PredictTokensRequest(f));
+    call = with_context([stub, request](grpc::ClientContext& c) {
+      pb::PredictTokensResponse r;
+      return stub->PredictTokens(&c, *request, &r);
+    });
+  } else {
+    throw UsageError("--task: expected classify, segment, embed or predict-tokens");
+  }
+  beit::client::LoadOptions options;
+  options.duration_s = ToDouble("duration-s", f.Get("duration-s", "10"));
+  options.warmup_s = ToDouble("warmup-s", f.Get("warmup-s", "1"));
+  options.max_in_flight = ToInt("max-in-flight", f.Get("max-in-flight", "64"));
+  std::vector<std::pair<int, double>> levels;  // (concurrency, rate)
+  if (f.Has("rate")) {
+    levels.emplace_back(0, ToDouble("rate", f.Get("rate")));
+  } else {
+    for (int c : IntList("concurrency", f.Get("concurrency", "1"))) levels.emplace_back(c, 0.0);
+  }
+  for (const auto& [concurrency, rate] : levels) {
+    options.concurrency = concurrency;
+    options.rate = rate;
+    const beit::client::LoadReport r = beit::client::GenerateLoad(options, call);
+    json line = {{"tool", "beit-client bench"},
+                 {"task", task},
+                 {"model", f.Get("model")},
+                 {"mode", rate > 0 ? "rate" : "concurrency"},
+                 {"calls", r.calls},
+                 {"ok", r.ok},
+                 {"errors", r.errors},
+                 {"seconds", r.seconds},
+                 {"throughput_rps", r.throughput},
+                 {"latency_ms", {{"p50", r.p50_ms}, {"p90", r.p90_ms}, {"p99", r.p99_ms}, {"mean", r.mean_ms}, {"max", r.max_ms}}}};
+    if (rate > 0) {
+      line["rate"] = rate;
+    } else {
+      line["concurrency"] = concurrency;
+    }
+    std::cout << line.dump() << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  std::string server = "localhost:50051";
+  Session session;
+  size_t i = 0;
+  try {
+    for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
+      if (args[i] == "--help" || args[i] == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      }
+      if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
+      if (args[i] == "--server") {
+        server = args[++i];
+      } else if (args[i] == "--timeout-ms") {
+        session.timeout_ms = ToInt("timeout-ms", args[++i]);
+      } else {
+        throw UsageError("unknown flag " + args[i]);
+      }
+    }
+    if (i >= args.size()) throw UsageError("no command given");
+    const std::string command = args[i];
+    const Flags flags = ParseFlags(args, i + 1);
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(256 << 20);
+    channel_args.SetMaxSendMessageSize(256 << 20);
+    session.stub = pb::BeitService::NewStub(
+        grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args));
+    json out;
+    if (command == "classify") {
+      out = Classify(session, flags);
+    } else if (command == "segment") {
+      out = Segment(session, flags);
+    } else if (command == "embed") {
+      out = Embed(session, flags);
+    } else if (command == "predict-tokens") {
+      out = PredictTokens(session, flags);
+    } else if (command == "info") {
+      out = Info(session, flags);
+    } else if (command == "bench") {
+      return Bench(session, flags);
+    } else {
+      throw UsageError("unknown command '" + command + "'");
+    }
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "beit-client: %s\n\n%s", e.what(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "beit-client: %s\n", e.what());
+    return 1;
+  }
+}
