@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the engine on a model.
-#
-# The gRPC server lands with issue #4; until then this runs `beit-run` (the same engine, offline)
-# on a model folder and its inputs, by default the bundled BeitForImageClassification fixture.
-# Usage: scripts/serve.sh [MODEL_DIR [INPUTS.safetensors]]
+# Installs what is missing, builds, and starts beit-server (Ctrl-C or SIGTERM stops it cleanly).
+# Usage: scripts/serve.sh [beit-server flags...]      e.g. --model cls=/models/beit-base --port 50051
+# Without any --model it serves the bundled tiny checkpoints (random weights, for trying the API):
+#   cls  BeitForImageClassification   (tests/data/models/cls-relpos-meanpool)
+#   seg  BeitForSemanticSegmentation  (tests/data/models/seg-upernet)
+#   mim  BeitForMaskedImageModeling   (tests/data/models/mim-shared-relpos)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL=${1:-tests/data/models/cls-relpos-meanpool}
-INPUTS=${2:-$MODEL/inputs.safetensors}
 scripts/install_deps.sh
 BEIT_BUILD_TESTS=OFF scripts/build.sh
-OUT=${BEIT_RUN_OUTPUT:-/tmp/beit-run-output.safetensors}
-build/tools/beit-run --model "$MODEL" --inputs "$INPUTS" --output "$OUT"
-echo "outputs written to $OUT (compare with Transformers' on the same inputs)"
+args=("$@")
+if [[ " $* " != *" --model"* && " $* " != *" --config"* ]]; then
+  args+=(--model cls=tests/data/models/cls-relpos-meanpool
+         --model seg=tests/data/models/seg-upernet
+         --model mim=tests/data/models/mim-shared-relpos)
+fi
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+exec build/server/beit-server "${args[@]}"
