@@ -146,18 +146,23 @@ json StatsJson(const pb::ServingStats& s) {
   return {{"batch_size", s.batch_size()}, {"queue_time_us", s.queue_time_us()}, {"compute_time_us", s.compute_time_us()}};
 }
 
-pb::ClassifyRequest ClassifyRequest(const Flags& f) {
-  pb::ClassifyRequest r;
+// A request of any task with its `model` and encoded `image` filled from --model and --image.
+template <typename Request>
+Request RequestFor(const Flags& f) {
+  Request r;
   r.set_model(f.Require("model"));
   r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  return r;
+}
+
+pb::ClassifyRequest ClassifyRequest(const Flags& f) {
+  auto r = RequestFor<pb::ClassifyRequest>(f);
   r.set_top_k(ToInt("top-k", f.Get("top-k", "5")));
   return r;
 }
 
 pb::SegmentRequest SegmentRequest(const Flags& f) {
-  pb::SegmentRequest r;
-  r.set_model(f.Require("model"));
-  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  auto r = RequestFor<pb::SegmentRequest>(f);
   if (f.Has("size")) {
     const std::string size = f.Get("size");
     const size_t x = size.find('x');
@@ -170,9 +175,7 @@ pb::SegmentRequest SegmentRequest(const Flags& f) {
 }
 
 pb::EmbedRequest EmbedRequest(const Flags& f) {
-  pb::EmbedRequest r;
-  r.set_model(f.Require("model"));
-  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  auto r = RequestFor<pb::EmbedRequest>(f);
   r.set_l2_normalize(f.Has("l2"));
   if (f.Has("layers")) {
     for (int layer : IntList("layers", f.Get("layers"))) r.add_layers(layer);
@@ -184,9 +187,7 @@ pb::EmbedRequest EmbedRequest(const Flags& f) {
 }
 
 pb::PredictTokensRequest PredictTokensRequest(const Flags& f) {
-  pb::PredictTokensRequest r;
-  r.set_model(f.Require("model"));
-  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  auto r = RequestFor<pb::PredictTokensRequest>(f);
   if (f.Has("mask")) {
     for (int m : IntList("mask", f.Get("mask"))) r.add_mask(m != 0);
   } else {
