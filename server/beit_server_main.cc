@@ -1,20 +1,31 @@
 // beit-server: hosts BEiT checkpoints behind beit.v1.BeitService, grpc.health.v1 and server
-// reflection. Health is NOT_SERVING until every model is loaded and warmed up. SIGTERM/SIGINT:
-// health NOT_SERVING, new calls refused, accepted calls finish within --grace-period-s, exit 0.
+// reflection, with Prometheus metrics on their own port. Health is NOT_SERVING until every model
+// is loaded and warmed up. SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
+// finish within --grace-period-s, exit 0.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
 
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "model/compute_backend.h"
 #include "model/model_error.h"
 #include "server/beit_service.h"
+#include "server/logger.h"
 #include "server/model_repository.h"
+#include "server/observer_list.h"
+#include "server/request_log.h"
+#include "server/server_metrics.h"
 #include "server/server_options.h"
 #include "server/worker_pool.h"
+
+#ifndef BEIT_VERSION
+#define BEIT_VERSION "unknown"
+#endif
 
 namespace {
 
@@ -22,19 +33,63 @@ using beit::serving::ServerOptions;
 
 constexpr const char* kServiceName = "beit.v1.BeitService";
 
+using beit::serving::LogLevel;
+
 int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
+  beit::serving::Logger log(options.log_level, options.log_format);
+  log.Log(LogLevel::kInfo, "starting",
+          {{"version", std::string(BEIT_VERSION)},
+           {"compute", beit::ComputeBackendVersion()},
+           {"isa", beit::ComputeBackendIsa()},
+           {"compute_threads", static_cast<int64_t>(beit::ComputeThreads())},
+           {"preprocess_threads", static_cast<int64_t>(options.preprocess_threads)}});
+
+  // Metrics and the request log observe every model forward and every call; the metrics object
+  // reads the repository at scrape time, so it joins once the models are loaded.
+  beit::serving::ObserverList observers;
+
   beit::serving::ModelRepository models;
   std::vector<std::string> warnings;
   try {
-    models.Load(options.models, options.batching, options.decode_limits, &warnings);
+    models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "beit-server: %s\n", e.what());
+    log.Log(LogLevel::kError, "model load failed", {{"error", std::string(e.what())}});
     return 1;
   }
-  for (const std::string& w : warnings) std::fprintf(stderr, "beit-server: warning: %s\n", w.c_str());
+  for (const std::string& w : warnings) log.Log(LogLevel::kWarning, "model warning", {{"warning", w}});
+  for (const auto* m : models.models()) {
+    const auto& d = m->description();
+    std::string tasks;
+    for (auto t : d.tasks) tasks += (tasks.empty() ? "" : ",") + std::string(beit::serving::TaskName(t));
+    log.Log(LogLevel::kInfo, "model loaded",
+            {{"model", d.name},
+             {"architecture", d.architecture},
+             {"image_size", std::to_string(d.image_height) + "x" + std::to_string(d.image_width)},
+             {"tasks", tasks},
+             {"path", d.path},
+             {"load_ms", d.load_seconds * 1e3}});
+  }
+
+  beit::serving::ServerMetrics metrics(&models);
+  beit::serving::RequestLog request_log(&log);
+  observers.Add(&request_log);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  int metrics_port = -1;
+  if (options.metrics_port >= 0) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(options.host + ":" + std::to_string(options.metrics_port));
+    } catch (const std::exception& e) {
+      log.Log(LogLevel::kError, "cannot serve metrics",
+              {{"port", static_cast<int64_t>(options.metrics_port)}, {"error", std::string(e.what())}});
+      return 1;
+    }
+    for (const auto& c : metrics.collectables()) exposer->RegisterCollectable(c);
+    metrics_port = exposer->GetListeningPorts().empty() ? -1 : exposer->GetListeningPorts().front();
+    observers.Add(&metrics);
+  }
 
   beit::serving::WorkerPool workers(options.preprocess_threads, static_cast<size_t>(options.max_pending_preprocess));
-  beit::serving::BeitServiceImpl service(&models, &workers);
+  beit::serving::BeitServiceImpl service(&models, &workers, {&observers});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -47,7 +102,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    std::fprintf(stderr, "beit-server: cannot listen on %s (port in use or address invalid)\n", address.c_str());
+    log.Log(LogLevel::kError, "cannot listen", {{"address", address}, {"hint", std::string("port in use or address invalid")}});
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -57,7 +112,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   try {
     models.WarmupAll();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "beit-server: warm-up failed: %s\n", e.what());
+    log.Log(LogLevel::kError, "warm-up failed", {{"error", std::string(e.what())}});
     server->Shutdown();
     return 1;
   }
@@ -67,20 +122,25 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   for (const auto* m : models.models()) {
     names += (names.empty() ? "" : ", ") + m->description().name + " (" + m->description().architecture + ")";
   }
-  std::printf("beit-server listening on %s:%d serving %s\n", options.host.c_str(), port, names.c_str());
+  log.Log(LogLevel::kInfo, "serving",
+          {{"grpc_port", static_cast<int64_t>(port)}, {"metrics_port", static_cast<int64_t>(metrics_port)}});
+  // The one stdout line: tools and tests read the ports from it.
+  std::printf("beit-server listening on %s:%d serving %s; metrics on port %d\n", options.host.c_str(), port,
+              names.c_str(), metrics_port);
   std::fflush(stdout);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::fprintf(stderr, "beit-server: %s received; draining for up to %d s\n", strsignal(signal_number),
-               options.grace_period_seconds);
+  log.Log(LogLevel::kInfo, "draining",
+          {{"signal", std::string(strsignal(signal_number))},
+           {"grace_period_s", static_cast<int64_t>(options.grace_period_seconds)}});
   health->SetServingStatus(kServiceName, false);
   health->SetServingStatus(false);
   service.StopAccepting();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(options.grace_period_seconds));
   models.ShutdownAll();
   workers.Shutdown();
-  std::fprintf(stderr, "beit-server: stopped\n");
+  log.Log(LogLevel::kInfo, "stopped");
   return 0;
 }
 

@@ -25,18 +25,35 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-// A unary call's reactor: remembers client cancellation for the batcher, deletes itself when done.
+// A unary call's reactor: remembers client cancellation for the batcher, reports the finished
+// request to the observers, deletes itself when done.
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+  UnaryCall(const std::vector<ServingObserver*>& observers, std::string model, std::string rpc)
+      : cancelled_(std::make_shared<std::atomic<bool>>(false)), observers_(observers), start_(Clock::now()) {
+    record_.model = std::move(model);
+    record_.rpc = std::move(rpc);
+  }
   void OnCancel() override { cancelled_->store(true); }
   void OnDone() override { delete this; }
-  void FinishWith(const absl::Status& status) { Finish(ToGrpc(status)); }
+  void FinishWith(const absl::Status& status) {
+    record_.code = static_cast<int>(status.code());
+    record_.message = std::string(status.message());
+    record_.total_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    for (ServingObserver* o : observers_) o->RequestFinished(record_);
+    Finish(ToGrpc(status));
+  }
   CancellationFlag cancelled() const { return cancelled_; }
+  RequestRecord& record() { return record_; }
 
  private:
   std::shared_ptr<std::atomic<bool>> cancelled_;
+  const std::vector<ServingObserver*>& observers_;
+  const Clock::time_point start_;
+  RequestRecord record_;
 };
+
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
@@ -272,7 +289,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
                                                  Response* response, Task task,
                                                  DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
                                                  MakeInput make_input, Fill fill) {
-  auto* call = new UnaryCall();
+  auto* call = new UnaryCall(observers_, request->model(), TaskName(task));
   if (!accepting_.load()) {
     call->FinishWith(absl::UnavailableError("the server is shutting down; retry on another replica"));
     return call;
@@ -285,7 +302,9 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
   ServedModel* model = *found;
   const Clock::time_point deadline = SteadyDeadline(*context);
   WorkerPool* workers = workers_;
+  ++model->waiting_for_preprocess;
   const bool posted = workers_->TryPost([=] {
+    --model->waiting_for_preprocess;
     // Died while waiting for a worker: never decoded, never computed (but counted).
     if (Clock::now() >= deadline) {
       (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kDeadlineExceeded);
@@ -295,13 +314,19 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
       (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kCancelled);
       return call->FinishWith(absl::CancelledError("cancelled by the client"));
     }
+    const Clock::time_point preprocess_start = Clock::now();
     absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
-    if (!image.ok()) return call->FinishWith(image.status());
-    absl::StatusOr<Input> input = make_input(*model, *request, std::move(*image));
+    absl::StatusOr<Input> input =
+        image.ok() ? make_input(*model, *request, std::move(*image)) : absl::StatusOr<Input>(image.status());
+    call->record().preprocess_seconds = SecondsSince(preprocess_start);
     if (!input.ok()) return call->FinishWith(input.status());
     const absl::Status queued = (model->*batcher)()->Submit(
         std::move(*input), deadline, call->cancelled(),
         [=](absl::StatusOr<Output> result, const BatchInfo& info) {
+          if (info.batch_size > 0) {
+            call->record().batch_size = info.batch_size;
+            call->record().queue_seconds = static_cast<double>(info.queue_time_us) * 1e-6;
+          }
           auto respond = [=, result = std::make_shared<absl::StatusOr<Output>>(std::move(result))] {
             if (!result->ok()) return call->FinishWith(result->status());
             try {
@@ -318,6 +343,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     if (!queued.ok()) call->FinishWith(queued);
   });
   if (!posted) {
+    --model->waiting_for_preprocess;
     call->FinishWith(absl::ResourceExhaustedError("too many requests waiting for image decoding; retry later"));
   }
   return call;
@@ -347,7 +373,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::PredictTokens(grpc::CallbackServerCon
 
 grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext*,
                                                         const pb::GetModelInfoRequest* request, pb::ModelInfo* response) {
-  auto* call = new UnaryCall();
+  auto* call = new UnaryCall(observers_, request->model(), "GetModelInfo");
   absl::StatusOr<ServedModel*> model = models_->Find(request->model());
   if (model.ok()) FillModelInfo(**model, response);
   call->FinishWith(model.status());
@@ -356,7 +382,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerCont
 
 grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContext*, const pb::ListModelsRequest*,
                                                       pb::ListModelsResponse* response) {
-  auto* call = new UnaryCall();
+  auto* call = new UnaryCall(observers_, "", "ListModels");
   for (const ServedModel* model : models_->models()) FillModelInfo(*model, response->add_models());
   call->FinishWith(absl::OkStatus());
   return call;

@@ -9,19 +9,24 @@
 // - The client's deadline and cancellation follow the request into the batcher.
 // - StopAccepting() makes every new call UNAVAILABLE; calls already accepted still finish.
 // - GetModelInfo / ListModels answer inline.
+// - Every finished call (any RPC, any status) is reported once to each ServingObserver.
 #pragma once
 
 #include <atomic>
+#include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "server/model_repository.h"
+#include "server/serving_observer.h"
 #include "server/worker_pool.h"
 
 namespace beit::serving {
 
 class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
  public:
-  BeitServiceImpl(ModelRepository* models, WorkerPool* workers) : models_(models), workers_(workers) {}
+  // Every finished call is reported to each of `observers` (metrics, request log).
+  BeitServiceImpl(ModelRepository* models, WorkerPool* workers, std::vector<ServingObserver*> observers = {})
+      : models_(models), workers_(workers), observers_(std::move(observers)) {}
 
   void StopAccepting() { accepting_.store(false); }
 
@@ -50,6 +55,7 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
 
   ModelRepository* models_;
   WorkerPool* workers_;
+  const std::vector<ServingObserver*> observers_;
   std::atomic<bool> accepting_{true};
 };
 

@@ -5,11 +5,17 @@
 namespace beit::serving {
 
 void ModelRepository::Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching,
-                           const DecodeLimits& limits, std::vector<std::string>* warnings) {
+                           const DecodeLimits& limits, ServingObserver* observer,
+                           std::vector<std::string>* warnings) {
+  HostingOptions hosting;
+  hosting.batching = batching;
+  hosting.decode_limits = limits;
+  hosting.compute_mutex = &compute_mutex_;
+  hosting.observer = observer;
   for (const ModelSpec& spec : specs) {
     if (spec.name.empty()) throw ModelError("--model " + spec.dir + ": the model needs a name (NAME=DIR)");
     if (models_.count(spec.name)) throw ModelError("--model " + spec.name + ": the name is used twice");
-    models_[spec.name] = ServedModel::Load(spec.name, spec.dir, batching, limits, &compute_mutex_, warnings);
+    models_[spec.name] = ServedModel::Load(spec.name, spec.dir, hosting, warnings);
   }
 }
 

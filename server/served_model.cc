@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -29,21 +30,27 @@ template <typename Input, typename Output>
 std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
     Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&)) {
   const ModelRunner* runner = runner_.get();
-  std::mutex* compute = compute_mutex_;
+  std::mutex* compute = hosting_.compute_mutex;
+  ServingObserver* observer = hosting_.observer;
+  const std::string model = description_.name, rpc = TaskName(task);
   return std::make_unique<DynamicBatcher<Input, Output>>(
-      description_.name + "/" + TaskName(task), batching_, [runner, compute, run](std::vector<Input>& batch) {
+      model + "/" + rpc, hosting_.batching, [runner, compute, observer, model, rpc, run](std::vector<Input>& batch) {
         std::lock_guard<std::mutex> lock(*compute);
-        return run(*runner, batch);
+        if (!observer) return run(*runner, batch);
+        observer->BatchStarted(model, rpc);
+        const auto start = std::chrono::steady_clock::now();
+        auto results = run(*runner, batch);
+        observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        return results;
       });
 }
 
 std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const std::string& dir,
-                                               const BatcherOptions& batching, const DecodeLimits& limits,
-                                               std::mutex* compute_mutex, std::vector<std::string>* warnings) {
+                                               const HostingOptions& hosting, std::vector<std::string>* warnings) {
+  const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
-  m->batching_ = batching;
-  m->limits_ = limits;
-  m->compute_mutex_ = compute_mutex;
+  m->hosting_ = hosting;
   m->runner_ = ModelRunner::Load(dir, warnings);
   const std::string processor_path = dir + "/preprocessor_config.json";
   ImageProcessorConfig processor_config;
@@ -91,6 +98,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   }
   d.tasks.push_back(Task::kEmbed);
   m->embed_ = m->MakeBatcher(Task::kEmbed, &RunEmbedBatch);
+  d.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return m;
 }
 
@@ -101,7 +109,7 @@ bool ServedModel::Supports(Task task) const {
 absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(const std::string& bytes) const {
   if (bytes.empty()) return absl::InvalidArgumentError("image.encoded is empty; send JPEG or PNG bytes");
   try {
-    const Image8 image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), limits_);
+    const Image8 image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), hosting_.decode_limits);
     PreparedImage out;
     out.original_height = image.height;
     out.original_width = image.width;
@@ -143,7 +151,7 @@ absl::StatusOr<PreparedImage> ServedModel::PreparePixelValues(const std::vector<
 
 void ServedModel::Warmup() {
   const Tensor zeros({1, 3, description_.image_height, description_.image_width});
-  std::lock_guard<std::mutex> lock(*compute_mutex_);
+  std::lock_guard<std::mutex> lock(*hosting_.compute_mutex);
   if (classify_) {
     std::vector<ClassifyInput> batch{{zeros, 1}};
     RunClassifyBatch(*runner_, batch);

@@ -10,9 +10,13 @@
 // - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
 //   model's image size or INVALID_ARGUMENT with a message naming the problem.
 // - All batchers of all models share one compute mutex: one forward at a time, each using every
-//   OpenMP thread. Warmup() runs each supported task once; Shutdown() drains every batcher.
+//   OpenMP thread. Every forward is reported to the observer (if any). Warmup() runs each
+//   supported task once (unreported); Shutdown() drains every batcher.
+// - waiting_for_preprocess counts requests accepted for this model whose image is not yet being
+//   decoded (the service maintains it); with the batchers' queues it makes the pending gauge.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +30,7 @@
 #include "model/model_runner.h"
 #include "server/dynamic_batcher.h"
 #include "server/model_tasks.h"
+#include "server/serving_observer.h"
 
 namespace beit::serving {
 
@@ -38,6 +43,7 @@ struct ModelDescription {
   int image_height = 0, image_width = 0, patch_size = 0, hidden_size = 0, num_layers = 0;
   std::vector<std::string> labels;  // classification and segmentation heads
   int vocab_size = 0;               // masked image modeling
+  double load_seconds = 0;
   int grid_height() const { return image_height / patch_size; }
   int grid_width() const { return image_width / patch_size; }
 };
@@ -47,16 +53,24 @@ struct PreparedImage {
   int64_t original_height = 0, original_width = 0;
 };
 
+// What every hosted model shares.
+struct HostingOptions {
+  BatcherOptions batching;
+  DecodeLimits decode_limits;
+  std::mutex* compute_mutex = nullptr;  // required
+  ServingObserver* observer = nullptr;  // optional
+};
+
 class ServedModel {
  public:
   static std::unique_ptr<ServedModel> Load(const std::string& name, const std::string& dir,
-                                           const BatcherOptions& batching, const DecodeLimits& limits,
-                                           std::mutex* compute_mutex, std::vector<std::string>* warnings);
+                                           const HostingOptions& hosting, std::vector<std::string>* warnings);
   ~ServedModel();
 
   const ModelDescription& description() const { return description_; }
   bool Supports(Task task) const;
-  const BatcherOptions& batching() const { return batching_; }
+  const BatcherOptions& batching() const { return hosting_.batching; }
+  std::atomic<int> waiting_for_preprocess{0};
 
   absl::StatusOr<PreparedImage> PrepareEncoded(const std::string& bytes) const;
   absl::StatusOr<PreparedImage> PreparePixelValues(const std::vector<int64_t>& shape, const float* data,
@@ -79,9 +93,7 @@ class ServedModel {
       Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&));
 
   ModelDescription description_;
-  BatcherOptions batching_;
-  DecodeLimits limits_;
-  std::mutex* compute_mutex_ = nullptr;
+  HostingOptions hosting_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<ImageProcessor> processor_;
   std::unique_ptr<DynamicBatcher<ClassifyInput, ClassifyOutput>> classify_;

@@ -3,6 +3,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,21 @@ const std::map<std::string, Setter>& Flags() {
                                "max-image-pixels", [](ServerOptions& o) -> int64_t& { return o.decode_limits.max_pixels; },
                                1, int64_t{1} << 32)},
       {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
+      {"metrics-port", IntegerFlag("metrics-port", &ServerOptions::metrics_port, -1, 65535)},
+      {"log-level",
+       [](ServerOptions& o, const std::string& v) {
+         const std::optional<LogLevel> level = ParseLogLevel(v);
+         if (!level) return absl::InvalidArgumentError("--log-level: expected error, warning, info or debug, got '" + v + "'");
+         o.log_level = *level;
+         return absl::OkStatus();
+       }},
+      {"log-format",
+       [](ServerOptions& o, const std::string& v) {
+         const std::optional<LogFormat> format = ParseLogFormat(v);
+         if (!format) return absl::InvalidArgumentError("--log-format: expected text or json, got '" + v + "'");
+         o.log_format = *format;
+         return absl::OkStatus();
+       }},
   };
   return flags;
 }
@@ -203,6 +219,12 @@ Image decoding
   --max-pending-preprocess N  requests waiting for those threads; beyond it RESOURCE_EXHAUSTED (default 1024)
   --max-image-side N          largest accepted width or height in pixels (default 16384)
   --max-image-pixels N        largest accepted width x height (default 40000000)
+Observability
+  --metrics-port N            Prometheus metrics at http://HOST:N/metrics (default 8002; 0 picks a
+                              free port, printed at start; -1 turns metrics off)
+  --log-level LEVEL           error, warning, info (default) or debug; debug logs one line per request,
+                              info logs failed requests, error only server faults
+  --log-format FORMAT         text (default) or json (one JSON object per line)
 Lifecycle
   --grace-period-s N          on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, and
                               accepted calls get N seconds to finish (default 15)

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "model/image/image_decoder.h"
 #include "server/dynamic_batcher.h"
+#include "server/logger.h"
 #include "server/model_repository.h"
 
 namespace beit::serving {
@@ -29,6 +30,9 @@ struct ServerOptions {
   int64_t max_message_bytes = 64 << 20;
   DecodeLimits decode_limits;
   int grace_period_seconds = 15;
+  int metrics_port = 8002;  // Prometheus /metrics; 0 picks a free port, -1 turns metrics off
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
   bool help = false;
 };
 

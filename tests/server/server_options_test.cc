@@ -13,7 +13,7 @@ TEST(ServerOptions, ParsesEveryFlag) {
       {"--model", "cls=/m/a", "--model=seg=/m/b", "--host", "127.0.0.1", "--port=0", "--max-batch-size", "16",
        "--max-queue-delay-us", "500", "--max-queue-size", "3", "--preprocess-threads", "4", "--max-pending-preprocess",
        "10", "--max-message-bytes", "2048", "--max-image-side", "4096", "--max-image-pixels", "1000000",
-       "--grace-period-s", "2"});
+       "--grace-period-s", "2", "--metrics-port", "-1", "--log-level", "debug", "--log-format=json"});
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_EQ(o->models.size(), 2u);
   EXPECT_EQ(o->models[1].name, "seg");
@@ -30,6 +30,9 @@ TEST(ServerOptions, ParsesEveryFlag) {
   EXPECT_EQ(o->decode_limits.max_height, 4096);
   EXPECT_EQ(o->decode_limits.max_pixels, 1000000);
   EXPECT_EQ(o->grace_period_seconds, 2);
+  EXPECT_EQ(o->metrics_port, -1);
+  EXPECT_EQ(o->log_level, LogLevel::kDebug);
+  EXPECT_EQ(o->log_format, LogFormat::kJson);
 }
 
 TEST(ServerOptions, ErrorsNameTheFlag) {
@@ -45,6 +48,8 @@ TEST(ServerOptions, ErrorsNameTheFlag) {
   EXPECT_NE(message({"--model", "a=b", "--port", "http"}).find("--port: 'http' is not an integer"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--bogus", "1"}).find("unknown flag --bogus"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--port"}).find("--port needs a value"), std::string::npos);
+  EXPECT_NE(message({"--model", "a=b", "--log-level", "loud"}).find("--log-level: expected error, warning"),
+            std::string::npos);
   EXPECT_TRUE(ParseServerOptions({"--help"})->help);
 }
 

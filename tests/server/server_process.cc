@@ -28,7 +28,8 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
     *error = "pipe failed";
     return false;
   }
-  std::vector<std::string> argv_storage = {BEIT_SERVER_BINARY, "--host", "127.0.0.1", "--port", "0"};
+  // Free ports for gRPC and metrics, so tests can run side by side.
+  std::vector<std::string> argv_storage = {BEIT_SERVER_BINARY, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
@@ -57,6 +58,8 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
       if (eol != std::string::npos) {
         const size_t colon = output.rfind(':', output.find(' ', at + 13));
         port_ = std::stoi(output.substr(colon + 1));
+        const size_t metrics = output.find("metrics on port ", at);
+        if (metrics != std::string::npos && metrics < eol) metrics_port_ = std::stoi(output.substr(metrics + 16));
         return true;
       }
     }

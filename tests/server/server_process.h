@@ -1,8 +1,9 @@
 // Test harness: runs the real beit-server binary on a free port and talks to it over gRPC.
 //
 // Contract:
-// - Start(args) spawns BEIT_SERVER_BINARY with `--port 0` and `args`, waits (up to 60 s) for its
-//   "listening on HOST:PORT" line, and fails the test if the process exits first.
+// - Start(args) spawns BEIT_SERVER_BINARY with `--port 0 --metrics-port 0` and `args` (later
+//   flags win), waits (up to 60 s) for its "listening on HOST:PORT ... metrics on port M" line, and
+//   returns false if the process exits first.
 // - channel() is an insecure channel to it; Signal(SIGTERM) and WaitForExit() drive shutdown;
 //   the destructor kills and reaps a server still running.
 #pragma once
@@ -26,6 +27,7 @@ class ServerProcess {
   // Returns false (with `error`) when the server did not come up.
   bool Start(const std::vector<std::string>& args, std::string* error);
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }  // -1 when metrics are off
   std::shared_ptr<grpc::Channel> channel() const;
   void Signal(int signal_number) const;
   // Exit code, or -1 when the process did not exit within `timeout_seconds` (or died of a signal).
@@ -35,6 +37,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   int port_ = 0;
+  int metrics_port_ = -1;
 };
 
 // Model folders of the test data, e.g. ModelDir("cls-relpos-meanpool").

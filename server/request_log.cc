@@ -1,0 +1,37 @@
+#include "server/request_log.h"
+
+#include <grpcpp/support/status.h>
+
+#include "server/status_code_name.h"
+
+namespace beit::serving {
+namespace {
+
+LogLevel LevelFor(int code) {
+  switch (static_cast<grpc::StatusCode>(code)) {
+    case grpc::StatusCode::OK:
+      return LogLevel::kDebug;
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS:
+      return LogLevel::kError;
+    default:
+      return LogLevel::kInfo;
+  }
+}
+
+}  // namespace
+
+void RequestLog::RequestFinished(const RequestRecord& r) {
+  const LogLevel level = LevelFor(r.code);
+  if (!logger_->Enabled(level)) return;
+  std::vector<LogField> fields = {{"model", r.model}, {"rpc", r.rpc}, {"code", std::string(StatusCodeName(r.code))},
+                                  {"ms", r.total_seconds * 1e3}};
+  if (r.preprocess_seconds >= 0) fields.push_back({"preprocess_ms", r.preprocess_seconds * 1e3});
+  if (r.queue_seconds >= 0) fields.push_back({"queue_ms", r.queue_seconds * 1e3});
+  if (r.batch_size > 0) fields.push_back({"batch", static_cast<int64_t>(r.batch_size)});
+  if (!r.message.empty()) fields.push_back({"error", r.message});
+  logger_->Log(level, "request", fields);
+}
+
+}  // namespace beit::serving
