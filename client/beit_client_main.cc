@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "beit/v1/beit_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "client/load_generator.h"
 #include "client/npy_writer.h"
 #include "client/segmentation_overlay.h"
@@ -37,6 +38,7 @@ Commands
                   (--npy writes the pooled embedding; JSON always has everything)
   predict-tokens  --model M --image FILE (--mask-ratio R [--seed S] | --mask 0,1,1,...) [--top-k K]
   info            [--model M]            (without --model: every hosted model)
+  health          [--service NAME]       grpc.health.v1 check; exit 0 only when SERVING (container probes)
   bench           --model M --image FILE [--task classify|segment|embed|predict-tokens]
                   [--concurrency 1,2,4,8 | --rate CALLS_PER_S] [--duration-s 10] [--warmup-s 1]
                   [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
@@ -335,6 +337,20 @@ json Info(Session& s, const Flags& f) {
   return {{"models", models}};
 }
 
+// grpc.health.v1 Check: prints the status; exit code 0 only for SERVING.
+int Health(const std::shared_ptr<grpc::Channel>& channel, int timeout_ms, const Flags& f) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(f.Get("service"));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  Check(stub->Check(&context, request, &response));
+  const std::string status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  std::cout << json({{"service", f.Get("service")}, {"status", status}}).dump() << std::endl;
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
 // Prints one JSON line per load level; returns 0.
 int Bench(Session& s, const Flags& f) {
   const std::string task = f.Get("task", "classify");
@@ -437,8 +453,8 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments channel_args;
     channel_args.SetMaxReceiveMessageSize(256 << 20);
     channel_args.SetMaxSendMessageSize(256 << 20);
-    session.stub = pb::BeitService::NewStub(
-        grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args));
+    const auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args);
+    session.stub = pb::BeitService::NewStub(channel);
     json out;
     if (command == "classify") {
       out = Classify(session, flags);
@@ -452,6 +468,8 @@ int main(int argc, char** argv) {
       out = Info(session, flags);
     } else if (command == "bench") {
       return Bench(session, flags);
+    } else if (command == "health") {
+      return Health(channel, session.timeout_ms, flags);
     } else {
       throw UsageError("unknown command '" + command + "'");
     }

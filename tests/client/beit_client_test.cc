@@ -121,6 +121,17 @@ TEST_F(BeitClientTest, PredictTokensAndInfo) {
   EXPECT_EQ(info["models"][2]["tasks"][0], "TASK_SEGMENT");
 }
 
+TEST_F(BeitClientTest, HealthExitsZeroOnlyWhenServing) {
+  ClientRun run = Client("health");
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_NE(run.out.find("\"status\":\"SERVING\""), std::string::npos) << run.out;
+  run = Client("health --service beit.v1.BeitService");
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  run = Client("health --service no.such.Service");
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find("NOT_FOUND"), std::string::npos) << run.out;
+}
+
 TEST_F(BeitClientTest, BenchPrintsOneJsonLinePerLevel) {
   const ClientRun run = Client("bench --model cls --image " + Image("tiny_5x3.png") +
                          " --concurrency 1,4 --duration-s 0.5 --warmup-s 0.1");
