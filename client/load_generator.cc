@@ -1,5 +1,7 @@
 #include "client/load_generator.h"
 
+#include "absl/status/status.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -74,25 +76,8 @@ void RunOpenLoop(const LoadOptions& o, const Call& call, Clock::time_point begin
 }  // namespace
 
 std::string StatusCodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "CODE_" + std::to_string(i);
+  // gRPC and absl share the canonical codes and their names.
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 LoadReport GenerateLoad(const LoadOptions& options, const Call& call) {

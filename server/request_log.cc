@@ -2,7 +2,7 @@
 
 #include <grpcpp/support/status.h>
 
-#include "server/status_code_name.h"
+#include "absl/status/status.h"
 
 namespace beit::serving {
 namespace {
@@ -25,7 +25,7 @@ LogLevel LevelFor(int code) {
 void RequestLog::RequestFinished(const RequestRecord& r) {
   const LogLevel level = LevelFor(r.code);
   if (!logger_->Enabled(level)) return;
-  std::vector<LogField> fields = {{"model", r.model}, {"rpc", r.rpc}, {"code", std::string(StatusCodeName(r.code))},
+  std::vector<LogField> fields = {{"model", r.model}, {"rpc", r.rpc}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))},
                                   {"ms", r.total_seconds * 1e3}};
   if (r.preprocess_seconds >= 0) fields.push_back({"preprocess_ms", r.preprocess_seconds * 1e3});
   if (r.queue_seconds >= 0) fields.push_back({"queue_ms", r.queue_seconds * 1e3});

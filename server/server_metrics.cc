@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "model/compute_backend.h"
-#include "server/status_code_name.h"
+#include "absl/status/status.h"
 
 #ifndef BEIT_VERSION
 #define BEIT_VERSION "unknown"
@@ -219,7 +219,7 @@ ServerMetrics::RpcSeries& ServerMetrics::Series(const std::string& model, const 
 
 void ServerMetrics::RequestFinished(const RequestRecord& r) {
   const std::string& model = r.model.empty() || hosted_.count(r.model) ? r.model : kUnknownModel;
-  requests_.Add({{"model", model}, {"rpc", r.rpc}, {"code", StatusCodeName(r.code)}}).Increment();
+  requests_.Add({{"model", model}, {"rpc", r.rpc}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))}}).Increment();
   RpcSeries& s = Series(model, r.rpc);
   s.request_seconds->Observe(r.total_seconds);
   if (r.preprocess_seconds >= 0) s.preprocess_seconds->Observe(r.preprocess_seconds);
