@@ -28,7 +28,8 @@ using nlohmann::json;
 
 constexpr const char* kUsage = R"(beit-client: talks to beit-server.
 
-Usage: beit-client [--server HOST:PORT] [--timeout-ms N] COMMAND [flags]
+Usage: beit-client [--server HOST:PORT] [--timeout-ms N] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
+                   [--token-file FILE] COMMAND [flags]
 
 Commands
   classify        --model M --image FILE [--top-k K]
@@ -44,6 +45,8 @@ Commands
                   [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
 
 Defaults: --server localhost:50051, --timeout-ms 60000. FILE is a JPEG or PNG.
+TLS: --tls-ca is the PEM CA that signed the server's certificate; --tls-cert/--tls-key present a
+client certificate (mutual TLS). --token-file sends 'authorization: Bearer <token>' on every call.
 )";
 
 class UsageError : public std::runtime_error {
@@ -128,10 +131,18 @@ void WriteFile(const std::string& path, const std::string& bytes) {
 struct Session {
   std::unique_ptr<pb::BeitService::Stub> stub;
   int timeout_ms = 60000;
+  std::string token;  // empty: none
+  // Deadline and credentials of every call.
   void Prepare(grpc::ClientContext& context) const {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   }
 };
+
+std::string Trimmed(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  return first == std::string::npos ? "" : text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
 
 // Throws on a non-OK status; main prints it.
 struct RpcError : std::runtime_error {
@@ -338,13 +349,13 @@ json Info(Session& s, const Flags& f) {
 }
 
 // grpc.health.v1 Check: prints the status; exit code 0 only for SERVING.
-int Health(const std::shared_ptr<grpc::Channel>& channel, int timeout_ms, const Flags& f) {
+int Health(const std::shared_ptr<grpc::Channel>& channel, const Session& s, const Flags& f) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(f.Get("service"));
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  s.Prepare(context);
   Check(stub->Check(&context, request, &response));
   const std::string status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
   std::cout << json({{"service", f.Get("service")}, {"status", status}}).dump() << std::endl;
@@ -355,12 +366,12 @@ int Health(const std::shared_ptr<grpc::Channel>& channel, int timeout_ms, const 
 int Bench(Session& s, const Flags& f) {
   const std::string task = f.Get("task", "classify");
   beit::client::Call call;
-  const int timeout_ms = s.timeout_ms;
   pb::BeitService::Stub* stub = s.stub.get();
-  auto with_context = [timeout_ms](auto rpc) {
-    return [timeout_ms, rpc] {
+  const Session* session = &s;
+  auto with_context = [session](auto rpc) {
+    return [session, rpc] {
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+      session->Prepare(context);
       return rpc(context);
     };
   };
@@ -430,6 +441,7 @@ int Bench(Session& s, const Flags& f) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   std::string server = "localhost:50051";
+  std::string tls_ca, tls_cert, tls_key;
   Session session;
   size_t i = 0;
   try {
@@ -443,6 +455,14 @@ int main(int argc, char** argv) {
         server = args[++i];
       } else if (args[i] == "--timeout-ms") {
         session.timeout_ms = ToInt("timeout-ms", args[++i]);
+      } else if (args[i] == "--tls-ca") {
+        tls_ca = ReadFile(args[++i]);
+      } else if (args[i] == "--tls-cert") {
+        tls_cert = ReadFile(args[++i]);
+      } else if (args[i] == "--tls-key") {
+        tls_key = ReadFile(args[++i]);
+      } else if (args[i] == "--token-file") {
+        session.token = Trimmed(ReadFile(args[++i]));
       } else {
         throw UsageError("unknown flag " + args[i]);
       }
@@ -453,7 +473,17 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments channel_args;
     channel_args.SetMaxReceiveMessageSize(256 << 20);
     channel_args.SetMaxSendMessageSize(256 << 20);
-    const auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!tls_ca.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = tls_ca;
+      ssl.pem_cert_chain = tls_cert;
+      ssl.pem_private_key = tls_key;
+      credentials = grpc::SslCredentials(ssl);
+    } else if (!tls_cert.empty() || !tls_key.empty()) {
+      throw UsageError("--tls-cert/--tls-key need --tls-ca");
+    }
+    const auto channel = grpc::CreateCustomChannel(server, credentials, channel_args);
     session.stub = pb::BeitService::NewStub(channel);
     json out;
     if (command == "classify") {
@@ -469,7 +499,7 @@ int main(int argc, char** argv) {
     } else if (command == "bench") {
       return Bench(session, flags);
     } else if (command == "health") {
-      return Health(channel, session.timeout_ms, flags);
+      return Health(channel, session, flags);
     } else {
       throw UsageError("unknown command '" + command + "'");
     }

@@ -12,7 +12,7 @@ RUNTIME_BUILD=(
 )
 DEV=(
   libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy python3-pil zlib1g-dev
-  clang libclang-rt-14-dev yamllint python3-yaml
+  clang libclang-rt-14-dev yamllint python3-yaml openssl
 )
 
 want=("${RUNTIME_BUILD[@]}")

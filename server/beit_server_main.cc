@@ -9,11 +9,14 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "model/compute_backend.h"
 #include "model/model_error.h"
+#include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
 #include "server/logger.h"
 #include "server/model_repository.h"
@@ -21,6 +24,7 @@
 #include "server/request_log.h"
 #include "server/server_metrics.h"
 #include "server/server_options.h"
+#include "server/tls_credentials.h"
 #include "server/worker_pool.h"
 
 #ifndef BEIT_VERSION
@@ -34,6 +38,7 @@ using beit::serving::ServerOptions;
 constexpr const char* kServiceName = "beit.v1.BeitService";
 
 using beit::serving::LogLevel;
+
 
 int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::Logger log(options.log_level, options.log_format);
@@ -76,8 +81,9 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   std::unique_ptr<prometheus::Exposer> exposer;
   int metrics_port = -1;
   if (options.metrics_port >= 0) {
+    const std::string metrics_host = options.metrics_host.empty() ? options.host : options.metrics_host;
     try {
-      exposer = std::make_unique<prometheus::Exposer>(options.host + ":" + std::to_string(options.metrics_port));
+      exposer = std::make_unique<prometheus::Exposer>(metrics_host + ":" + std::to_string(options.metrics_port));
     } catch (const std::exception& e) {
       log.Log(LogLevel::kError, "cannot serve metrics",
               {{"port", static_cast<int64_t>(options.metrics_port)}, {"error", std::string(e.what())}});
@@ -88,18 +94,42 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     observers.Add(&metrics);
   }
 
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = beit::serving::TlsCredentials(options);
+    if (!tls.ok()) {
+      log.Log(LogLevel::kError, "cannot set up TLS", {{"error", std::string(tls.status().message())}});
+      return 1;
+    }
+    credentials = *tls;
+  }
+  std::unique_ptr<beit::serving::BearerTokenAuth> auth;
+  if (!options.auth_token_file.empty()) {
+    auto loaded = beit::serving::BearerTokenAuth::FromFile(options.auth_token_file);
+    if (!loaded.ok()) {
+      log.Log(LogLevel::kError, "cannot set up authentication", {{"error", std::string(loaded.status().message())}});
+      return 1;
+    }
+    auth = std::move(*loaded);
+  }
+
   beit::serving::WorkerPool workers(options.preprocess_threads, static_cast<size_t>(options.max_pending_preprocess));
   beit::serving::BeitServiceImpl service(&models, &workers, {&observers});
+  service.RequireToken(auth.get(), options.auth_exempt_info);
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's reflection cannot check tokens: with authentication on, it runs only when exempt.
+  const bool reflection = !auth || options.auth_exempt_reflection;
+  if (reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string address = options.host + ":" + std::to_string(options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials, &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, options.max_connection_idle_seconds * 1000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Log(LogLevel::kError, "cannot listen", {{"address", address}, {"hint", std::string("port in use or address invalid")}});
@@ -123,7 +153,11 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     names += (names.empty() ? "" : ", ") + m->description().name + " (" + m->description().architecture + ")";
   }
   log.Log(LogLevel::kInfo, "serving",
-          {{"grpc_port", static_cast<int64_t>(port)}, {"metrics_port", static_cast<int64_t>(metrics_port)}});
+          {{"grpc_port", static_cast<int64_t>(port)},
+           {"metrics_port", static_cast<int64_t>(metrics_port)},
+           {"tls", std::string(options.tls_cert.empty() ? "off" : options.tls_client_ca.empty() ? "on" : "mutual")},
+           {"auth", std::string(auth ? "bearer-token" : "off")},
+           {"reflection", std::string(reflection ? "on" : "off")}});
   // The one stdout line: tools and tests read the ports from it.
   std::printf("beit-server listening on %s:%d serving %s; metrics on port %d\n", options.host.c_str(), port,
               names.c_str(), metrics_port);

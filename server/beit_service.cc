@@ -53,6 +53,15 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   RequestRecord record_;
 };
 
+// With a token required and the call lacking it, answers UNAUTHENTICATED and returns true.
+bool Unauthenticated(const BearerTokenAuth* auth, const grpc::CallbackServerContext& context, UnaryCall* call) {
+  if (!auth) return false;
+  const absl::Status allowed = auth->Check(context.client_metadata());
+  if (allowed.ok()) return false;
+  call->FinishWith(allowed);
+  return true;
+}
+
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
@@ -294,6 +303,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     call->FinishWith(absl::UnavailableError("the server is shutting down; retry on another replica"));
     return call;
   }
+  if (Unauthenticated(auth_, *context, call)) return call;
   absl::StatusOr<ServedModel*> found = models_->FindForTask(request->model(), task);
   if (!found.ok()) {
     call->FinishWith(found.status());
@@ -371,18 +381,20 @@ grpc::ServerUnaryReactor* BeitServiceImpl::PredictTokens(grpc::CallbackServerCon
                FillPredictTokens);
 }
 
-grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext* context,
                                                         const pb::GetModelInfoRequest* request, pb::ModelInfo* response) {
   auto* call = new UnaryCall(observers_, request->model(), "GetModelInfo");
+  if (!info_exempt_ && Unauthenticated(auth_, *context, call)) return call;
   absl::StatusOr<ServedModel*> model = models_->Find(request->model());
   if (model.ok()) FillModelInfo(**model, response);
   call->FinishWith(model.status());
   return call;
 }
 
-grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContext*, const pb::ListModelsRequest*,
+grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContext* context, const pb::ListModelsRequest*,
                                                       pb::ListModelsResponse* response) {
   auto* call = new UnaryCall(observers_, "", "ListModels");
+  if (!info_exempt_ && Unauthenticated(auth_, *context, call)) return call;
   for (const ServedModel* model : models_->models()) FillModelInfo(*model, response->add_models());
   call->FinishWith(absl::OkStatus());
   return call;

@@ -1,6 +1,7 @@
 // beit.v1.BeitService on gRPC's callback API.
 //
 // Contract:
+// - With a token required (RequireToken), a call without it ends UNAUTHENTICATED first.
 // - Each task RPC: look up the model (NOT_FOUND / FAILED_PRECONDITION), then on the worker pool
 //   decode + preprocess the image and validate the request (INVALID_ARGUMENT), then queue it on
 //   the model's batcher for that task (RESOURCE_EXHAUSTED when full; DEADLINE_EXCEEDED or
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
+#include "server/bearer_token_auth.h"
 #include "server/model_repository.h"
 #include "server/serving_observer.h"
 #include "server/worker_pool.h"
@@ -27,6 +29,13 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
   // Every finished call is reported to each of `observers` (metrics, request log).
   BeitServiceImpl(ModelRepository* models, WorkerPool* workers, std::vector<ServingObserver*> observers = {})
       : models_(models), workers_(workers), observers_(std::move(observers)) {}
+
+  // With `auth`, every call needs its bearer token (GetModelInfo / ListModels too unless
+  // `info_exempt`); others end UNAUTHENTICATED before any work.
+  void RequireToken(const BearerTokenAuth* auth, bool info_exempt) {
+    auth_ = auth;
+    info_exempt_ = info_exempt;
+  }
 
   void StopAccepting() { accepting_.store(false); }
 
@@ -56,6 +65,8 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
   ModelRepository* models_;
   WorkerPool* workers_;
   const std::vector<ServingObserver*> observers_;
+  const BearerTokenAuth* auth_ = nullptr;
+  bool info_exempt_ = false;
   std::atomic<bool> accepting_{true};
 };
 

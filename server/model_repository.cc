@@ -15,7 +15,11 @@ void ModelRepository::Load(const std::vector<ModelSpec>& specs, const BatcherOpt
   for (const ModelSpec& spec : specs) {
     if (spec.name.empty()) throw ModelError("--model " + spec.dir + ": the model needs a name (NAME=DIR)");
     if (models_.count(spec.name)) throw ModelError("--model " + spec.name + ": the name is used twice");
-    models_[spec.name] = ServedModel::Load(spec.name, spec.dir, hosting, warnings);
+    try {
+      models_[spec.name] = ServedModel::Load(spec.name, spec.dir, hosting, warnings);
+    } catch (const ModelError& e) {
+      throw ModelError("--model " + spec.name + "=" + spec.dir + ": " + e.what());
+    }
   }
 }
 

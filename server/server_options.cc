@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,13 @@ Setter IntegerFlag(const std::string& name, T ServerOptions::*field, int64_t lo,
   };
 }
 
+Setter StringFlag(std::string ServerOptions::*field) {
+  return [=](ServerOptions& o, const std::string& v) {
+    o.*field = v;
+    return absl::OkStatus();
+  };
+}
+
 template <typename T>
 Setter NestedIntegerFlag(const std::string& name, std::function<T&(ServerOptions&)> field, int64_t lo, int64_t hi) {
   return [=](ServerOptions& o, const std::string& v) {
@@ -72,11 +80,7 @@ const std::map<std::string, Setter>& Flags() {
          o.models.push_back(*spec);
          return absl::OkStatus();
        }},
-      {"host",
-       [](ServerOptions& o, const std::string& v) {
-         o.host = v;
-         return absl::OkStatus();
-       }},
+      {"host", StringFlag(&ServerOptions::host)},
       {"port", IntegerFlag("port", &ServerOptions::port, 0, 65535)},
       {"max-batch-size", NestedIntegerFlag<int>(
                              "max-batch-size", [](ServerOptions& o) -> int& { return o.batching.max_batch_size; }, 1, 1024)},
@@ -96,6 +100,30 @@ const std::map<std::string, Setter>& Flags() {
                                1, int64_t{1} << 32)},
       {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
       {"metrics-port", IntegerFlag("metrics-port", &ServerOptions::metrics_port, -1, 65535)},
+      {"metrics-host", StringFlag(&ServerOptions::metrics_host)},
+      {"max-concurrent-streams", IntegerFlag("max-concurrent-streams", &ServerOptions::max_concurrent_streams, 1, 100000)},
+      {"max-connection-idle-s",
+       IntegerFlag("max-connection-idle-s", &ServerOptions::max_connection_idle_seconds, 1, 86400 * 7)},
+      {"tls-cert", StringFlag(&ServerOptions::tls_cert)},
+      {"tls-key", StringFlag(&ServerOptions::tls_key)},
+      {"tls-client-ca", StringFlag(&ServerOptions::tls_client_ca)},
+      {"auth-token-file", StringFlag(&ServerOptions::auth_token_file)},
+      {"auth-exempt",
+       [](ServerOptions& o, const std::string& v) {
+         o.auth_exempt_reflection = o.auth_exempt_info = false;
+         std::stringstream items(v);
+         for (std::string item; std::getline(items, item, ',');) {
+           if (item == "reflection") {
+             o.auth_exempt_reflection = true;
+           } else if (item == "info") {
+             o.auth_exempt_info = true;
+           } else if (item != "health" && !item.empty()) {
+             return absl::InvalidArgumentError("--auth-exempt: expected a list of health, reflection, info; got '" +
+                                               item + "'");
+           }
+         }
+         return absl::OkStatus();
+       }},
       {"log-level",
        [](ServerOptions& o, const std::string& v) {
          const std::optional<LogLevel> level = ParseLogLevel(v);
@@ -193,6 +221,12 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (options.models.empty()) {
     return absl::InvalidArgumentError("no model to serve: give --model NAME=DIR (a save_pretrained folder)");
   }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together (the server's certificate chain and key)");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  }
   return options;
 }
 
@@ -219,7 +253,18 @@ Image decoding
   --max-pending-preprocess N  requests waiting for those threads; beyond it RESOURCE_EXHAUSTED (default 1024)
   --max-image-side N          largest accepted width or height in pixels (default 16384)
   --max-image-pixels N        largest accepted width x height (default 40000000)
+Security
+  --tls-cert FILE             serve TLS with this PEM certificate chain (with --tls-key)
+  --tls-key FILE              the PEM private key of --tls-cert
+  --tls-client-ca FILE        mutual TLS: require client certificates signed by this PEM CA
+  --auth-token-file FILE      require 'authorization: Bearer <token>' metadata (token read from FILE)
+  --auth-exempt LIST          services callable without the token, from health, reflection, info
+                              (default health,reflection; health is always exempt: probes carry no
+                              token; reflection cannot check tokens, so leaving it out turns it off)
+  --max-concurrent-streams N  concurrent calls per HTTP/2 connection (default 100)
+  --max-connection-idle-s N   close connections idle this long (default 600)
 Observability
+  --metrics-host ADDR         metrics listen address (default: --host)
   --metrics-port N            Prometheus metrics at http://HOST:N/metrics (default 8002; 0 picks a
                               free port, printed at start; -1 turns metrics off)
   --log-level LEVEL           error, warning, info (default) or debug; debug logs one line per request,

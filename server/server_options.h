@@ -31,6 +31,14 @@ struct ServerOptions {
   DecodeLimits decode_limits;
   int grace_period_seconds = 15;
   int metrics_port = 8002;  // Prometheus /metrics; 0 picks a free port, -1 turns metrics off
+  std::string metrics_host;  // empty: the same as `host`
+  int max_concurrent_streams = 100;  // per HTTP/2 connection
+  int max_connection_idle_seconds = 600;
+  // TLS: both or neither; a client CA turns on mutual TLS (client certificates required).
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string auth_token_file;
+  bool auth_exempt_reflection = true;  // health is always exempt (probes carry no token)
+  bool auth_exempt_info = false;       // GetModelInfo / ListModels
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
   bool help = false;

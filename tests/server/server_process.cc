@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -34,8 +36,12 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  static int started = 0;
+  log_path_ = ::testing::TempDir() + "/beit_server_" + std::to_string(getpid()) + "_" + std::to_string(started++) + ".log";
   pid_ = fork();
   if (pid_ == 0) {
+    const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
@@ -64,7 +70,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
       }
     }
   }
-  *error = "beit-server did not start; stdout so far: " + output;
+  *error = "beit-server did not start; stdout so far: " + output + "\nlog: " + log();
   return false;
 }
 
@@ -91,6 +97,8 @@ int ServerProcess::WaitForExit(int timeout_seconds) {
   }
   return -1;
 }
+
+std::string ServerProcess::log() const { return ReadFileBytes(log_path_); }
 
 std::string ModelDir(const std::string& name) { return std::string(BEIT_TEST_DATA_DIR) + "/models/" + name; }
 

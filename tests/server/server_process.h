@@ -3,7 +3,8 @@
 // Contract:
 // - Start(args) spawns BEIT_SERVER_BINARY with `--port 0 --metrics-port 0` and `args` (later
 //   flags win), waits (up to 60 s) for its "listening on HOST:PORT ... metrics on port M" line, and
-//   returns false if the process exits first.
+//   returns false if the process exits first. The server's stderr (its log) goes to a file that
+//   log() reads back.
 // - channel() is an insecure channel to it; Signal(SIGTERM) and WaitForExit() drive shutdown;
 //   the destructor kills and reaps a server still running.
 #pragma once
@@ -28,6 +29,8 @@ class ServerProcess {
   bool Start(const std::vector<std::string>& args, std::string* error);
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }  // -1 when metrics are off
+  pid_t pid() const { return pid_; }
+  std::string log() const;
   std::shared_ptr<grpc::Channel> channel() const;
   void Signal(int signal_number) const;
   // Exit code, or -1 when the process did not exit within `timeout_seconds` (or died of a signal).
@@ -38,6 +41,7 @@ class ServerProcess {
   int stdout_fd_ = -1;
   int port_ = 0;
   int metrics_port_ = -1;
+  std::string log_path_;
 };
 
 // Model folders of the test data, e.g. ModelDir("cls-relpos-meanpool").
