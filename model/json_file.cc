@@ -19,7 +19,7 @@ nlohmann::json ParseJsonObject(const std::string& text, const std::string& sourc
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw ModelError(source + ": not valid JSON: " + e.what());
   }
   if (!root.is_object()) throw ModelError(source + ": expected a JSON object at top level");

@@ -94,17 +94,29 @@ size_t DTypeSize(DType dtype) {
   return 0;
 }
 
+// The file's bytes: a read-only mapping of the file, or (FromBytes) an owned copy.
 struct SafetensorsFile::Mapping {
   void* addr = nullptr;
   size_t size = 0;
+  std::vector<uint8_t> owned;
   ~Mapping() {
-    if (addr && addr != MAP_FAILED) munmap(addr, size);
+    if (owned.empty() && addr && addr != MAP_FAILED) munmap(addr, size);
   }
 };
 
+SafetensorsFile SafetensorsFile::FromBytes(const std::string& name, std::vector<uint8_t> bytes) {
+  if (bytes.size() < 8) {
+    throw ModelError(name + ": truncated (" + std::to_string(bytes.size()) +
+                     " bytes; a safetensors file starts with an 8-byte header length)");
+  }
+  auto mapping = std::make_shared<Mapping>();
+  mapping->owned = std::move(bytes);
+  mapping->addr = mapping->owned.data();
+  mapping->size = mapping->owned.size();
+  return Parse(name, std::move(mapping));
+}
+
 SafetensorsFile SafetensorsFile::Open(const std::string& path) {
-  SafetensorsFile file;
-  file.path_ = path;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw ModelError(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -123,7 +135,14 @@ SafetensorsFile SafetensorsFile::Open(const std::string& path) {
   mapping->addr = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (mapping->addr == MAP_FAILED) throw ModelError(path + ": mmap failed: " + std::strerror(errno));
+  return Parse(path, std::move(mapping));
+}
+
+SafetensorsFile SafetensorsFile::Parse(const std::string& path, std::shared_ptr<Mapping> mapping) {
+  SafetensorsFile file;
+  file.path_ = path;
   file.mapping_ = mapping;
+  const uint64_t file_size = mapping->size;
   const auto* bytes = static_cast<const uint8_t*>(mapping->addr);
 
   uint64_t header_len = 0;
@@ -139,7 +158,7 @@ SafetensorsFile SafetensorsFile::Open(const std::string& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw ModelError(path + ": header is not valid JSON (" + e.what() + ")");
   }
   if (!header.is_object()) throw ModelError(path + ": header is not a JSON object");
@@ -217,7 +236,7 @@ Tensor SafetensorsFile::ReadFloat(const TensorInfo& info) const {
   float* dst = out.ptr();
   switch (info.dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, n * 4);
+      if (n > 0) std::memcpy(dst, src, n * 4);  // an empty tensor has no buffer to copy into
       break;
     case DType::kF64:
       for (size_t i = 0; i < n; ++i) {

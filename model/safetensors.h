@@ -1,7 +1,7 @@
 // Reading and writing the safetensors format (https://huggingface.co/docs/safetensors).
 //
 // Contract:
-// - SafetensorsFile::Open memory-maps the file and validates the whole header before returning:
+// - SafetensorsFile::Open memory-maps the file (FromBytes takes the bytes from memory) and validates the whole header before returning:
 //   header length within the file, valid JSON, known dtypes, non-negative shapes whose byte size
 //   matches data_offsets, offsets inside the data area and not overlapping. Any violation is a
 //   ModelError naming the file (and tensor). Nothing is read outside the mapping afterwards.
@@ -36,6 +36,8 @@ struct TensorInfo {
 class SafetensorsFile {
  public:
   static SafetensorsFile Open(const std::string& path);
+  // The same validation over bytes in memory (`name` stands for the path in messages).
+  static SafetensorsFile FromBytes(const std::string& name, std::vector<uint8_t> bytes);
 
   const std::string& path() const { return path_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
@@ -46,6 +48,7 @@ class SafetensorsFile {
 
  private:
   struct Mapping;
+  static SafetensorsFile Parse(const std::string& path, std::shared_ptr<Mapping> mapping);
   std::string path_;
   std::shared_ptr<Mapping> mapping_;
   const uint8_t* data_ = nullptr;  // start of the data area

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for a bounded time, seeded with
-# tests/fuzz/seeds (tiny files made by make_seeds.py). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
+# its corpus in tests/fuzz/seeds/ (made by make_seeds.py). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
 # New inputs found go to build-fuzz/corpus/<target>/, never into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +12,17 @@ fi
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEIT_FUZZ=ON \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
 cmake --build build-fuzz -j "${BEIT_BUILD_JOBS:-2}"
-for target in jpeg_decoder_fuzzer png_decoder_fuzzer; do
+# target:seed-corpus pairs
+for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuzzer:safetensors config_fuzzer:config; do
+  target=${pair%%:*}
+  seeds=tests/fuzz/seeds/${pair##*:}
   corpus=build-fuzz/corpus/$target
   mkdir -p "$corpus"
   echo "== $target for ${SECONDS_PER_TARGET}s"
   log=build-fuzz/$target.log
   if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "build-fuzz/tests/fuzz/$target" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
-        -timeout=10 -max_len=20000 -print_final_stats=1 "$corpus" tests/fuzz/seeds >"$log" 2>&1; then
+        -timeout=10 -max_len=20000 -print_final_stats=1 "$corpus" "$seeds" >"$log" 2>&1; then
     tail -60 "$log"
     echo "fuzz.sh: $target failed; the crashing input is named in the log above ($log)" >&2
     exit 1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds (Release and ASan+UBSan), runs the whole
-# suite on both builds with ctest, then runs each decoder fuzzer briefly. This is what .ci/run calls.
+# suite on both builds with ctest, the concurrency tests under ThreadSanitizer, then each fuzzer
+# briefly. The `long` label (a minute of overload) is left out: ctest --test-dir build -L long.
+# This is what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -17,5 +19,14 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -LE long
 
-echo "== libFuzzer: each decoder for a bounded time (clang, ASan+UBSan)"
+echo "== ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger"
+# (The gRPC end-to-end tests are not run under TSan: Debian's gRPC and Abseil are not instrumented,
+# so TSan cannot see their synchronisation and reports only false positives inside them.)
+TSAN_TESTS=(dynamic_batcher_test worker_pool_test served_model_test logger_test)
+scripts/build.sh --tsan "${TSAN_TESTS[@]}"
+for t in "${TSAN_TESTS[@]}"; do
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/tests/$t" --gtest_brief=1
+done
+
+echo "== libFuzzer: each target for a bounded time (clang, ASan+UBSan)"
 scripts/fuzz.sh "${BEIT_FUZZ_SECONDS:-30}"

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Writes the fuzzers' seed corpus (tests/fuzz/seeds/): tiny JPEGs and PNGs covering the decoder
-paths (subsampling, progressive, grey, CMYK, EXIF orientation, every PNG colour type), made with
-Debian's python3-pil. Run once; the seeds are committed."""
+"""Writes the fuzzers' seed corpora under tests/fuzz/seeds/: images/ (tiny JPEGs and PNGs covering
+the decoder paths: subsampling, progressive, grey, CMYK, EXIF orientation, every PNG colour type;
+made with Debian's python3-pil), safetensors/ (every dtype) and config/ (config.json and
+preprocessor_config.json forms, copied from tests/data). Run once; the seeds are committed."""
 import os
 from PIL import Image
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "images")
 os.makedirs(out, exist_ok=True)
 base = Image.new("RGB", (23, 17))
 for y in range(17):
@@ -28,3 +29,42 @@ base.convert("P", palette=Image.ADAPTIVE, colors=7).save(f"{out}/palette.png")
 base.convert("1").save(f"{out}/bilevel.png")
 grey.save(f"{out}/gray.png")
 Image.frombytes("I;16", (23, 17), bytes(range(256)) * 3 + bytes(23 * 17 * 2 - 768)).save(f"{out}/gray16.png")
+
+# safetensors seeds: every dtype the reader knows, metadata, an empty tensor.
+import json
+import shutil
+import struct
+
+def safetensors(path, tensors):
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, b"", 0
+    for name, (dtype, shape, blob) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+        blobs += blob
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + blobs)
+
+tensors_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "safetensors")
+os.makedirs(tensors_dir, exist_ok=True)
+safetensors(f"{tensors_dir}/floats.safetensors", {
+    "w": ("F32", [2, 3], struct.pack("<6f", 1, -2, 3.5, 0, 1e-3, 7)),
+    "h": ("F16", [2], struct.pack("<2e", 1.5, -0.25)),
+    "b": ("BF16", [2], b"\x80\x3f\x00\xc0"),
+    "d": ("F64", [1], struct.pack("<d", 2.0)),
+})
+safetensors(f"{tensors_dir}/integers.safetensors", {
+    "mask": ("U8", [4], b"\x00\x01\x01\x00"),
+    "flag": ("BOOL", [1], b"\x01"),
+    "index": ("I64", [2], struct.pack("<2q", 3, -1)),
+    "empty": ("F32", [0, 4], b""),
+})
+
+# config seeds: the fixtures' config.json and the preprocessing configs (every Hub form).
+config_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "config")
+os.makedirs(config_dir, exist_ok=True)
+data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
+for model in ("cls-relpos-meanpool", "mim-shared-relpos", "seg-upernet-4feat", "cls-abspos-clstoken"):
+    shutil.copy(f"{data}/models/{model}/config.json", f"{config_dir}/{model}.config.json")
+for name in ("ade-640", "beit-base-224", "default", "pad-crop"):
+    shutil.copy(f"{data}/preprocess/configs/{name}.json", f"{config_dir}/{name}.preprocessor_config.json")

@@ -87,3 +87,16 @@ TEST(BeitConfig, MissingFileNamesThePath) {
 
 }  // namespace
 }  // namespace beit
+
+namespace beit {
+namespace {
+
+// Found by config_fuzzer: a number too large for a double made nlohmann throw out_of_range, which
+// escaped as a non-ModelError.
+TEST(BeitConfigFuzzRegression, NumberOverflowIsAModelError) {
+  EXPECT_THROW(ParseBeitConfig("7777777E468q}"), ModelError);
+  EXPECT_THROW(ParseBeitConfig(R"({"hidden_size": 1E999})"), ModelError);
+}
+
+}  // namespace
+}  // namespace beit

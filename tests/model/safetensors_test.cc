@@ -151,3 +151,28 @@ TEST_F(SafetensorsTest, MissingFileNamesThePath) {
 
 }  // namespace
 }  // namespace beit
+
+namespace beit {
+namespace {
+
+// Found by safetensors_fuzzer: reading a zero-element F32 tensor passed a null pointer to memcpy.
+TEST(SafetensorsFromBytes, EmptyTensorsReadAsEmpty) {
+  const std::string header = R"({"empty":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})";
+  std::vector<uint8_t> bytes(8 + header.size());
+  const uint64_t length = header.size();
+  std::memcpy(bytes.data(), &length, 8);
+  std::memcpy(bytes.data() + 8, header.data(), header.size());
+  const SafetensorsFile file = SafetensorsFile::FromBytes("memory", bytes);
+  const Tensor t = file.ReadFloat(*file.Find("empty"));
+  EXPECT_EQ(t.shape, (Shape{0, 4}));
+  EXPECT_TRUE(t.data.empty());
+}
+
+TEST(SafetensorsFromBytes, ValidatesLikeOpen) {
+  EXPECT_THROW(SafetensorsFile::FromBytes("memory", {1, 2, 3}), ModelError);
+  std::vector<uint8_t> bytes(8, 0xff);  // a header length far beyond the data
+  EXPECT_THROW(SafetensorsFile::FromBytes("memory", bytes), ModelError);
+}
+
+}  // namespace
+}  // namespace beit

@@ -1,0 +1,95 @@
+// A served model's batchers under concurrent load from many threads, without gRPC: every answer
+// equals computing the request alone (bit for bit), whatever it was batched with. This is also
+// what ThreadSanitizer runs over the batchers, the shared compute lock and the model.
+#include "server/served_model.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "server/model_repository.h"
+
+namespace beit::serving {
+namespace {
+
+Tensor Pixels(int variant) {
+  Tensor t({1, 3, 32, 32});
+  for (int64_t i = 0; i < t.numel(); ++i) t.data[i] = static_cast<float>(((i * 7 + variant * 13) % 17) - 8) / 8.f;
+  return t;
+}
+
+TEST(ServedModel, ConcurrentRequestsOnTwoTasksEqualTheirUnbatchedAnswers) {
+  ModelRepository models;
+  std::vector<std::string> warnings;
+  BatcherOptions batching;
+  batching.max_batch_size = 4;
+  batching.max_queue_delay_us = 3000;
+  models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, batching, {}, nullptr,
+              &warnings);
+  ServedModel* model = *models.Find("cls");
+
+  // Answers alone, one request per batch.
+  constexpr int kRequests = 24;
+  std::vector<ClassifyOutput> alone(kRequests);
+  std::vector<EmbedOutput> alone_embed(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    std::promise<ClassifyOutput> c;
+    ASSERT_TRUE(model->classify()
+                    ->Submit({Pixels(i), 3}, Clock::time_point::max(), nullptr,
+                             [&](absl::StatusOr<ClassifyOutput> r, const BatchInfo&) { c.set_value(*r); })
+                    .ok());
+    alone[i] = c.get_future().get();
+    std::promise<EmbedOutput> e;
+    EmbedInput in;
+    in.pixels = Pixels(i);
+    ASSERT_TRUE(model->embed()
+                    ->Submit(std::move(in), Clock::time_point::max(), nullptr,
+                             [&](absl::StatusOr<EmbedOutput> r, const BatchInfo&) { e.set_value(*r); })
+                    .ok());
+    alone_embed[i] = e.get_future().get();
+  }
+
+  // The same requests from 8 threads at once, both tasks interleaved.
+  std::mutex mu;
+  int largest = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kRequests; i += 8) {
+        std::promise<std::pair<ClassifyOutput, int>> c;
+        std::promise<EmbedOutput> e;
+        EmbedInput in;
+        in.pixels = Pixels(i);
+        ASSERT_TRUE(model->classify()
+                        ->Submit({Pixels(i), 3}, Clock::time_point::max(), nullptr,
+                                 [&](absl::StatusOr<ClassifyOutput> r, const BatchInfo& info) {
+                                   c.set_value({*r, info.batch_size});
+                                 })
+                        .ok());
+        ASSERT_TRUE(model->embed()
+                        ->Submit(std::move(in), Clock::time_point::max(), nullptr,
+                                 [&](absl::StatusOr<EmbedOutput> r, const BatchInfo&) { e.set_value(*r); })
+                        .ok());
+        const auto [together, batch] = c.get_future().get();
+        const EmbedOutput embedded = e.get_future().get();
+        std::lock_guard<std::mutex> lock(mu);
+        largest = std::max(largest, batch);
+        ASSERT_EQ(together.predictions.size(), 3u);
+        for (size_t k = 0; k < 3; ++k) {
+          EXPECT_EQ(together.predictions[k].index, alone[i].predictions[k].index);
+          EXPECT_EQ(together.predictions[k].score, alone[i].predictions[k].score) << "request " << i;
+        }
+        EXPECT_EQ(embedded.embedding, alone_embed[i].embedding) << "request " << i;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GT(largest, 1) << "the concurrent requests never shared a batch";
+  models.ShutdownAll();
+}
+
+}  // namespace
+}  // namespace beit::serving
