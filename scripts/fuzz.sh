@@ -13,7 +13,8 @@ CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo 
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
 cmake --build build-fuzz -j "${BEIT_BUILD_JOBS:-2}"
 # target:seed-corpus pairs
-for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuzzer:safetensors config_fuzzer:config; do
+for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuzzer:safetensors config_fuzzer:config \
+            request_validation_fuzzer:requests; do
   target=${pair%%:*}
   seeds=tests/fuzz/seeds/${pair##*:}
   corpus=build-fuzz/corpus/$target

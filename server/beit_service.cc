@@ -9,16 +9,13 @@
 
 #include "model/image/png_encoder.h"
 #include "model/model_error.h"
-#include "server/blockwise_mask.h"
+#include "server/request_validation.h"
 
 namespace beit::serving {
 namespace {
 
 namespace pb = beit::v1;
 
-constexpr int kDefaultTopK = 5;
-constexpr int64_t kMaxOutputSide = 16384;
-constexpr int64_t kMaxOutputPixels = 40'000'000;
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -87,102 +84,11 @@ absl::StatusOr<PreparedImage> PrepareImage(const ServedModel& model, const pb::I
   }
 }
 
-absl::StatusOr<int> CheckTopK(int top_k, int available) {
-  if (top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0 (0 means " + std::to_string(kDefaultTopK) + ")");
-  if (top_k == 0) top_k = kDefaultTopK;
-  return std::min(top_k, available);
-}
 
 void FillStats(const BatchInfo& info, pb::ServingStats* stats) {
   stats->set_batch_size(info.batch_size);
   stats->set_queue_time_us(info.queue_time_us);
   stats->set_compute_time_us(info.compute_time_us);
-}
-
-// ---- per-task request validation (on the worker pool, after the image is prepared) ----
-
-absl::StatusOr<ClassifyInput> MakeClassifyInput(const ServedModel& model, const pb::ClassifyRequest& request,
-                                                PreparedImage image) {
-  absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.description().labels.size()));
-  if (!k.ok()) return k.status();
-  return ClassifyInput{std::move(image.pixels), *k};
-}
-
-absl::StatusOr<SegmentInput> MakeSegmentInput(const ServedModel&, const pb::SegmentRequest& request,
-                                              PreparedImage image) {
-  int64_t h = request.output_height(), w = request.output_width();
-  if ((h == 0) != (w == 0)) {
-    return absl::InvalidArgumentError("set both output_height and output_width, or neither (original size)");
-  }
-  if (h == 0) {
-    h = image.original_height;
-    w = image.original_width;
-  }
-  if (h < 0 || w < 0 || h > kMaxOutputSide || w > kMaxOutputSide || h * w > kMaxOutputPixels) {
-    return absl::InvalidArgumentError("output size " + std::to_string(h) + "x" + std::to_string(w) +
-                                      " is out of range (1.." + std::to_string(kMaxOutputSide) + " per side, at most " +
-                                      std::to_string(kMaxOutputPixels) + " pixels)");
-  }
-  return SegmentInput{std::move(image.pixels), h, w, request.return_scores()};
-}
-
-absl::StatusOr<EmbedInput> MakeEmbedInput(const ServedModel& model, const pb::EmbedRequest& request,
-                                          PreparedImage image) {
-  const int num_layers = model.description().num_layers;
-  EmbedInput in;
-  in.pixels = std::move(image.pixels);
-  in.l2_normalize = request.l2_normalize();
-  in.include_cls = request.include_cls();
-  in.include_mean = request.include_mean();
-  in.include_patches = request.include_patches();
-  for (int layer : request.layers()) {
-    if (layer < 0 || layer > num_layers) {
-      return absl::InvalidArgumentError("layers: " + std::to_string(layer) + " is out of range; model '" +
-                                        model.description().name + "' has layers 0 (embeddings) to " +
-                                        std::to_string(num_layers));
-    }
-    in.layers.push_back(layer);
-  }
-  if (!in.layers.empty() && !in.include_cls && !in.include_mean && !in.include_patches) {
-    return absl::InvalidArgumentError("layers given but no tokens chosen: set include_cls, include_mean or "
-                                      "include_patches");
-  }
-  return in;
-}
-
-absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ServedModel& model,
-                                                          const pb::PredictTokensRequest& request,
-                                                          PreparedImage image) {
-  const ModelDescription& d = model.description();
-  const int num_patches = d.grid_height() * d.grid_width();
-  absl::StatusOr<int> k = CheckTopK(request.top_k(), d.vocab_size);
-  if (!k.ok()) return k.status();
-  PredictTokensInput in;
-  in.pixels = std::move(image.pixels);
-  in.top_k = *k;
-  if (request.mask_size() > 0) {
-    if (request.mask_ratio() != 0.f) {
-      return absl::InvalidArgumentError("give either mask or mask_ratio, not both");
-    }
-    if (request.mask_size() != num_patches) {
-      return absl::InvalidArgumentError("mask has " + std::to_string(request.mask_size()) + " entries; model '" +
-                                        d.name + "' has " + std::to_string(num_patches) + " patches (" +
-                                        std::to_string(d.grid_height()) + "x" + std::to_string(d.grid_width()) +
-                                        ", row-major)");
-    }
-    in.mask.assign(request.mask().begin(), request.mask().end());
-  } else {
-    const float ratio = request.mask_ratio();
-    if (!(ratio > 0.f && ratio <= 1.f)) {
-      return absl::InvalidArgumentError("give a mask (one bool per patch) or a mask_ratio in (0, 1]");
-    }
-    const int count = std::max(1, static_cast<int>(std::lround(ratio * num_patches)));
-    in.mask = BlockwiseMask(d.grid_height(), d.grid_width(), count, request.seed());
-  }
-  if (std::none_of(in.mask.begin(), in.mask.end(), [](uint8_t m) { return m != 0; })) {
-    return absl::InvalidArgumentError("the mask masks no patch; nothing to predict");
-  }
-  return in;
 }
 
 // ---- responses (on the worker pool) ----
@@ -327,7 +233,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     const Clock::time_point preprocess_start = Clock::now();
     absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
     absl::StatusOr<Input> input =
-        image.ok() ? make_input(*model, *request, std::move(*image)) : absl::StatusOr<Input>(image.status());
+        image.ok() ? make_input(model->description(), *request, std::move(*image)) : absl::StatusOr<Input>(image.status());
     call->record().preprocess_seconds = SecondsSince(preprocess_start);
     if (!input.ok()) return call->FinishWith(input.status());
     const absl::Status queued = (model->*batcher)()->Submit(

@@ -7,22 +7,9 @@
 
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
+#include "server/request_validation.h"
 
 namespace beit::serving {
-
-const char* TaskName(Task task) {
-  switch (task) {
-    case Task::kClassify:
-      return "Classify";
-    case Task::kSegment:
-      return "Segment";
-    case Task::kEmbed:
-      return "Embed";
-    case Task::kPredictTokens:
-      return "PredictTokens";
-  }
-  return "?";
-}
 
 ServedModel::~ServedModel() { Shutdown(); }
 
@@ -124,29 +111,7 @@ absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(const std::string& byt
 
 absl::StatusOr<PreparedImage> ServedModel::PreparePixelValues(const std::vector<int64_t>& shape, const float* data,
                                                               size_t count) const {
-  const int64_t H = description_.image_height, W = description_.image_width;
-  const std::string expected = "[3, " + std::to_string(H) + ", " + std::to_string(W) + "] or [1, 3, " +
-                               std::to_string(H) + ", " + std::to_string(W) + "]";
-  Shape full = shape;
-  if (full.size() == 3) full.insert(full.begin(), 1);
-  if (full != Shape{1, 3, H, W}) {
-    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " does not fit model '" +
-                                      description_.name + "'; expected " + expected);
-  }
-  if (count != static_cast<size_t>(3 * H * W)) {
-    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " needs " +
-                                      std::to_string(3 * H * W) + " values, got " + std::to_string(count));
-  }
-  for (size_t i = 0; i < count; ++i) {
-    if (!std::isfinite(data[i])) {
-      return absl::InvalidArgumentError("image.pixel_values: value " + std::to_string(i) + " is not finite");
-    }
-  }
-  PreparedImage out;
-  out.pixels = Tensor(full, std::vector<float>(data, data + count));
-  out.original_height = H;
-  out.original_width = W;
-  return out;
+  return ValidatePixelValues(description_, shape, data, count);
 }
 
 void ServedModel::Warmup() {

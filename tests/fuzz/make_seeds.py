@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Writes the fuzzers' seed corpora under tests/fuzz/seeds/: images/ (tiny JPEGs and PNGs covering
 the decoder paths: subsampling, progressive, grey, CMYK, EXIF orientation, every PNG colour type;
-made with Debian's python3-pil), safetensors/ (every dtype) and config/ (config.json and
-preprocessor_config.json forms, copied from tests/data). Run once; the seeds are committed."""
+made with Debian's python3-pil), safetensors/ (every dtype), config/ (config.json and
+preprocessor_config.json forms, copied from tests/data) and requests/ (an RPC selector byte and a
+serialized request, encoded by protoc). Run once; the seeds are committed."""
 import os
 from PIL import Image
 
@@ -68,3 +69,27 @@ for model in ("cls-relpos-meanpool", "mim-shared-relpos", "seg-upernet-4feat", "
     shutil.copy(f"{data}/models/{model}/config.json", f"{config_dir}/{model}.config.json")
 for name in ("ade-640", "beit-base-224", "default", "pad-crop"):
     shutil.copy(f"{data}/preprocess/configs/{name}.json", f"{config_dir}/{name}.preprocessor_config.json")
+
+# request seeds: one byte choosing the RPC (0 Classify, 1 Segment, 2 Embed, 3 PredictTokens), then
+# the message serialized by protoc from text format.
+import subprocess
+
+requests_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "requests")
+os.makedirs(requests_dir, exist_ok=True)
+proto_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
+pixels = "image { pixel_values { shape: 3 shape: 32 shape: 32 " + "data: 0.5 " * (3 * 32 * 32) + "} }"
+requests = {
+    "classify_encoded": (0, "ClassifyRequest", 'model: "fuzz" image { encoded: "\\x89PNG" } top_k: 3'),
+    "classify_pixels": (0, "ClassifyRequest", 'model: "fuzz" top_k: 2 ' + pixels),
+    "segment_sized": (1, "SegmentRequest", 'model: "fuzz" image { encoded: "abc" } output_height: 50 '
+                                           'output_width: 70 return_png: true return_scores: true'),
+    "embed_layers": (2, "EmbedRequest", 'model: "fuzz" image { encoded: "abc" } l2_normalize: true layers: 0 '
+                                        'layers: 2 include_cls: true include_mean: true include_patches: true'),
+    "tokens_ratio": (3, "PredictTokensRequest", 'model: "fuzz" image { encoded: "abc" } mask_ratio: 0.4 seed: 7 top_k: 5'),
+    "tokens_mask": (3, "PredictTokensRequest", 'model: "fuzz" image { encoded: "abc" } ' + "mask: true mask: false " * 32),
+}
+for name, (selector, message, text) in requests.items():
+    encoded = subprocess.run(["protoc", f"--encode=beit.v1.{message}", f"-I{proto_root}", "beit/v1/beit_service.proto"],
+                             input=text.encode(), capture_output=True, check=True).stdout
+    with open(f"{requests_dir}/{name}.bin", "wb") as f:
+        f.write(bytes([selector]) + encoded)

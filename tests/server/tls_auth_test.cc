@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -19,7 +21,8 @@ namespace pb = beit::v1;
 class TlsAuthTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "/beit_tls_test");
+    // Per process: ctest runs each test of this suite as its own process, possibly in parallel.
+    dir_ = new std::string(::testing::TempDir() + "/beit_tls_test_" + std::to_string(getpid()));
     const std::string d = *dir_;
     const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     const std::string script =

@@ -1,0 +1,138 @@
+#include "server/request_validation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "server/blockwise_mask.h"
+
+namespace beit::serving {
+namespace {
+
+namespace pb = beit::v1;
+
+constexpr int kDefaultTopK = 5;
+constexpr int64_t kMaxOutputSide = 16384;
+constexpr int64_t kMaxOutputPixels = 40'000'000;
+
+absl::StatusOr<int> CheckTopK(int top_k, int available) {
+  if (top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0 (0 means " + std::to_string(kDefaultTopK) + ")");
+  if (top_k == 0) top_k = kDefaultTopK;
+  return std::min(top_k, available);
+}
+
+}  // namespace
+
+absl::StatusOr<PreparedImage> ValidatePixelValues(const ModelDescription& description, const std::vector<int64_t>& shape,
+                                                 const float* data, size_t count) {
+  const int64_t H = description.image_height, W = description.image_width;
+  const std::string expected = "[3, " + std::to_string(H) + ", " + std::to_string(W) + "] or [1, 3, " +
+                               std::to_string(H) + ", " + std::to_string(W) + "]";
+  Shape full = shape;
+  if (full.size() == 3) full.insert(full.begin(), 1);
+  if (full != Shape{1, 3, H, W}) {
+    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " does not fit model '" +
+                                      description.name + "'; expected " + expected);
+  }
+  if (count != static_cast<size_t>(3 * H * W)) {
+    return absl::InvalidArgumentError("image.pixel_values: shape " + ShapeToString(shape) + " needs " +
+                                      std::to_string(3 * H * W) + " values, got " + std::to_string(count));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(data[i])) {
+      return absl::InvalidArgumentError("image.pixel_values: value " + std::to_string(i) + " is not finite");
+    }
+  }
+  PreparedImage out;
+  out.pixels = Tensor(full, std::vector<float>(data, data + count));
+  out.original_height = H;
+  out.original_width = W;
+  return out;
+}
+
+absl::StatusOr<ClassifyInput> MakeClassifyInput(const ModelDescription& model, const pb::ClassifyRequest& request,
+                                                PreparedImage image) {
+  absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.labels.size()));
+  if (!k.ok()) return k.status();
+  return ClassifyInput{std::move(image.pixels), *k};
+}
+
+absl::StatusOr<SegmentInput> MakeSegmentInput(const ModelDescription&, const pb::SegmentRequest& request,
+                                              PreparedImage image) {
+  int64_t h = request.output_height(), w = request.output_width();
+  if ((h == 0) != (w == 0)) {
+    return absl::InvalidArgumentError("set both output_height and output_width, or neither (original size)");
+  }
+  if (h == 0) {
+    h = image.original_height;
+    w = image.original_width;
+  }
+  if (h < 0 || w < 0 || h > kMaxOutputSide || w > kMaxOutputSide || h * w > kMaxOutputPixels) {
+    return absl::InvalidArgumentError("output size " + std::to_string(h) + "x" + std::to_string(w) +
+                                      " is out of range (1.." + std::to_string(kMaxOutputSide) + " per side, at most " +
+                                      std::to_string(kMaxOutputPixels) + " pixels)");
+  }
+  return SegmentInput{std::move(image.pixels), h, w, request.return_scores()};
+}
+
+absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const pb::EmbedRequest& request,
+                                          PreparedImage image) {
+  const int num_layers = model.num_layers;
+  EmbedInput in;
+  in.pixels = std::move(image.pixels);
+  in.l2_normalize = request.l2_normalize();
+  in.include_cls = request.include_cls();
+  in.include_mean = request.include_mean();
+  in.include_patches = request.include_patches();
+  for (int layer : request.layers()) {
+    if (layer < 0 || layer > num_layers) {
+      return absl::InvalidArgumentError("layers: " + std::to_string(layer) + " is out of range; model '" +
+                                        model.name + "' has layers 0 (embeddings) to " +
+                                        std::to_string(num_layers));
+    }
+    in.layers.push_back(layer);
+  }
+  if (!in.layers.empty() && !in.include_cls && !in.include_mean && !in.include_patches) {
+    return absl::InvalidArgumentError("layers given but no tokens chosen: set include_cls, include_mean or "
+                                      "include_patches");
+  }
+  return in;
+}
+
+absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription& model,
+                                                          const pb::PredictTokensRequest& request,
+                                                          PreparedImage image) {
+  const ModelDescription& d = model;
+  const int num_patches = d.grid_height() * d.grid_width();
+  absl::StatusOr<int> k = CheckTopK(request.top_k(), d.vocab_size);
+  if (!k.ok()) return k.status();
+  PredictTokensInput in;
+  in.pixels = std::move(image.pixels);
+  in.top_k = *k;
+  if (request.mask_size() > 0) {
+    if (request.mask_ratio() != 0.f) {
+      return absl::InvalidArgumentError("give either mask or mask_ratio, not both");
+    }
+    if (request.mask_size() != num_patches) {
+      return absl::InvalidArgumentError("mask has " + std::to_string(request.mask_size()) + " entries; model '" +
+                                        d.name + "' has " + std::to_string(num_patches) + " patches (" +
+                                        std::to_string(d.grid_height()) + "x" + std::to_string(d.grid_width()) +
+                                        ", row-major)");
+    }
+    in.mask.assign(request.mask().begin(), request.mask().end());
+  } else {
+    const float ratio = request.mask_ratio();
+    if (!(ratio > 0.f && ratio <= 1.f)) {
+      return absl::InvalidArgumentError("give a mask (one bool per patch) or a mask_ratio in (0, 1]");
+    }
+    const int count = std::max(1, static_cast<int>(std::lround(ratio * num_patches)));
+    in.mask = BlockwiseMask(d.grid_height(), d.grid_width(), count, request.seed());
+  }
+  if (std::none_of(in.mask.begin(), in.mask.end(), [](uint8_t m) { return m != 0; })) {
+    return absl::InvalidArgumentError("the mask masks no patch; nothing to predict");
+  }
+  return in;
+}
+
+}  // namespace beit::serving

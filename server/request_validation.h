@@ -1,0 +1,41 @@
+// Turning a request message into a validated task input: everything a client can get wrong is
+// caught here, before a request is queued, as INVALID_ARGUMENT with a message naming the field.
+// Pure functions of the model's description (no model, no gRPC calls), so they can be fuzzed.
+//
+// Contract:
+// - ValidatePixelValues: shape [3, H, W] or [1, 3, H, W] at the model's image size, as many values
+//   as the shape says, all finite -> [1, 3, H, W] pixels.
+// - Classify: top_k >= 0 (0 means 5), capped at the number of labels.
+// - Segment: output size both zero (the original size) or both in 1..16384 with at most 40 M
+//   pixels.
+// - Embed: layers in 0..num_layers; when layers are given, at least one of CLS / mean / patches.
+// - PredictTokens: either a mask of exactly one entry per patch, or a mask_ratio in (0, 1] (BEiT's
+//   blockwise masking from `seed`); the mask must mask something; top_k like Classify's over the
+//   visual vocabulary.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "beit/v1/beit_service.pb.h"
+#include "server/model_description.h"
+#include "server/model_tasks.h"
+
+namespace beit::serving {
+
+absl::StatusOr<PreparedImage> ValidatePixelValues(const ModelDescription& model, const std::vector<int64_t>& shape,
+                                                  const float* data, size_t count);
+
+absl::StatusOr<ClassifyInput> MakeClassifyInput(const ModelDescription& model, const beit::v1::ClassifyRequest& request,
+                                                PreparedImage image);
+absl::StatusOr<SegmentInput> MakeSegmentInput(const ModelDescription& model, const beit::v1::SegmentRequest& request,
+                                              PreparedImage image);
+absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const beit::v1::EmbedRequest& request,
+                                          PreparedImage image);
+absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription& model,
+                                                          const beit::v1::PredictTokensRequest& request,
+                                                          PreparedImage image);
+
+}  // namespace beit::serving
