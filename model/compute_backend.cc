@@ -2,6 +2,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace beit {
@@ -38,5 +41,35 @@ std::string ComputeBackendIsa() {
 }
 
 int ComputeThreads() { return omp_get_max_threads(); }
+
+void SetComputeThreads(int threads) { omp_set_num_threads(threads); }
+
+double MeasureMatmulGflops(int m, int k, int n, double seconds) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab), c_md({m, n}, dt::f32, tag::ab);
+  const dnnl::memory::desc b_any({k, n}, dt::f32, tag::any);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), engine);
+  dnnl::memory a(a_md, engine), b(pd.weights_desc(), engine), c(c_md, engine);
+  std::fill_n(static_cast<float*>(a.get_data_handle()), static_cast<size_t>(m) * k, 0.5f);
+  std::fill_n(static_cast<float*>(b.get_data_handle()), pd.weights_desc().get_size() / sizeof(float), 0.25f);
+  dnnl::matmul matmul(pd);
+  auto run = [&] {
+    matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    stream.wait();
+  };
+  run();  // warm-up
+  const auto start = std::chrono::steady_clock::now();
+  int runs = 0;
+  double elapsed = 0;
+  do {
+    run();
+    ++runs;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } while (elapsed < seconds);
+  return 2.0 * m * k * n * runs / elapsed * 1e-9;
+}
 
 }  // namespace beit

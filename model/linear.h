@@ -1,8 +1,9 @@
 // A fully connected layer (torch.nn.Linear) on oneDNN matmul.
 //
 // Contract:
-// - Built from PyTorch's weight [out, in] and optional bias [out]; the weight is transposed to
-//   oneDNN's [in, out] layout once, here, never per call.
+// - Built from PyTorch's weight [out, in] and optional bias [out]; the weight is transposed and
+//   reordered once, here, into the layout oneDNN's matmul prefers (usually blocked), never per
+//   call.
 // - Forward computes y[rows, out] = act(x[rows, in] * W^T + b), and with `accumulate` adds the
 //   result to what y already holds (a fused residual connection). x and y must not alias.
 // - One matmul primitive per distinct `rows`, created on first use and cached. Thread-safe.
@@ -35,10 +36,12 @@ class Linear {
 
  private:
   const dnnl::matmul& PrimitiveFor(int64_t rows) const;
+  dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const;
 
   int64_t in_ = 0, out_ = 0;
   Options options_;
-  Tensor weight_in_out_;  // [in, out]
+  dnnl::memory::desc weights_md_;  // [in, out] in the kernel's layout
+  dnnl::memory weights_;           // owned by oneDNN
   Tensor bias_;           // [1, out]
   PrimitiveCache<int64_t, dnnl::matmul> cache_;
 };

@@ -1,0 +1,171 @@
+// beit-bench: model-only throughput of the engine on a checkpoint folder, one JSON line per batch
+// size in the format ../shared/peers/README.md documents (peer, batch, images_per_s,
+// ms_per_batch_p50, ms_per_batch_p90, threads, ...), so compare.sh can put it beside PyTorch and
+// ONNX Runtime.
+//
+// Per batch size: N(0,1) pixel_values made once, 3 warm-up forwards, then timed forwards (the model
+// call only: no decoding, no network) until at least --min-runs and --min-time seconds. Also
+// reported: peak RSS, the model's GFLOP per image (multiply-adds x 2 of the encoder's matmuls and
+// the patch embedding), achieved GFLOP/s, and efficiency against oneDNN's own f32 matmul measured
+// in the same process on the MLP's first matmul shape (m = tokens of the batch, k = hidden size,
+// n = intermediate size).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/compute_backend.h"
+#include "model/model_error.h"
+#include "model/model_runner.h"
+
+namespace {
+
+struct Options {
+  std::string model;
+  std::vector<int> batches = {1, 8};
+  int threads = 0;  // 0: leave OMP_NUM_THREADS
+  double min_time = 10;
+  int min_runs = 10;
+  int warmup = 3;
+  std::string precision = "f32";
+  std::string peer = "beit-serve";
+};
+
+[[noreturn]] void Usage(const std::string& error) {
+  std::fprintf(stderr,
+               "beit-bench: %s\nUsage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] "
+               "[--min-runs N] [--warmup N] [--precision f32] [--peer NAME] [--json]\n",
+               error.c_str());
+  std::exit(2);
+}
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--model") {
+      o.model = value();
+    } else if (a == "--batches") {
+      o.batches.clear();
+      std::stringstream s(value());
+      for (std::string item; std::getline(s, item, ',');) o.batches.push_back(std::stoi(item));
+    } else if (a == "--threads") {
+      o.threads = std::stoi(value());
+    } else if (a == "--min-time") {
+      o.min_time = std::stod(value());
+    } else if (a == "--min-runs") {
+      o.min_runs = std::stoi(value());
+    } else if (a == "--warmup") {
+      o.warmup = std::stoi(value());
+    } else if (a == "--precision") {
+      o.precision = value();
+    } else if (a == "--peer") {
+      o.peer = value();
+    } else if (a == "--json") {
+      // JSON lines are the only output; accepted for compare.sh's documented command.
+    } else {
+      Usage("unknown flag " + a);
+    }
+  }
+  if (o.model.empty()) Usage("--model is required");
+  if (o.precision != "f32") Usage("--precision " + o.precision + " is not implemented yet (f32 only)");
+  return o;
+}
+
+// Multiply-adds of one image through the patch embedding and the encoder's matmuls.
+double GflopPerImage(const beit::BeitConfig& c) {
+  const double P = static_cast<double>(c.patch_grid_height()) * c.patch_grid_width();
+  const double N = P + 1, D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  const double patch = P * 3.0 * c.patch_size * c.patch_size * D;
+  const double layer = N * D * 3 * D + 2 * N * N * D + N * D * D + 2 * N * D * I;
+  return 2 * (patch + L * layer) * 1e-9;
+}
+
+double Percentile(std::vector<double> v, double q) {  // linear interpolation, as numpy.percentile
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+double PeakRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  if (o.threads > 0) beit::SetComputeThreads(o.threads);
+  std::unique_ptr<beit::ModelRunner> model;
+  const auto load_start = std::chrono::steady_clock::now();
+  try {
+    model = beit::ModelRunner::Load(o.model);
+  } catch (const beit::ModelError& e) {
+    std::fprintf(stderr, "beit-bench: %s\n", e.what());
+    return 1;
+  }
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const beit::BeitConfig& c = model->config();
+  const double gflop = GflopPerImage(c);
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+  for (int batch : o.batches) {
+    beit::RunInputs inputs;
+    inputs.pixel_values = beit::Tensor({batch, c.num_channels, c.image_height, c.image_width});
+    for (float& x : inputs.pixel_values.data) x = normal(rng);
+    for (int i = 0; i < o.warmup; ++i) model->Run(inputs, {});
+    std::vector<double> ms;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    while (static_cast<int>(ms.size()) < o.min_runs || elapsed < o.min_time) {
+      const auto t0 = std::chrono::steady_clock::now();
+      model->Run(inputs, {});
+      const auto t1 = std::chrono::steady_clock::now();
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      elapsed = std::chrono::duration<double>(t1 - start).count();
+    }
+    const double p50 = Percentile(ms, 0.5);
+    const int tokens = batch * (c.patch_grid_height() * c.patch_grid_width() + 1);
+    const double matmul_gflops = beit::MeasureMatmulGflops(tokens, c.hidden_size, c.intermediate_size, 1.0);
+    const double achieved = gflop * batch / (p50 * 1e-3);
+    nlohmann::ordered_json line = {{"peer", o.peer + "-" + o.precision},
+                                   {"batch", batch},
+                                   {"images_per_s", batch * 1000.0 / p50},
+                                   {"ms_per_batch_p50", p50},
+                                   {"ms_per_batch_p90", Percentile(ms, 0.9)},
+                                   {"threads", beit::ComputeThreads()},
+                                   {"dtype", o.precision},
+                                   {"runs", ms.size()},
+                                   {"warmup", o.warmup},
+                                   {"ms_per_batch_min", *std::min_element(ms.begin(), ms.end())},
+                                   {"peak_rss_mb", PeakRssMb()},
+                                   {"image_size", c.image_height},
+                                   {"model", o.model},
+                                   {"architecture", model->architecture()},
+                                   {"gflop_per_image", gflop},
+                                   {"achieved_gflops", achieved},
+                                   {"onednn_matmul_gflops", matmul_gflops},
+                                   {"efficiency", achieved / matmul_gflops},
+                                   {"load_s", load_s},
+                                   {"compute", beit::ComputeBackendVersion() + " " + beit::ComputeBackendIsa()}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
