@@ -6,7 +6,7 @@
 // Per batch size: N(0,1) pixel_values made once, 3 warm-up forwards, then timed forwards (the model
 // call only: no decoding, no network) until at least --min-runs and --min-time seconds. Also
 // reported: peak RSS, the model's GFLOP per image (multiply-adds x 2 of the encoder's matmuls and
-// the patch embedding), achieved GFLOP/s, and efficiency against oneDNN's own f32 matmul measured
+// the patch embedding), achieved GFLOP/s, and efficiency against oneDNN's own matmul (same precision) measured
 // in the same process on the MLP's first matmul shape (m = tokens of the batch, k = hidden size,
 // n = intermediate size).
 #include <sys/resource.h>
@@ -42,7 +42,7 @@ struct Options {
 [[noreturn]] void Usage(const std::string& error) {
   std::fprintf(stderr,
                "beit-bench: %s\nUsage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] "
-               "[--min-runs N] [--warmup N] [--precision f32] [--peer NAME] [--json]\n",
+               "[--min-runs N] [--warmup N] [--precision f32|bf16] [--peer NAME] [--json]\n",
                error.c_str());
   std::exit(2);
 }
@@ -80,7 +80,7 @@ Options Parse(int argc, char** argv) {
     }
   }
   if (o.model.empty()) Usage("--model is required");
-  if (o.precision != "f32") Usage("--precision " + o.precision + " is not implemented yet (f32 only)");
+  if (!beit::ParsePrecision(o.precision)) Usage("--precision: expected f32 or bf16");
   return o;
 }
 
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<beit::ModelRunner> model;
   const auto load_start = std::chrono::steady_clock::now();
   try {
-    model = beit::ModelRunner::Load(o.model);
+    model = beit::ModelRunner::Load(o.model, nullptr, *beit::ParsePrecision(o.precision));
   } catch (const beit::ModelError& e) {
     std::fprintf(stderr, "beit-bench: %s\n", e.what());
     return 1;
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     }
     const double p50 = Percentile(ms, 0.5);
     const int tokens = batch * (c.patch_grid_height() * c.patch_grid_width() + 1);
-    const double matmul_gflops = beit::MeasureMatmulGflops(tokens, c.hidden_size, c.intermediate_size, 1.0);
+    const double matmul_gflops = beit::MeasureMatmulGflops(tokens, c.hidden_size, c.intermediate_size, 1.0, model->precision());
     const double achieved = gflop * batch / (p50 * 1e-3);
     nlohmann::ordered_json line = {{"peer", o.peer + "-" + o.precision},
                                    {"batch", batch},

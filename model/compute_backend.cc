@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -44,17 +45,18 @@ int ComputeThreads() { return omp_get_max_threads(); }
 
 void SetComputeThreads(int threads) { omp_set_num_threads(threads); }
 
-double MeasureMatmulGflops(int m, int k, int n, double seconds) {
+double MeasureMatmulGflops(int m, int k, int n, double seconds, Precision precision) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab), c_md({m, n}, dt::f32, tag::ab);
-  const dnnl::memory::desc b_any({k, n}, dt::f32, tag::any);
+  const dt in = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
+  const dnnl::memory::desc a_md({m, k}, in, tag::ab), c_md({m, n}, dt::f32, tag::ab);
+  const dnnl::memory::desc b_any({k, n}, in, tag::any);
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), engine);
   dnnl::memory a(a_md, engine), b(pd.weights_desc(), engine), c(c_md, engine);
-  std::fill_n(static_cast<float*>(a.get_data_handle()), static_cast<size_t>(m) * k, 0.5f);
-  std::fill_n(static_cast<float*>(b.get_data_handle()), pd.weights_desc().get_size() / sizeof(float), 0.25f);
+  std::memset(a.get_data_handle(), 0, a_md.get_size());  // the values do not change the speed
+  std::memset(b.get_data_handle(), 0, pd.weights_desc().get_size());
   dnnl::matmul matmul(pd);
   auto run = [&] {
     matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});

@@ -4,11 +4,14 @@
 // Contract: ComputeBackendVersion() is e.g. "oneDNN 2.6.3"; ComputeBackendIsa() names the
 // instruction set oneDNN dispatches to here (e.g. "avx512_core_bf16"); ComputeThreads() is the
 // OpenMP thread count a forward will use (OMP_NUM_THREADS); SetComputeThreads changes it for the
-// process. MeasureMatmulGflops times oneDNN's own f32 matmul [m,k]x[k,n] (weights in the layout
+// process. MeasureMatmulGflops times oneDNN's own matmul [m,k]x[k,n] in `precision` (f32 output;
+// weights in the layout
 // oneDNN prefers) for about `seconds` and returns its GFLOP/s: the roofline benchmarks compare to.
 #pragma once
 
 #include <string>
+
+#include "model/precision.h"
 
 namespace beit {
 
@@ -16,6 +19,6 @@ std::string ComputeBackendVersion();
 std::string ComputeBackendIsa();
 int ComputeThreads();
 void SetComputeThreads(int threads);
-double MeasureMatmulGflops(int m, int k, int n, double seconds);
+double MeasureMatmulGflops(int m, int k, int n, double seconds, Precision precision = Precision::kF32);
 
 }  // namespace beit

@@ -7,6 +7,11 @@
 // - Forward computes y[rows, out] = act(x[rows, in] * W^T + b), and with `accumulate` adds the
 //   result to what y already holds (a fused residual connection). x and y must not alias.
 // - One matmul primitive per distinct `rows`, created on first use and cached. Thread-safe.
+// - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
+//   (round-to-nearest-even) before a bf16 x bf16 matmul that accumulates in f32; bias,
+//   activation, residual sum and the output stay f32. About 2x the f32 throughput on CPUs with
+//   AVX512-BF16. ScopedLinearPrecision sets the precision of every Linear built while it lives on
+//   this thread (ModelRunner::Load uses it), so layers need not pass it down.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +20,22 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "model/dnnl_context.h"
+#include "model/precision.h"
 #include "model/tensor.h"
 
 namespace beit {
+
+// While alive, Linear layers built on this thread use `precision`.
+class ScopedLinearPrecision {
+ public:
+  explicit ScopedLinearPrecision(Precision precision);
+  ~ScopedLinearPrecision();
+  ScopedLinearPrecision(const ScopedLinearPrecision&) = delete;
+  ScopedLinearPrecision& operator=(const ScopedLinearPrecision&) = delete;
+
+ private:
+  Precision previous_;
+};
 
 class Linear {
  public:
@@ -40,6 +58,7 @@ class Linear {
 
   int64_t in_ = 0, out_ = 0;
   Options options_;
+  Precision precision_ = Precision::kF32;
   dnnl::memory::desc weights_md_;  // [in, out] in the kernel's layout
   dnnl::memory weights_;           // owned by oneDNN
   Tensor bias_;           // [1, out]

@@ -4,6 +4,7 @@
 #include "model/checkpoint.h"
 #include "model/dnnl_context.h"
 #include "model/image_classifier.h"
+#include "model/linear.h"
 #include "model/masked_image_model.h"
 #include "model/model_error.h"
 #include "model/semantic_postprocess.h"
@@ -66,8 +67,11 @@ void AddBackboneOutputs(std::vector<NamedOutput>& out, const BeitModel& model, B
 
 ModelRunner::~ModelRunner() = default;
 
-std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vector<std::string>* warnings) {
+std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vector<std::string>* warnings,
+                                               Precision precision) {
+  const ScopedLinearPrecision scoped_precision(precision);
   std::unique_ptr<ModelRunner> r(new ModelRunner());
+  r->precision_ = precision;
   r->config_ = LoadBeitConfig(dir + "/config.json");
   r->architecture_ = r->config_.architecture();
   Checkpoint ckpt(dir + "/model.safetensors");

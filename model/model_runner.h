@@ -12,6 +12,7 @@
 //   semantic_scores.K (softmax probability of each pixel's label), and semantic_map_native. With `debug`,
 //   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
 // - Run is thread-safe; each call uses its own oneDNN stream.
+// - `precision` (model/precision.h) chooses the matmuls' arithmetic for the whole model.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "model/beit_config.h"
+#include "model/precision.h"
 #include "model/tensor.h"
 
 namespace beit {
@@ -54,19 +56,22 @@ struct NamedOutput {
 
 class ModelRunner {
  public:
-  static std::unique_ptr<ModelRunner> Load(const std::string& dir, std::vector<std::string>* warnings = nullptr);
+  static std::unique_ptr<ModelRunner> Load(const std::string& dir, std::vector<std::string>* warnings = nullptr,
+                                           Precision precision = Precision::kF32);
   ~ModelRunner();
 
   std::vector<NamedOutput> Run(const RunInputs& inputs, const RunOptions& options) const;
 
   const BeitConfig& config() const { return config_; }
   const std::string& architecture() const { return architecture_; }
+  Precision precision() const { return precision_; }
 
  private:
   ModelRunner() = default;
 
   BeitConfig config_;
   std::string architecture_;
+  Precision precision_ = Precision::kF32;
   std::unique_ptr<BeitModel> bare_;
   std::unique_ptr<ImageClassifier> classifier_;
   std::unique_ptr<MaskedImageModel> mim_;

@@ -56,7 +56,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::ModelRepository models;
   std::vector<std::string> warnings;
   try {
-    models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings);
+    models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings, options.precision);
   } catch (const std::exception& e) {
     log.Log(LogLevel::kError, "model load failed", {{"error", std::string(e.what())}});
     return 1;
@@ -71,6 +71,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
              {"architecture", d.architecture},
              {"image_size", std::to_string(d.image_height) + "x" + std::to_string(d.image_width)},
              {"tasks", tasks},
+             {"precision", d.precision},
              {"path", d.path},
              {"load_ms", d.load_seconds * 1e3}});
   }

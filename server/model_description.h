@@ -20,6 +20,7 @@ struct ModelDescription {
   std::vector<std::string> labels;  // classification and segmentation heads
   int vocab_size = 0;               // masked image modeling
   double load_seconds = 0;
+  std::string precision = "f32";
   int grid_height() const { return image_height / patch_size; }
   int grid_width() const { return image_width / patch_size; }
 };

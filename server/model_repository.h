@@ -29,7 +29,7 @@ struct ModelSpec {
 class ModelRepository {
  public:
   void Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching, const DecodeLimits& limits,
-            ServingObserver* observer, std::vector<std::string>* warnings);
+            ServingObserver* observer, std::vector<std::string>* warnings, Precision precision = Precision::kF32);
 
   absl::StatusOr<ServedModel*> Find(const std::string& name) const;
   absl::StatusOr<ServedModel*> FindForTask(const std::string& name, Task task) const;

@@ -38,7 +38,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
-  m->runner_ = ModelRunner::Load(dir, warnings);
+  m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision);
   const std::string processor_path = dir + "/preprocessor_config.json";
   ImageProcessorConfig processor_config;
   if (std::filesystem::exists(processor_path)) {
@@ -54,6 +54,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   d.path = dir;
   d.architecture = m->runner_->architecture();
   d.pooling = EmbeddingPooling(*m->runner_);
+  d.precision = PrecisionName(hosting.precision);
   d.image_height = c.image_height;
   d.image_width = c.image_width;
   d.patch_size = c.patch_size;

@@ -39,6 +39,7 @@ namespace beit::serving {
 struct HostingOptions {
   BatcherOptions batching;
   DecodeLimits decode_limits;
+  Precision precision = Precision::kF32;
   std::mutex* compute_mutex = nullptr;  // required
   ServingObserver* observer = nullptr;  // optional
 };

@@ -101,6 +101,13 @@ const std::map<std::string, Setter>& Flags() {
       {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
       {"metrics-port", IntegerFlag("metrics-port", &ServerOptions::metrics_port, -1, 65535)},
       {"metrics-host", StringFlag(&ServerOptions::metrics_host)},
+      {"precision",
+       [](ServerOptions& o, const std::string& v) {
+         const std::optional<Precision> p = ParsePrecision(v);
+         if (!p) return absl::InvalidArgumentError("--precision: expected f32 or bf16, got '" + v + "'");
+         o.precision = *p;
+         return absl::OkStatus();
+       }},
       {"max-concurrent-streams", IntegerFlag("max-concurrent-streams", &ServerOptions::max_concurrent_streams, 1, 100000)},
       {"max-connection-idle-s",
        IntegerFlag("max-connection-idle-s", &ServerOptions::max_connection_idle_seconds, 1, 86400 * 7)},
@@ -240,6 +247,8 @@ Models
                               preprocessor_config.json) as NAME; repeat for several models
   --config FILE               JSON object with any flag below as a key (dashes or underscores) and
                               "models": {"NAME": "DIR"}; command-line flags override it
+  --precision P               f32 (default: Transformers' numbers to 1e-4) or bf16 (bfloat16 matmuls
+                              with f32 accumulation: about 2x faster on AVX512-BF16 CPUs)
 Network
   --host ADDR                 listen address (default 0.0.0.0)
   --port N                    port (default 50051; 0 picks a free port, printed at start)

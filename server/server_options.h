@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/image/image_decoder.h"
+#include "model/precision.h"
 #include "server/dynamic_batcher.h"
 #include "server/logger.h"
 #include "server/model_repository.h"
@@ -29,6 +30,7 @@ struct ServerOptions {
   int max_pending_preprocess = 1024;
   int64_t max_message_bytes = 64 << 20;
   DecodeLimits decode_limits;
+  Precision precision = Precision::kF32;
   int grace_period_seconds = 15;
   int metrics_port = 8002;  // Prometheus /metrics; 0 picks a free port, -1 turns metrics off
   std::string metrics_host;  // empty: the same as `host`
