@@ -445,5 +445,29 @@ TEST_F(BeitServiceTest, ModelInfoAndListModels) {
   EXPECT_EQ(stub->GetModelInfo(&context3, request, &info).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST(BeitServiceBf16, ServesBf16ModelsCloseToTransformers) {
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--precision", "bf16"}, &error)) << error;
+  auto stub = pb::BeitService::NewStub(server.channel());
+  pb::GetModelInfoRequest info_request;
+  info_request.set_model("cls");
+  pb::ModelInfo info;
+  grpc::ClientContext info_context;
+  ASSERT_TRUE(stub->GetModelInfo(&info_context, info_request, &info).ok());
+  EXPECT_EQ(info.precision(), "bf16");
+  const Tensor pixels = ReadTensor(ModelDir("cls-relpos-meanpool") + "/inputs.safetensors", "pixel_values");
+  const Tensor logits = ReadTensor(ModelDir("cls-relpos-meanpool") + "/outputs.safetensors", "logits");
+  pb::ClassifyRequest request;
+  request.set_model("cls");
+  *request.mutable_image() = PixelImage(pixels, 0);
+  pb::ClassifyResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Classify(&context, request, &response).ok());
+  const std::vector<double> p = Softmax(logits.ptr(), 5);
+  EXPECT_EQ(response.predictions(0).index(), std::max_element(p.begin(), p.end()) - p.begin());
+  for (const auto& prediction : response.predictions()) EXPECT_NEAR(prediction.score(), p[prediction.index()], 2e-3);
+}
+
 }  // namespace
 }  // namespace beit::testing

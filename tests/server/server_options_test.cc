@@ -13,7 +13,8 @@ TEST(ServerOptions, ParsesEveryFlag) {
       {"--model", "cls=/m/a", "--model=seg=/m/b", "--host", "127.0.0.1", "--port=0", "--max-batch-size", "16",
        "--max-queue-delay-us", "500", "--max-queue-size", "3", "--preprocess-threads", "4", "--max-pending-preprocess",
        "10", "--max-message-bytes", "2048", "--max-image-side", "4096", "--max-image-pixels", "1000000",
-       "--grace-period-s", "2", "--metrics-port", "-1", "--log-level", "debug", "--log-format=json"});
+       "--grace-period-s", "2", "--metrics-port", "-1", "--log-level", "debug", "--log-format=json", "--precision",
+       "bf16"});
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_EQ(o->models.size(), 2u);
   EXPECT_EQ(o->models[1].name, "seg");
@@ -33,6 +34,7 @@ TEST(ServerOptions, ParsesEveryFlag) {
   EXPECT_EQ(o->metrics_port, -1);
   EXPECT_EQ(o->log_level, LogLevel::kDebug);
   EXPECT_EQ(o->log_format, LogFormat::kJson);
+  EXPECT_EQ(o->precision, Precision::kBF16);
 }
 
 TEST(ServerOptions, ErrorsNameTheFlag) {
@@ -49,6 +51,8 @@ TEST(ServerOptions, ErrorsNameTheFlag) {
   EXPECT_NE(message({"--model", "a=b", "--bogus", "1"}).find("unknown flag --bogus"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--port"}).find("--port needs a value"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--log-level", "loud"}).find("--log-level: expected error, warning"),
+            std::string::npos);
+  EXPECT_NE(message({"--model", "a=b", "--precision", "fp8"}).find("--precision: expected f32 or bf16"),
             std::string::npos);
   EXPECT_TRUE(ParseServerOptions({"--help"})->help);
 }
