@@ -36,7 +36,9 @@ Tensor Checkpoint::Take(const std::string& name, const Shape& expected_shape) {
                      " but config.json implies " + ShapeToString(expected_shape));
   }
   taken_.insert(name);
-  return file_.ReadFloat(*info);
+  Tensor values = file_.ReadFloat(*info);
+  file_.Release(*info);  // keep peak memory near one copy of the weights while a model loads
+  return values;
 }
 
 Tensor Checkpoint::TakeBackbone(const std::string& name, const Shape& expected_shape) {

@@ -225,6 +225,14 @@ const TensorInfo* SafetensorsFile::Find(const std::string& name) const {
   return nullptr;
 }
 
+void SafetensorsFile::Release(const TensorInfo& info) const {
+  if (!mapping_ || !mapping_->owned.empty()) return;  // only file mappings hold pages to drop
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(data_ + info.begin) + page - 1) / page * page;
+  const uintptr_t last = reinterpret_cast<uintptr_t>(data_ + info.end) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::vector<uint8_t> SafetensorsFile::ReadBytes(const TensorInfo& info) const {
   return std::vector<uint8_t>(data_ + info.begin, data_ + info.end);
 }

@@ -45,6 +45,10 @@ class SafetensorsFile {
 
   Tensor ReadFloat(const TensorInfo& info) const;
   std::vector<uint8_t> ReadBytes(const TensorInfo& info) const;
+  // Tells the kernel the tensor's pages will not be needed soon (after a copy was taken), so a
+  // model's load does not hold the whole file and its converted weights at once. Reading the
+  // tensor again still works (the pages come back from the file).
+  void Release(const TensorInfo& info) const;
 
  private:
   struct Mapping;
