@@ -75,8 +75,9 @@ void Linear::Forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
   dnnl::memory::desc bia({1, out_}, dt::f32, tag::ab);
   dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);
   dnnl::memory src;
-  std::vector<uint16_t> x_bf16;
   if (precision_ == Precision::kBF16) {
+    // Reused per thread: no allocation per matmul once a thread has seen its largest input.
+    thread_local std::vector<uint16_t> x_bf16;
     x_bf16.resize(static_cast<size_t>(rows * in_));
     ToBf16(x, x_bf16.size(), x_bf16.data());
     src = dnnl::memory(dnnl::memory::desc({rows, in_}, dt::bf16, tag::ab), CpuEngine(), x_bf16.data());

@@ -105,7 +105,7 @@ class LiveStateCollector final : public prometheus::Collectable {
       pending.metric.push_back(GaugeValue(static_cast<double>(waiting), {{"model", m->description().name}}));
     }
     {
-      std::lock_guard<std::mutex> lock(const_cast<ServerMetrics*>(metrics_)->mu_);
+      std::lock_guard<std::mutex> lock(metrics_->mu_);
       for (const ServedModel* m : models_->models()) {
         const auto it = metrics_->inflight_batches_.find(m->description().name);
         const int running = it == metrics_->inflight_batches_.end() ? 0 : it->second->load();

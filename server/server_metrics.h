@@ -72,7 +72,7 @@ class ServerMetrics final : public ServingObserver {
   prometheus::Family<prometheus::Counter>& batches_;
 
   std::set<std::string> hosted_;
-  std::mutex mu_;
+  mutable std::mutex mu_;  // series_ and inflight_batches_; the scrape-time collector locks it too
   std::map<std::pair<std::string, std::string>, RpcSeries> series_;
   std::map<std::string, std::shared_ptr<std::atomic<int>>> inflight_batches_;  // by model
   friend class LiveStateCollector;
