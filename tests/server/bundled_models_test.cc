@@ -1,0 +1,423 @@
+// End-to-end accuracy of the bundled Fashion-MNIST models (tools/train/models) through a real
+// beit-server: a fixed sample of 2,000 test images (every fifth of the 10,000, from Debian's
+// dataset-fashion-mnist), each sent as a grayscale PNG to all four RPCs.
+//
+// Measured by this test when the models were trained (tools/train/RESULTS.md); the thresholds sit
+// just under those numbers, so a regression anywhere on the path (decode, preprocessing, engine,
+// batching, post-processing, the checkpoints themselves) fails it.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "beit/v1/beit_service.grpc.pb.h"
+#include "model/image/png_encoder.h"
+#include "model/safetensors.h"
+#include "tests/server/server_process.h"
+
+namespace beit::testing {
+namespace {
+
+namespace pb = beit::v1;
+
+constexpr int kSample = 2000;
+constexpr int kStride = 5;
+constexpr int kSide = 28;
+constexpr int kPatch = 4;
+constexpr int kGrid = kSide / kPatch;
+constexpr int kClasses = 10;
+// tools/train/fashion_mnist.py: a pixel is garment (label 1 + class) when its gray value >= 32.
+constexpr int kForegroundThreshold = 32;
+// Just under what this test measured on the committed models (tools/train/RESULTS.md).
+constexpr double kMinClassifyAccuracy = 0.89;   // measured 0.8985
+constexpr double kMinSegmentMiou = 0.775;       // measured 0.7829
+constexpr double kMinEmbedKnnAccuracy = 0.845;  // measured 0.8540
+constexpr double kMinMaskedTokenAccuracy = 0.46; // measured 0.4684 (commonest token 0.2857)
+
+const std::string kModels = BEIT_TRAINED_MODELS_DIR;
+
+std::string DatasetDir() {
+  const char* dir = std::getenv("FASHION_MNIST_DIR");
+  return dir ? dir : "/usr/share/datasets/fashion-mnist";
+}
+
+std::string Gunzip(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) throw std::runtime_error("cannot open " + path + " (install dataset-fashion-mnist: scripts/install_deps.sh --dev)");
+  std::string out;
+  char buffer[1 << 16];
+  int n;
+  while ((n = gzread(f, buffer, sizeof buffer)) > 0) out.append(buffer, n);
+  gzclose(f);
+  return out;
+}
+
+struct Sample {
+  std::vector<std::vector<uint8_t>> images;  // 28 * 28 gray
+  std::vector<int> labels;
+};
+
+Sample LoadSample() {
+  const std::string images = Gunzip(DatasetDir() + "/t10k-images-idx3-ubyte.gz");
+  const std::string labels = Gunzip(DatasetDir() + "/t10k-labels-idx1-ubyte.gz");
+  if (images.size() != 16 + 10000u * kSide * kSide || labels.size() != 8 + 10000u) {
+    throw std::runtime_error("unexpected Fashion-MNIST test file sizes in " + DatasetDir());
+  }
+  Sample s;
+  for (int i = 0; i < kSample; ++i) {
+    const int index = i * kStride;
+    const auto* p = reinterpret_cast<const uint8_t*>(images.data()) + 16 + index * kSide * kSide;
+    s.images.emplace_back(p, p + kSide * kSide);
+    s.labels.push_back(static_cast<uint8_t>(labels[8 + index]));
+  }
+  return s;
+}
+
+std::string GrayPng(const std::vector<uint8_t>& pixels) {
+  LabelMap gray({kSide, kSide});  // values 0..255: written as an 8-bit grayscale PNG
+  std::copy(pixels.begin(), pixels.end(), gray.data.begin());
+  return EncodeLabelMapPng(gray);
+}
+
+// The visual tokenizer the MIM model was pre-trained against: nearest k-means centroid of the
+// patch's 16 gray values in [0, 1].
+std::vector<int> Tokenize(const std::vector<uint8_t>& pixels, const Tensor& codebook) {
+  const int64_t vocab = codebook.dim(0);
+  std::vector<int> tokens;
+  for (int gy = 0; gy < kGrid; ++gy) {
+    for (int gx = 0; gx < kGrid; ++gx) {
+      int best = 0;
+      double best_d = 1e30;
+      for (int64_t k = 0; k < vocab; ++k) {
+        double d = 0;
+        for (int y = 0; y < kPatch; ++y) {
+          for (int x = 0; x < kPatch; ++x) {
+            const double v = pixels[(gy * kPatch + y) * kSide + gx * kPatch + x] / 255.0;
+            const double c = codebook.data[k * kPatch * kPatch + y * kPatch + x];
+            d += (v - c) * (v - c);
+          }
+        }
+        if (d < best_d) best_d = d, best = static_cast<int>(k);
+      }
+      tokens.push_back(best);
+    }
+  }
+  return tokens;
+}
+
+// Runs fn(i) for i in [0, n) on 8 client threads (the server batches the concurrent calls).
+template <typename Fn>
+void ParallelFor(int n, Fn fn) {
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < n; i = next++) fn(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+class BundledModelsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sample_ = new Sample(LoadSample());
+    for (const auto& image : sample_->images) pngs_.push_back(GrayPng(image));
+    server_ = new ServerProcess();
+    std::string error;
+    if (!server_->Start({"--model", "cls=" + kModels + "/fashion-mnist-cls", "--model",
+                         "seg=" + kModels + "/fashion-mnist-seg", "--model", "mim=" + kModels + "/fashion-mnist-mim",
+                         "--max-batch-size", "16"},
+                        &error)) {
+      start_error_ = new std::string(error);
+    }
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete sample_;
+    delete start_error_;
+    pngs_.clear();
+  }
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    stub_ = pb::BeitService::NewStub(server_->channel());
+  }
+
+  static inline ServerProcess* server_ = nullptr;
+  static inline Sample* sample_ = nullptr;
+  static inline std::vector<std::string> pngs_;
+  static inline std::string* start_error_ = nullptr;
+  std::unique_ptr<pb::BeitService::Stub> stub_;
+};
+
+TEST_F(BundledModelsTest, ClassifiesGarments) {
+  std::atomic<int> correct{0}, failed{0};
+  ParallelFor(kSample, [&](int i) {
+    pb::ClassifyRequest request;
+    request.set_model("cls");
+    request.mutable_image()->set_encoded(pngs_[i]);
+    request.set_top_k(1);
+    pb::ClassifyResponse response;
+    grpc::ClientContext context;
+    if (!stub_->Classify(&context, request, &response).ok() || response.predictions_size() != 1) {
+      ++failed;
+      return;
+    }
+    correct += response.predictions(0).index() == sample_->labels[i];
+  });
+  EXPECT_EQ(failed, 0);
+  const double accuracy = double(correct) / kSample;
+  std::printf("Classify accuracy on %d test images: %.4f\n", kSample, accuracy);
+  EXPECT_GE(accuracy, kMinClassifyAccuracy);
+}
+
+TEST_F(BundledModelsTest, SegmentsGarmentsFromBackground) {
+  const int classes = kClasses + 1;
+  std::vector<std::atomic<int64_t>> intersection(classes), union_(classes);
+  std::atomic<int> failed{0};
+  ParallelFor(kSample, [&](int i) {
+    pb::SegmentRequest request;
+    request.set_model("seg");
+    request.mutable_image()->set_encoded(pngs_[i]);
+    pb::SegmentResponse response;
+    grpc::ClientContext context;
+    if (!stub_->Segment(&context, request, &response).ok() || response.label_map_size() != kSide * kSide) {
+      ++failed;
+      return;
+    }
+    for (int p = 0; p < kSide * kSide; ++p) {
+      const int truth = sample_->images[i][p] >= kForegroundThreshold ? sample_->labels[i] + 1 : 0;
+      const int predicted = response.label_map(p);
+      if (predicted == truth) {
+        ++intersection[truth];
+        ++union_[truth];
+      } else {
+        ++union_[truth];
+        if (predicted >= 0 && predicted < classes) ++union_[predicted];
+      }
+    }
+  });
+  EXPECT_EQ(failed, 0);
+  double sum = 0;
+  int present = 0;
+  for (int c = 0; c < classes; ++c) {
+    if (union_[c] == 0) continue;
+    sum += double(intersection[c]) / double(union_[c]);
+    ++present;
+  }
+  const double miou = sum / present;
+  std::printf("Segment mIoU on %d test images (11 classes): %.4f\n", kSample, miou);
+  EXPECT_GE(miou, kMinSegmentMiou);
+}
+
+TEST_F(BundledModelsTest, EmbeddingsPutSameGarmentsNearEachOther) {
+  std::vector<std::vector<float>> embeddings(kSample);
+  std::atomic<int> failed{0};
+  ParallelFor(kSample, [&](int i) {
+    pb::EmbedRequest request;
+    request.set_model("cls");
+    request.mutable_image()->set_encoded(pngs_[i]);
+    request.set_l2_normalize(true);
+    pb::EmbedResponse response;
+    grpc::ClientContext context;
+    if (!stub_->Embed(&context, request, &response).ok() || response.embedding_size() == 0) {
+      ++failed;
+      return;
+    }
+    embeddings[i].assign(response.embedding().begin(), response.embedding().end());
+  });
+  ASSERT_EQ(failed, 0);
+  int correct = 0;
+  for (int i = 0; i < kSample; ++i) {  // leave-one-out nearest neighbour by cosine similarity
+    int best = -1;
+    double best_sim = -2;
+    for (int j = 0; j < kSample; ++j) {
+      if (j == i) continue;
+      double sim = 0;
+      for (size_t k = 0; k < embeddings[i].size(); ++k) sim += double(embeddings[i][k]) * embeddings[j][k];
+      if (sim > best_sim) best_sim = sim, best = j;
+    }
+    correct += sample_->labels[best] == sample_->labels[i];
+  }
+  const double accuracy = double(correct) / kSample;
+  std::printf("Embed 1-nearest-neighbour accuracy on %d test images: %.4f\n", kSample, accuracy);
+  EXPECT_GE(accuracy, kMinEmbedKnnAccuracy);
+}
+
+TEST_F(BundledModelsTest, PredictsMaskedVisualTokensFarAboveTheCommonestToken) {
+  const SafetensorsFile tokenizer = SafetensorsFile::Open(kModels + "/fashion-mnist-mim/visual_tokenizer.safetensors");
+  const Tensor codebook = tokenizer.ReadFloat(*tokenizer.Find("codebook"));
+  std::vector<std::vector<int>> tokens;
+  std::vector<int64_t> counts(codebook.dim(0));
+  for (const auto& image : sample_->images) {
+    tokens.push_back(Tokenize(image, codebook));
+    for (int t : tokens.back()) ++counts[t];
+  }
+  const int commonest = static_cast<int>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+
+  std::atomic<int64_t> masked{0}, correct{0}, baseline{0};
+  std::atomic<int> failed{0};
+  ParallelFor(kSample, [&](int i) {
+    pb::PredictTokensRequest request;
+    request.set_model("mim");
+    request.mutable_image()->set_encoded(pngs_[i]);
+    request.set_mask_ratio(0.4f);
+    request.set_seed(i);
+    request.set_top_k(1);
+    pb::PredictTokensResponse response;
+    grpc::ClientContext context;
+    if (!stub_->PredictTokens(&context, request, &response).ok() || response.patches_size() == 0) {
+      ++failed;
+      return;
+    }
+    for (const auto& patch : response.patches()) {
+      const int truth = tokens[i].at(patch.patch_index());
+      ++masked;
+      correct += patch.predictions(0).token_id() == truth;
+      baseline += truth == commonest;
+    }
+  });
+  EXPECT_EQ(failed, 0);
+  EXPECT_NEAR(double(masked) / (kSample * kGrid * kGrid), 0.4, 0.02);  // round(0.4 * 49) = 20 per image
+  const double accuracy = double(correct) / masked, base = double(baseline) / masked;
+  std::printf("PredictTokens masked-token accuracy on %d test images: %.4f (commonest token: %.4f)\n", kSample,
+              accuracy, base);
+  EXPECT_GE(accuracy, kMinMaskedTokenAccuracy);
+  EXPECT_GE(accuracy, base + 0.1);
+}
+
+// The PyTorch training code's outputs on 8 test images (tests/data/trained, train.py's export).
+struct Golden {
+  std::vector<std::vector<uint8_t>> images;
+  Tensor logits, pooler;
+  std::vector<uint8_t> masks;  // MIM only: [8, 49]
+};
+
+Golden ReadGolden(const std::string& name) {
+  const std::string dir = std::string(BEIT_TEST_DATA_DIR) + "/trained/fashion-mnist-" + name;
+  const SafetensorsFile inputs = SafetensorsFile::Open(dir + "/inputs.safetensors");
+  const SafetensorsFile outputs = SafetensorsFile::Open(dir + "/outputs.safetensors");
+  Golden g;
+  const TensorInfo& images = *inputs.Find("images_u8");
+  const std::vector<uint8_t> raw = inputs.ReadBytes(images);
+  for (int64_t i = 0; i < images.shape[0]; ++i) {
+    g.images.emplace_back(raw.begin() + i * kSide * kSide, raw.begin() + (i + 1) * kSide * kSide);
+  }
+  g.logits = outputs.ReadFloat(*outputs.Find("logits"));
+  if (const TensorInfo* pooler = outputs.Find("beit.pooler_output")) g.pooler = outputs.ReadFloat(*pooler);
+  if (const TensorInfo* masks = inputs.Find("bool_masked_pos")) g.masks = inputs.ReadBytes(*masks);
+  return g;
+}
+
+std::vector<double> Softmax(const float* logits, int n) {
+  const double top = *std::max_element(logits, logits + n);
+  std::vector<double> p(n);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += p[i] = std::exp(logits[i] - top);
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+TEST_F(BundledModelsTest, ServedAnswersEqualThePyTorchModels) {
+  const Golden cls = ReadGolden("cls");
+  for (size_t i = 0; i < cls.images.size(); ++i) {
+    pb::ClassifyRequest request;
+    request.set_model("cls");
+    request.mutable_image()->set_encoded(GrayPng(cls.images[i]));
+    request.set_top_k(kClasses);
+    pb::ClassifyResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->Classify(&context, request, &response).ok());
+    const std::vector<double> expected = Softmax(cls.logits.ptr() + i * kClasses, kClasses);
+    ASSERT_EQ(response.predictions_size(), kClasses);
+    for (const auto& p : response.predictions()) EXPECT_NEAR(p.score(), expected[p.index()], 1e-4) << i;
+
+    pb::EmbedRequest embed;
+    embed.set_model("cls");
+    embed.mutable_image()->set_encoded(GrayPng(cls.images[i]));
+    pb::EmbedResponse embedding;
+    grpc::ClientContext embed_context;
+    ASSERT_TRUE(stub_->Embed(&embed_context, embed, &embedding).ok());
+    const int64_t hidden = cls.pooler.dim(1);
+    ASSERT_EQ(embedding.embedding_size(), hidden);
+    for (int64_t k = 0; k < hidden; ++k) EXPECT_NEAR(embedding.embedding(k), cls.pooler.data[i * hidden + k], 1e-4);
+  }
+
+  const Golden seg = ReadGolden("seg");
+  const int classes = static_cast<int>(seg.logits.dim(1));
+  for (size_t i = 0; i < seg.images.size(); ++i) {
+    pb::SegmentRequest request;
+    request.set_model("seg");
+    request.mutable_image()->set_encoded(GrayPng(seg.images[i]));
+    pb::SegmentResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->Segment(&context, request, &response).ok());
+    ASSERT_EQ(response.label_map_size(), kSide * kSide);  // logits are already 28x28: argmax per pixel
+    int differ = 0;
+    for (int p = 0; p < kSide * kSide; ++p) {
+      int best = 0;
+      for (int c = 1; c < classes; ++c) {
+        if (seg.logits.data[(i * classes + c) * kSide * kSide + p] > seg.logits.data[(i * classes + best) * kSide * kSide + p]) best = c;
+      }
+      differ += response.label_map(p) != best;
+    }
+    EXPECT_EQ(differ, 0) << "image " << i;
+  }
+
+  const Golden mim = ReadGolden("mim");
+  const int vocab = static_cast<int>(mim.logits.dim(2)), patches = kGrid * kGrid;
+  for (size_t i = 0; i < mim.images.size(); ++i) {
+    pb::PredictTokensRequest request;
+    request.set_model("mim");
+    request.mutable_image()->set_encoded(GrayPng(mim.images[i]));
+    for (int p = 0; p < patches; ++p) request.add_mask(mim.masks[i * patches + p] != 0);
+    request.set_top_k(1);
+    pb::PredictTokensResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->PredictTokens(&context, request, &response).ok());
+    ASSERT_GT(response.patches_size(), 0);
+    for (const auto& patch : response.patches()) {
+      const std::vector<double> expected = Softmax(mim.logits.ptr() + (i * patches + patch.patch_index()) * vocab, vocab);
+      const int best = static_cast<int>(std::max_element(expected.begin(), expected.end()) - expected.begin());
+      EXPECT_EQ(patch.predictions(0).token_id(), best);
+      EXPECT_NEAR(patch.predictions(0).probability(), expected[best], 1e-4);
+    }
+  }
+}
+
+// tools/train/models/examples: one test image per class, named after its label (the README's example).
+TEST_F(BundledModelsTest, ExampleImagesAreRecognised) {
+  int checked = 0;
+  for (int c = 0; c < kClasses; ++c) {
+    pb::GetModelInfoRequest info_request;
+    info_request.set_model("cls");
+    pb::ModelInfo info;
+    grpc::ClientContext info_context;
+    ASSERT_TRUE(stub_->GetModelInfo(&info_context, info_request, &info).ok());
+    std::string slug = info.labels(c);
+    std::transform(slug.begin(), slug.end(), slug.begin(), [](char ch) {
+      return ch == '/' || ch == ' ' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    });
+    pb::ClassifyRequest request;
+    request.set_model("cls");
+    request.mutable_image()->set_encoded(ReadFileBytes(kModels + "/examples/" + slug + ".png"));
+    pb::ClassifyResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->Classify(&context, request, &response).ok()) << slug;
+    EXPECT_EQ(response.predictions(0).label(), info.labels(c)) << slug;
+    ++checked;
+  }
+  EXPECT_EQ(checked, kClasses);
+}
+
+}  // namespace
+}  // namespace beit::testing
