@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds (Release and ASan+UBSan), runs the whole
 # suite on both builds with ctest, the concurrency tests under ThreadSanitizer, then each fuzzer
-# briefly. The `long` label (a minute of overload) is left out: ctest --test-dir build -L long.
+# briefly. The `long` label (a minute of overload) is left out: ctest --test-dir build -L long;
+# the `train` label (Python training tools) runs once, in the Release pass.
 # This is what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 scripts/build.sh --sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j2 -LE long
+  ctest --test-dir build-asan --output-on-failure -j2 -LE "long|train"
 
 echo "== ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger"
 # (The gRPC end-to-end tests are not run under TSan: Debian's gRPC and Abseil are not instrumented,
