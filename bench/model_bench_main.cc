@@ -42,7 +42,7 @@ struct Options {
 [[noreturn]] void Usage(const std::string& error) {
   std::fprintf(stderr,
                "beit-bench: %s\nUsage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] "
-               "[--min-runs N] [--warmup N] [--precision f32|bf16] [--peer NAME] [--json]\n",
+               "[--min-runs N] [--warmup N] [--precision f32|bf16|int8] [--peer NAME] [--json]\n",
                error.c_str());
   std::exit(2);
 }
@@ -80,7 +80,7 @@ Options Parse(int argc, char** argv) {
     }
   }
   if (o.model.empty()) Usage("--model is required");
-  if (!beit::ParsePrecision(o.precision)) Usage("--precision: expected f32 or bf16");
+  if (!beit::ParsePrecision(o.precision)) Usage("--precision: expected f32, bf16 or int8");
   return o;
 }
 

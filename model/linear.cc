@@ -3,6 +3,8 @@
 #include "model/activation.h"
 #include "model/model_error.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -17,7 +19,27 @@ constexpr int64_t kLayoutProbeRows = 256;
 
 thread_local Precision current_precision = Precision::kF32;
 
-dt ComputeType(Precision p) { return p == Precision::kBF16 ? dt::bf16 : dt::f32; }
+dt ComputeType(Precision p) {
+  switch (p) {
+    case Precision::kBF16: return dt::bf16;
+    case Precision::kInt8: return dt::s8;
+    default: return dt::f32;
+  }
+}
+
+// Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero row).
+// Returns the scale. Round-half-even through the 1.5 * 2^23 trick, which the compiler vectorises.
+float QuantizeRow(const float* x, int64_t n, int8_t* q) {
+  float amax = 0.f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float scale = amax > 0.f ? amax / 127.f : 1.f;
+  const float inv = 1.f / scale;
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = (x[i] * inv + 12582912.f) - 12582912.f;
+    q[i] = static_cast<int8_t>(std::clamp(r, -127.f, 127.f));
+  }
+  return scale;
+}
 
 // float -> bfloat16 with round-to-nearest-even, as oneDNN's own conversion (inputs are finite).
 void ToBf16(const float* x, size_t n, uint16_t* out) {
@@ -42,12 +64,33 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
   }
   bias_ = Tensor({1, out_});
   if (bias) bias_.data = bias->data;
+  // int8: one scale per output channel, max|W[o, :]| / 127; the kernel's output scales undo it.
+  std::vector<int8_t> quantized;
+  if (precision_ == Precision::kInt8) {
+    weight_scales_.assign(out_, 1.f);
+    for (int64_t o = 0; o < out_; ++o) {
+      float amax = 0.f;
+      for (int64_t i = 0; i < in_; ++i) amax = std::max(amax, std::fabs(weight.data[o * in_ + i]));
+      if (amax > 0.f) weight_scales_[o] = amax / 127.f;
+    }
+    quantized.resize(static_cast<size_t>(in_ * out_));
+    for (int64_t i = 0; i < in_; ++i) {
+      for (int64_t o = 0; o < out_; ++o) {
+        const float r = std::nearbyint(plain.data[i * out_ + o] / weight_scales_[o]);
+        quantized[i * out_ + o] = static_cast<int8_t>(std::clamp(r, -127.f, 127.f));
+      }
+    }
+  }
   // Let the kernel pick its preferred (blocked) weights layout, then reorder once: the f32
-  // brgemm kernels run about 1.5x faster on blocked weights than on plain [in, out].
+  // brgemm kernels run about 1.5x faster on blocked weights than on plain [in, out]. (For s8
+  // weights the reorder also computes the compensation the s8 x s8 kernels need.)
   const dnnl::memory::desc any({in_, out_}, ComputeType(precision_), tag::any);
   weights_md_ = MakePrimitiveDesc(kLayoutProbeRows, any).weights_desc();
   weights_ = dnnl::memory(weights_md_, CpuEngine());
-  const dnnl::memory plain_memory = Wrap(dnnl::memory::desc({in_, out_}, dt::f32, tag::ab), plain.ptr());
+  const dnnl::memory plain_memory =
+      precision_ == Precision::kInt8
+          ? dnnl::memory(dnnl::memory::desc({in_, out_}, dt::s8, tag::ab), CpuEngine(), quantized.data())
+          : Wrap(dnnl::memory::desc({in_, out_}, dt::f32, tag::ab), plain.ptr());
   dnnl::stream stream(CpuEngine());
   dnnl::reorder(plain_memory, weights_).execute(stream, const_cast<dnnl::memory&>(plain_memory), weights_);
   stream.wait();
@@ -55,8 +98,15 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
 
 dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const {
   dnnl::memory::desc src({rows, in_}, ComputeType(precision_), tag::ab);
-  dnnl::memory::desc bia({1, out_}, dt::f32, tag::ab);
   dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);
+  if (precision_ == Precision::kInt8) {
+    // acc * weight scale per output channel only; the per-row input scale, bias, activation and
+    // residual sum follow in ForwardInt8 (oneDNN 2.6 has no fast per-row scale here).
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, weight_scales_);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, CpuEngine());
+  }
+  dnnl::memory::desc bia({1, out_}, dt::f32, tag::ab);
   dnnl::post_ops ops;
   AppendActivation(ops, options_.activation);
   if (options_.accumulate) ops.append_sum(1.f);
@@ -69,8 +119,54 @@ const dnnl::matmul& Linear::PrimitiveFor(int64_t rows) const {
   return cache_.GetOrCreate(rows, [&] { return dnnl::matmul(MakePrimitiveDesc(rows, weights_md_)); });
 }
 
+const dnnl::binary& Linear::EpilogueFor(int64_t rows) const {
+  return epilogue_cache_.GetOrCreate(rows, [&] {
+    // dst = act(src0 + bias) (+ dst when accumulating): src0 is the row-scaled matmul output.
+    const dnnl::memory::desc src0({rows, out_}, dt::f32, tag::ab), bia({1, out_}, dt::f32, tag::ab);
+    dnnl::post_ops ops;
+    AppendActivation(ops, options_.activation);
+    if (options_.accumulate) ops.append_sum(1.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, src0, bia, src0),
+                                                     attr, CpuEngine()));
+  });
+}
+
+void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
+  // Per-thread buffers, reused: no allocation per call once a thread has seen its largest input.
+  thread_local std::vector<int8_t> x_s8;
+  thread_local std::vector<float> row_scales, product;
+  x_s8.resize(static_cast<size_t>(rows * in_));
+  row_scales.resize(static_cast<size_t>(rows));
+  product.resize(static_cast<size_t>(rows * out_));
+  int8_t* q = x_s8.data();
+  float* scales = row_scales.data();
+  float* acc = product.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) scales[r] = QuantizeRow(x + r * in_, in_, q + r * in_);
+
+  const dnnl::memory::desc src({rows, in_}, dt::s8, tag::ab), dst({rows, out_}, dt::f32, tag::ab);
+  PrimitiveFor(rows).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, CpuEngine(), q)},
+                                      {DNNL_ARG_WEIGHTS, weights_},
+                                      {DNNL_ARG_DST, Wrap(dst, acc)}});
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = acc + r * out_;
+    const float s = scales[r];
+    for (int64_t o = 0; o < out_; ++o) row[o] *= s;
+  }
+  EpilogueFor(rows).execute(stream, {{DNNL_ARG_SRC_0, Wrap(dst, acc)},
+                                     {DNNL_ARG_SRC_1, Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},
+                                     {DNNL_ARG_DST, Wrap(dst, y)}});
+}
+
 void Linear::Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
   if (rows == 0) return;
+  if (precision_ == Precision::kInt8) {
+    ForwardInt8(stream, x, rows, y);
+    return;
+  }
   const dnnl::matmul& mm = PrimitiveFor(rows);
   dnnl::memory::desc bia({1, out_}, dt::f32, tag::ab);
   dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);

@@ -12,10 +12,15 @@
 //   activation, residual sum and the output stay f32. About 2x the f32 throughput on CPUs with
 //   AVX512-BF16. ScopedLinearPrecision sets the precision of every Linear built while it lives on
 //   this thread (ModelRunner::Load uses it), so layers need not pass it down.
+// - Precision::kInt8 stores the weights as s8 with one scale per output channel and quantises
+//   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
+//   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are
+//   applied in f32. A row's result depends only on that row, so batching never changes answers.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -54,6 +59,8 @@ class Linear {
 
  private:
   const dnnl::matmul& PrimitiveFor(int64_t rows) const;
+  const dnnl::binary& EpilogueFor(int64_t rows) const;
+  void ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, float* y) const;
   dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const;
 
   int64_t in_ = 0, out_ = 0;
@@ -62,7 +69,9 @@ class Linear {
   dnnl::memory::desc weights_md_;  // [in, out] in the kernel's layout
   dnnl::memory weights_;           // owned by oneDNN
   Tensor bias_;           // [1, out]
+  std::vector<float> weight_scales_;  // int8: per output channel
   PrimitiveCache<int64_t, dnnl::matmul> cache_;
+  PrimitiveCache<int64_t, dnnl::binary> epilogue_cache_;  // int8: bias + activation + sum
 };
 
 }  // namespace beit

@@ -1,6 +1,8 @@
-// The arithmetic a model's matmuls use. f32 is exact to Transformers (1e-4); bf16 stores weights
-// as bfloat16 and rounds matmul inputs to bfloat16 with f32 accumulation (about 2x faster on
-// CPUs with AVX512-BF16; logits agree with f32 to cosine >= 0.999, see tests/model/bf16_test.cc).
+// The arithmetic a model's Linear layers use. f32 is exact to Transformers (1e-4); bf16 stores
+// weights as bfloat16 and rounds matmul inputs to bfloat16 with f32 accumulation (about 2x faster
+// on CPUs with AVX512-BF16; logits agree with f32 to cosine >= 0.999); int8 quantises weights per
+// output channel and inputs per token (row), both symmetric s8, with s32 accumulation (VNNI;
+// cosine >= 0.99). See tests/model/reduced_precision_test.cc.
 #pragma once
 
 #include <optional>
@@ -8,13 +10,20 @@
 
 namespace beit {
 
-enum class Precision { kF32, kBF16 };
+enum class Precision { kF32, kBF16, kInt8 };
 
-inline const char* PrecisionName(Precision p) { return p == Precision::kBF16 ? "bf16" : "f32"; }
+inline const char* PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+    default: return "f32";
+  }
+}
 
 inline std::optional<Precision> ParsePrecision(const std::string& name) {
   if (name == "f32") return Precision::kF32;
   if (name == "bf16") return Precision::kBF16;
+  if (name == "int8") return Precision::kInt8;
   return std::nullopt;
 }
 

@@ -104,7 +104,7 @@ const std::map<std::string, Setter>& Flags() {
       {"precision",
        [](ServerOptions& o, const std::string& v) {
          const std::optional<Precision> p = ParsePrecision(v);
-         if (!p) return absl::InvalidArgumentError("--precision: expected f32 or bf16, got '" + v + "'");
+         if (!p) return absl::InvalidArgumentError("--precision: expected f32, bf16 or int8, got '" + v + "'");
          o.precision = *p;
          return absl::OkStatus();
        }},
@@ -247,8 +247,9 @@ Models
                               preprocessor_config.json) as NAME; repeat for several models
   --config FILE               JSON object with any flag below as a key (dashes or underscores) and
                               "models": {"NAME": "DIR"}; command-line flags override it
-  --precision P               f32 (default: Transformers' numbers to 1e-4) or bf16 (bfloat16 matmuls
-                              with f32 accumulation: about 2x faster on AVX512-BF16 CPUs)
+  --precision P               f32 (default: Transformers' numbers to 1e-4), bf16 (bfloat16 matmuls
+                              with f32 accumulation: about 2x faster on AVX512-BF16 CPUs) or int8
+                              (s8 weights per channel, s8 inputs per token, VNNI matmuls)
 Network
   --host ADDR                 listen address (default 0.0.0.0)
   --port N                    port (default 50051; 0 picks a free port, printed at start)

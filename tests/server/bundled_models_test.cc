@@ -42,6 +42,8 @@ constexpr double kMinClassifyAccuracy = 0.89;   // measured 0.8985
 constexpr double kMinSegmentMiou = 0.775;       // measured 0.7829
 constexpr double kMinEmbedKnnAccuracy = 0.845;  // measured 0.8540
 constexpr double kMinMaskedTokenAccuracy = 0.46; // measured 0.4684 (commonest token 0.2857)
+constexpr double kMinBf16Agreement = 0.995;  // measured 1.0000 (accuracy 0.8985)
+constexpr double kMinInt8Agreement = 0.99;   // measured 0.9980 (accuracy 0.8975)
 
 const std::string kModels = BEIT_TRAINED_MODELS_DIR;
 
@@ -159,25 +161,51 @@ class BundledModelsTest : public ::testing::Test {
   std::unique_ptr<pb::BeitService::Stub> stub_;
 };
 
-TEST_F(BundledModelsTest, ClassifiesGarments) {
-  std::atomic<int> correct{0}, failed{0};
-  ParallelFor(kSample, [&](int i) {
+// Top-1 class of every sample image (-1 where the call failed).
+std::vector<int> ClassifyAll(pb::BeitService::Stub& stub, const std::vector<std::string>& pngs) {
+  std::vector<int> top1(pngs.size(), -1);
+  ParallelFor(static_cast<int>(pngs.size()), [&](int i) {
     pb::ClassifyRequest request;
     request.set_model("cls");
-    request.mutable_image()->set_encoded(pngs_[i]);
+    request.mutable_image()->set_encoded(pngs[i]);
     request.set_top_k(1);
     pb::ClassifyResponse response;
     grpc::ClientContext context;
-    if (!stub_->Classify(&context, request, &response).ok() || response.predictions_size() != 1) {
-      ++failed;
-      return;
+    if (stub.Classify(&context, request, &response).ok() && response.predictions_size() == 1) {
+      top1[i] = response.predictions(0).index();
     }
-    correct += response.predictions(0).index() == sample_->labels[i];
   });
-  EXPECT_EQ(failed, 0);
+  return top1;
+}
+
+TEST_F(BundledModelsTest, ClassifiesGarments) {
+  const std::vector<int> top1 = ClassifyAll(*stub_, pngs_);
+  EXPECT_EQ(std::count(top1.begin(), top1.end(), -1), 0);
+  int correct = 0;
+  for (int i = 0; i < kSample; ++i) correct += top1[i] == sample_->labels[i];
   const double accuracy = double(correct) / kSample;
   std::printf("Classify accuracy on %d test images: %.4f\n", kSample, accuracy);
   EXPECT_GE(accuracy, kMinClassifyAccuracy);
+}
+
+// --precision bf16 / int8 on real images: the same answers as f32 for (nearly) every image.
+TEST_F(BundledModelsTest, ReducedPrecisionsAgreeWithF32OnRealImages) {
+  const std::vector<int> f32 = ClassifyAll(*stub_, pngs_);
+  for (const std::string precision : {"bf16", "int8"}) {
+    ServerProcess server;
+    std::string error;
+    ASSERT_TRUE(server.Start({"--model", "cls=" + kModels + "/fashion-mnist-cls", "--precision", precision}, &error))
+        << error;
+    const std::vector<int> top1 = ClassifyAll(*pb::BeitService::NewStub(server.channel()), pngs_);
+    int agree = 0, correct = 0;
+    for (int i = 0; i < kSample; ++i) {
+      agree += top1[i] == f32[i];
+      correct += top1[i] == sample_->labels[i];
+    }
+    std::printf("%s: top-1 agreement with f32 %.4f, accuracy %.4f on %d test images\n", precision.c_str(),
+                double(agree) / kSample, double(correct) / kSample, kSample);
+    EXPECT_GE(double(agree) / kSample, precision == "bf16" ? kMinBf16Agreement : kMinInt8Agreement);
+  }
 }
 
 TEST_F(BundledModelsTest, SegmentsGarmentsFromBackground) {
