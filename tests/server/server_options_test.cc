@@ -52,7 +52,7 @@ TEST(ServerOptions, ErrorsNameTheFlag) {
   EXPECT_NE(message({"--model", "a=b", "--port"}).find("--port needs a value"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--log-level", "loud"}).find("--log-level: expected error, warning"),
             std::string::npos);
-  EXPECT_NE(message({"--model", "a=b", "--precision", "fp8"}).find("--precision: expected f32 or bf16"),
+  EXPECT_NE(message({"--model", "a=b", "--precision", "fp8"}).find("--precision: expected f32, bf16 or int8"),
             std::string::npos);
   EXPECT_TRUE(ParseServerOptions({"--help"})->help);
 }
