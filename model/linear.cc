@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 namespace beit {
@@ -27,12 +28,26 @@ dt ComputeType(Precision p) {
   }
 }
 
-// Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero row).
-// Returns the scale. Round-half-even through the 1.5 * 2^23 trick, which the compiler vectorises.
+// Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero or
+// denormal row). Returns the scale; a row holding NaN or Inf returns NaN, so the row's outputs are
+// NaN as in f32 instead of plausible numbers. Round-half-even through the 1.5 * 2^23 trick, which
+// the compiler vectorises.
 float QuantizeRow(const float* x, int64_t n, int8_t* q) {
   float amax = 0.f;
-  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float scale = amax > 0.f ? amax / 127.f : 1.f;
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) {
+    amax = std::max(amax, std::fabs(x[i]));
+    finite &= std::isfinite(x[i]);
+  }
+  if (!finite) {
+    std::fill(q, q + n, int8_t{0});
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  if (amax < std::numeric_limits<float>::min()) {
+    std::fill(q, q + n, int8_t{0});
+    return 1.f;
+  }
+  const float scale = amax / 127.f;
   const float inv = 1.f / scale;
   for (int64_t i = 0; i < n; ++i) {
     const float r = (x[i] * inv + 12582912.f) - 12582912.f;

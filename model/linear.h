@@ -16,6 +16,8 @@
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
 //   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are
 //   applied in f32. A row's result depends only on that row, so batching never changes answers.
+//   The int8 scratch buffers (quantised input, s32->f32 product) are per calling thread and keep
+//   the largest size that thread has needed (BEiT-base, batch 8: about 24 MB per compute thread).
 #pragma once
 
 #include <cstdint>

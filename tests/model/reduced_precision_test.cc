@@ -1,6 +1,6 @@
 // Reduced-precision Linear layers (ModelRunner::Load(..., Precision::kBF16 / kInt8)) against f32
-// on the golden fixtures: close to Transformers' numbers (cosine >= 0.999 for bf16, >= 0.99 for
-// int8, on logits / final hidden states; same top-1 class), yet not identical (the path really
+// on the golden fixtures: close to Transformers' numbers (cosine >= 0.9999 for bf16, >= 0.9995
+// for int8, on logits / final hidden states; same top-1 class), yet not identical (the path really
 // runs); and int8 answers do not depend on the batch they ran in.
 #include <gtest/gtest.h>
 
@@ -62,7 +62,7 @@ TEST_P(ReducedPrecisionTest, AgreesWithF32) {
   const Agreement agreement = Compare(a, b);
   std::printf("%s %s %s: cosine %.6f, max abs %.3g\n", PrecisionName(c.precision), fixture.c_str(), output.c_str(),
               agreement.cosine, agreement.max_abs);
-  EXPECT_GE(agreement.cosine, c.precision == Precision::kInt8 ? 0.99 : 0.999);
+  EXPECT_GE(agreement.cosine, c.precision == Precision::kInt8 ? 0.9995 : 0.9999);  // measured >= 0.99991 / 0.999993
   EXPECT_GT(agreement.max_abs, 0.0) << "gave the f32 numbers exactly: is the reduced path really running?";
   if (output == "logits" && a.shape.size() == 2) {  // classification: the same winner per image
     const int64_t labels = a.dim(1);

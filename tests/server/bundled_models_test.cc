@@ -132,7 +132,12 @@ void ParallelFor(int n, Fn fn) {
 class BundledModelsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    sample_ = new Sample(LoadSample());
+    try {
+      sample_ = new Sample(LoadSample());
+    } catch (const std::exception& e) {  // reported by every test rather than aborting the binary
+      start_error_ = new std::string(e.what());
+      return;
+    }
     for (const auto& image : sample_->images) pngs_.push_back(GrayPng(image));
     server_ = new ServerProcess();
     std::string error;
@@ -145,8 +150,11 @@ class BundledModelsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete server_;
+    server_ = nullptr;
     delete sample_;
+    sample_ = nullptr;
     delete start_error_;
+    start_error_ = nullptr;
     pngs_.clear();
   }
   void SetUp() override {
@@ -390,15 +398,21 @@ TEST_F(BundledModelsTest, ServedAnswersEqualThePyTorchModels) {
     grpc::ClientContext context;
     ASSERT_TRUE(stub_->Segment(&context, request, &response).ok());
     ASSERT_EQ(response.label_map_size(), kSide * kSide);  // logits are already 28x28: argmax per pixel
-    int differ = 0;
+    int differ = 0, compared = 0;
     for (int p = 0; p < kSide * kSide; ++p) {
-      int best = 0;
-      for (int c = 1; c < classes; ++c) {
-        if (seg.logits.data[(i * classes + c) * kSide * kSide + p] > seg.logits.data[(i * classes + best) * kSide * kSide + p]) best = c;
+      float best = -1e30f, second = -1e30f;
+      int best_class = 0;
+      for (int c = 0; c < classes; ++c) {
+        const float v = seg.logits.data[(i * classes + c) * kSide * kSide + p];
+        if (v > best) second = best, best = v, best_class = c;
+        else if (v > second) second = v;
       }
-      differ += response.label_map(p) != best;
+      if (best - second < 1e-3f) continue;  // a near-tie may flip within the 1e-4 tolerance
+      ++compared;
+      differ += response.label_map(p) != best_class;
     }
     EXPECT_EQ(differ, 0) << "image " << i;
+    EXPECT_GT(compared, kSide * kSide * 95 / 100) << "image " << i;
   }
 
   const Golden mim = ReadGolden("mim");
@@ -414,10 +428,12 @@ TEST_F(BundledModelsTest, ServedAnswersEqualThePyTorchModels) {
     ASSERT_TRUE(stub_->PredictTokens(&context, request, &response).ok());
     ASSERT_GT(response.patches_size(), 0);
     for (const auto& patch : response.patches()) {
-      const std::vector<double> expected = Softmax(mim.logits.ptr() + (i * patches + patch.patch_index()) * vocab, vocab);
-      const int best = static_cast<int>(std::max_element(expected.begin(), expected.end()) - expected.begin());
-      EXPECT_EQ(patch.predictions(0).token_id(), best);
-      EXPECT_NEAR(patch.predictions(0).probability(), expected[best], 1e-4);
+      std::vector<double> expected = Softmax(mim.logits.ptr() + (i * patches + patch.patch_index()) * vocab, vocab);
+      const int predicted = patch.predictions(0).token_id();
+      ASSERT_TRUE(predicted >= 0 && predicted < vocab);
+      // The served top token has PyTorch's probability (1e-4) and is PyTorch's top token, or ties it.
+      EXPECT_NEAR(patch.predictions(0).probability(), expected[predicted], 1e-4);
+      EXPECT_GE(expected[predicted], *std::max_element(expected.begin(), expected.end()) - 1e-4);
     }
   }
 }

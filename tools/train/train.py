@@ -6,7 +6,7 @@ of the served models in Hub layout.
 
 Steps (default: all, in order): tokenizer, mim, cls, seg, ablation, export. Each step caches its
 result in the work directory, so a re-run resumes; delete the directory to start over. Seeds are
-fixed; on 2 CPU cores the whole run takes about 35 minutes (times are recorded in metrics.json).
+fixed; on 2 CPU cores the whole run takes about 65 minutes (times are recorded in metrics.json).
 """
 import argparse
 import json
@@ -465,12 +465,18 @@ STEPS = ["tokenizer", "mim", "cls", "seg", "ablation", "export"]
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("steps", nargs="*", help="subset of " + ", ".join(STEPS))
-    parser.add_argument("--work", default=os.path.join(REPO, "build", "train"))
-    parser.add_argument("--export", default=os.path.join(HERE, "models"))
-    parser.add_argument("--golden", default=os.path.join(REPO, "tests", "data", "trained"))
+    parser.add_argument("--work", help="step cache (default build/train; build/train-smoke/work with --smoke)")
+    parser.add_argument("--export", help="model folders (default tools/train/models; build/train-smoke/models)")
+    parser.add_argument("--golden", help="PyTorch outputs (default tests/data/trained; build/train-smoke/golden)")
     parser.add_argument("--smoke", action="store_true",
-                        help="check the pipeline end to end on 1,024 images for one epoch per step")
+                        help="check the pipeline end to end on 1,024 images for one epoch per step "
+                             "(never writes the committed models unless told to)")
     args = parser.parse_args()
+    smoke_root = os.path.join(REPO, "build", "train-smoke")
+    args.work = args.work or (os.path.join(smoke_root, "work") if args.smoke else os.path.join(REPO, "build", "train"))
+    args.export = args.export or (os.path.join(smoke_root, "models") if args.smoke else os.path.join(HERE, "models"))
+    args.golden = args.golden or (os.path.join(smoke_root, "golden") if args.smoke
+                                  else os.path.join(REPO, "tests", "data", "trained"))
     unknown = [s for s in args.steps if s not in STEPS]
     if unknown:
         parser.error(f"unknown steps {unknown}; choose from {STEPS}")
