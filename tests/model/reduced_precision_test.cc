@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "model/dnnl_context.h"
+#include "model/linear.h"
 #include "model/model_runner.h"
 #include "model/safetensors.h"
 
@@ -92,6 +95,32 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ReducedPrecisionTest, ::testing::ValuesIn(Cas
   std::replace(n.begin(), n.end(), '-', '_');
   return n;
 });
+
+// A row holding NaN or Inf must come out NaN (as f32 would give NaN/Inf), never as plausible
+// numbers; the other rows are unaffected and match f32 closely.
+TEST(Int8, NonFiniteRowsGiveNaNAndLeaveOtherRowsAlone) {
+  const int64_t in = 16, out = 4;
+  Tensor weight({out, in}), bias({out});
+  for (int64_t i = 0; i < weight.numel(); ++i) weight.data[i] = std::sin(0.37f * i);
+  for (int64_t o = 0; o < out; ++o) bias.data[o] = 0.1f * o;
+  std::vector<float> x(3 * in);
+  for (int64_t i = 0; i < 3 * in; ++i) x[i] = std::cos(0.11f * i);
+  x[in + 5] = std::numeric_limits<float>::quiet_NaN();
+  x[2 * in] = std::numeric_limits<float>::infinity();
+  std::vector<float> y_int8(3 * out), y_f32(3 * out);
+  dnnl::stream stream(CpuEngine());
+  {
+    ScopedLinearPrecision int8(Precision::kInt8);
+    Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_int8.data());
+  }
+  Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_f32.data());
+  stream.wait();
+  for (int64_t o = 0; o < out; ++o) {
+    EXPECT_NEAR(y_int8[o], y_f32[o], 0.05) << o;
+    EXPECT_TRUE(std::isnan(y_int8[out + o])) << o;
+    EXPECT_TRUE(std::isnan(y_int8[2 * out + o])) << o;
+  }
+}
 
 // Per-token quantisation: an image's int8 answer is the same alone or in a batch.
 TEST(Int8, AnswersDoNotDependOnTheBatch) {
