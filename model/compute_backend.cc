@@ -8,6 +8,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "model/linear.h"
+
 namespace beit {
 
 std::string ComputeBackendVersion() {
@@ -50,7 +52,7 @@ double MeasureMatmulGflops(int m, int k, int n, double seconds, Precision precis
   using tag = dnnl::memory::format_tag;
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const dt in = precision == Precision::kBF16 ? dt::bf16 : precision == Precision::kInt8 ? dt::s8 : dt::f32;
+  const dt in = LinearInputType(precision);
   const dnnl::memory::desc a_md({m, k}, in, tag::ab), c_md({m, n}, dt::f32, tag::ab);
   const dnnl::memory::desc b_any({k, n}, in, tag::any);
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), engine);

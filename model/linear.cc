@@ -20,13 +20,6 @@ constexpr int64_t kLayoutProbeRows = 256;
 
 thread_local Precision current_precision = Precision::kF32;
 
-dt ComputeType(Precision p) {
-  switch (p) {
-    case Precision::kBF16: return dt::bf16;
-    case Precision::kInt8: return dt::s8;
-    default: return dt::f32;
-  }
-}
 
 // Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero or
 // denormal row). Returns the scale; a row holding NaN or Inf returns NaN, so the row's outputs are
@@ -66,6 +59,14 @@ void ToBf16(const float* x, size_t n, uint16_t* out) {
 }
 }  // namespace
 
+dt LinearInputType(Precision precision) {
+  switch (precision) {
+    case Precision::kBF16: return dt::bf16;
+    case Precision::kInt8: return dt::s8;
+    default: return dt::f32;
+  }
+}
+
 ScopedLinearPrecision::ScopedLinearPrecision(Precision precision) : previous_(current_precision) {
   current_precision = precision;
 }
@@ -79,27 +80,22 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
   }
   bias_ = Tensor({1, out_});
   if (bias) bias_.data = bias->data;
-  // int8: one scale per output channel, max|W[o, :]| / 127; the kernel's output scales undo it.
+  // int8: each output channel (a row of W) quantised like an input row, its scale given to the
+  // kernel as that channel's output scale.
   std::vector<int8_t> quantized;
   if (precision_ == Precision::kInt8) {
-    weight_scales_.assign(out_, 1.f);
-    for (int64_t o = 0; o < out_; ++o) {
-      float amax = 0.f;
-      for (int64_t i = 0; i < in_; ++i) amax = std::max(amax, std::fabs(weight.data[o * in_ + i]));
-      if (amax > 0.f) weight_scales_[o] = amax / 127.f;
-    }
+    weight_scales_.resize(out_);
+    std::vector<int8_t> row(in_);
     quantized.resize(static_cast<size_t>(in_ * out_));
-    for (int64_t i = 0; i < in_; ++i) {
-      for (int64_t o = 0; o < out_; ++o) {
-        const float r = std::nearbyint(plain.data[i * out_ + o] / weight_scales_[o]);
-        quantized[i * out_ + o] = static_cast<int8_t>(std::clamp(r, -127.f, 127.f));
-      }
+    for (int64_t o = 0; o < out_; ++o) {
+      weight_scales_[o] = QuantizeRow(weight.ptr() + o * in_, in_, row.data());
+      for (int64_t i = 0; i < in_; ++i) quantized[i * out_ + o] = row[i];
     }
   }
   // Let the kernel pick its preferred (blocked) weights layout, then reorder once: the f32
   // brgemm kernels run about 1.5x faster on blocked weights than on plain [in, out]. (For s8
   // weights the reorder also computes the compensation the s8 x s8 kernels need.)
-  const dnnl::memory::desc any({in_, out_}, ComputeType(precision_), tag::any);
+  const dnnl::memory::desc any({in_, out_}, LinearInputType(precision_), tag::any);
   weights_md_ = MakePrimitiveDesc(kLayoutProbeRows, any).weights_desc();
   weights_ = dnnl::memory(weights_md_, CpuEngine());
   const dnnl::memory plain_memory =
@@ -112,7 +108,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
 }
 
 dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const {
-  dnnl::memory::desc src({rows, in_}, ComputeType(precision_), tag::ab);
+  dnnl::memory::desc src({rows, in_}, LinearInputType(precision_), tag::ab);
   dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);
   if (precision_ == Precision::kInt8) {
     // acc * weight scale per output channel only; the per-row input scale, bias, activation and

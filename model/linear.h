@@ -32,6 +32,9 @@
 
 namespace beit {
 
+// The data type of a Linear's matmul inputs and weights at `precision` (f32, bf16 or s8).
+dnnl::memory::data_type LinearInputType(Precision precision);
+
 // While alive, Linear layers built on this thread use `precision`.
 class ScopedLinearPrecision {
  public:
