@@ -3,13 +3,18 @@
 // Contract:
 // - Input is the fused projection qkv [B, N, 3C] (Q | K | V along the last axis, C = H*d), as the
 //   layer's single QKV matmul produces it; Q, K and V are read in place through strides (no
-//   transposes or copies).
+//   transposes or copies). qkv is f32 or bf16: with bf16 the two attention matmuls run on bf16
+//   operands (f32 accumulation) and the probabilities are rounded to bf16 before the second one;
+//   scores, softmax and the head mask are computed in f32 either way.
 // - `bias` is the relative position bias [H, N, N] or null; it is added inside the QK^T matmul as
 //   a post-op, after the 1/sqrt(d) scaling, as Transformers adds it to the scaled scores.
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers
 //   does; the returned probabilities include it.
-// - `probs` [B, H, N, N] receives the attention probabilities (callers may copy them out for
-//   output_attentions); `context` [B, N, C] receives the per-head outputs, heads concatenated.
+// - `probs` [B, H, N, N] is f32 working space. It holds the attention probabilities on return when
+//   qkv is f32 or `keep_probs` is set; otherwise (bf16, probabilities not wanted) softmax writes
+//   bf16 directly and `probs` is left holding the scores.
+// - `context` [B, N, C] (f32 or bf16) receives the per-head outputs, heads concatenated.
+// - Primitives are created on first use per shape and type, and cached. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +22,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "model/activation_buffer.h"
 #include "model/dnnl_context.h"
 
 namespace beit {
@@ -25,15 +31,16 @@ class AttentionKernels {
  public:
   AttentionKernels(int64_t heads, int64_t head_dim);
 
-  void Forward(dnnl::stream& stream, const float* qkv, int64_t batch, int64_t tokens, const float* bias,
-               const float* head_mask, float* probs, float* context) const;
+  void Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens, const float* bias,
+               const float* head_mask, bool keep_probs, float* probs, ActivationView context) const;
 
  private:
+  using dt = dnnl::memory::data_type;
   int64_t heads_, head_dim_;
   float scale_;
-  PrimitiveCache<std::tuple<int64_t, bool>, dnnl::matmul> scores_;       // (N, has_bias), per image
-  PrimitiveCache<int64_t, dnnl::softmax_forward> softmax_;               // rows
-  PrimitiveCache<std::tuple<int64_t, int64_t>, dnnl::matmul> context_;   // (B, N)
+  PrimitiveCache<std::tuple<int64_t, bool, dt>, dnnl::matmul> scores_;       // (N, has_bias, qkv), per image
+  PrimitiveCache<std::tuple<int64_t, dt>, dnnl::softmax_v2_forward> softmax_;  // (rows, probabilities)
+  PrimitiveCache<std::tuple<int64_t, int64_t, dt, dt>, dnnl::matmul> context_;  // (B, N, qkv, context)
 };
 
 }  // namespace beit

@@ -65,20 +65,25 @@ BeitLayer::BeitLayer(const BeitConfig& config, Checkpoint& ckpt, const std::stri
 }
 
 void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
-                        const float* head_mask, float* probs, LayerScratch& s) const {
+                        const float* head_mask, bool keep_probs, float* probs, LayerScratch& s) const {
+  using dt = dnnl::memory::data_type;
   const int64_t rows = batch * tokens, C = hidden_;
+  // Which activations stay bf16: those whose producer and consumer both work in bf16.
+  const Precision precision = qkv_.precision();
+  const dt attention_type = precision == Precision::kF32 ? dt::f32 : dt::bf16;
+  const dt bf16_linear_input = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
   s.normed.resize(rows * C);
-  s.qkv.resize(rows * 3 * C);
-  s.context.resize(rows * C);
-  s.mlp.resize(rows * intermediate_);
+  const ActivationView qkv = s.qkv.Resize(rows * 3 * C, attention_type);
+  const ActivationView context = s.context.Resize(rows * C, bf16_linear_input);
+  const ActivationView mlp = s.mlp.Resize(rows * intermediate_, bf16_linear_input);
 
   layernorm_before_.Forward(stream, x, rows, s.normed.data());
-  qkv_.Forward(stream, s.normed.data(), rows, s.qkv.data());
-  attention_.Forward(stream, s.qkv.data(), batch, tokens, bias, head_mask, probs, s.context.data());
-  attention_output_.Forward(stream, s.context.data(), rows, x);
+  qkv_.Forward(stream, F32View(s.normed.data()), rows, qkv);
+  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, probs, context);
+  attention_output_.Forward(stream, context, rows, F32View(x));
   layernorm_after_.Forward(stream, x, rows, s.normed.data());
-  intermediate_dense_.Forward(stream, s.normed.data(), rows, s.mlp.data());
-  output_dense_.Forward(stream, s.mlp.data(), rows, x);
+  intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, mlp);
+  output_dense_.Forward(stream, mlp, rows, F32View(x));
 }
 
 }  // namespace beit

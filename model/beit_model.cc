@@ -76,7 +76,8 @@ BeitModelOutput BeitModel::Forward(dnnl::stream& stream, const BeitModelInputs& 
   for (int64_t l = 0; l < L; ++l) {
     const Tensor* bias = RelativePositionBiasFor(static_cast<int>(l), out.grid_h, out.grid_w);
     layers_[l]->Forward(stream, x.data(), B, N, bias ? bias->ptr() : nullptr,
-                        head_mask.empty() ? nullptr : head_mask.data() + l * H, probs.data(), scratch);
+                        head_mask.empty() ? nullptr : head_mask.data() + l * H, request.attentions, probs.data(),
+                        scratch);
     stream.wait();
     if (request.attentions) out.attentions.emplace_back(Shape{B, H, N, N}, probs);
     snapshot(static_cast<int>(l + 1));

@@ -40,8 +40,8 @@ class PrimitiveCache {
 };
 
 // Wraps a caller-owned buffer as a oneDNN memory object (no copy).
-inline dnnl::memory Wrap(const dnnl::memory::desc& md, const float* data) {
-  return dnnl::memory(md, CpuEngine(), const_cast<float*>(data));
+inline dnnl::memory Wrap(const dnnl::memory::desc& md, const void* data) {
+  return dnnl::memory(md, CpuEngine(), const_cast<void*>(data));
 }
 
 }  // namespace beit

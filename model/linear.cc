@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -49,14 +48,6 @@ float QuantizeRow(const float* x, int64_t n, int8_t* q) {
   return scale;
 }
 
-// float -> bfloat16 with round-to-nearest-even, as oneDNN's own conversion (inputs are finite).
-void ToBf16(const float* x, size_t n, uint16_t* out) {
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, x + i, 4);
-    out[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-  }
-}
 }  // namespace
 
 dt LinearInputType(Precision precision) {
@@ -96,7 +87,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
   // brgemm kernels run about 1.5x faster on blocked weights than on plain [in, out]. (For s8
   // weights the reorder also computes the compensation the s8 x s8 kernels need.)
   const dnnl::memory::desc any({in_, out_}, LinearInputType(precision_), tag::any);
-  weights_md_ = MakePrimitiveDesc(kLayoutProbeRows, any).weights_desc();
+  weights_md_ = MakePrimitiveDesc(kLayoutProbeRows, any, dt::f32).weights_desc();
   weights_ = dnnl::memory(weights_md_, CpuEngine());
   const dnnl::memory plain_memory =
       precision_ == Precision::kInt8
@@ -107,9 +98,11 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
   stream.wait();
 }
 
-dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const {
+dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights,
+                                                       dt y_type) const {
   dnnl::memory::desc src({rows, in_}, LinearInputType(precision_), tag::ab);
-  dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);
+  // int8 leaves its f32 product to the epilogue, which writes y.
+  dnnl::memory::desc dst({rows, out_}, precision_ == Precision::kInt8 ? dt::f32 : y_type, tag::ab);
   if (precision_ == Precision::kInt8) {
     // acc * weight scale per output channel only; the per-row input scale, bias, activation and
     // residual sum follow in ForwardInt8 (oneDNN 2.6 has no fast per-row scale here).
@@ -126,25 +119,27 @@ dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl:
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bia, dst), attr, CpuEngine());
 }
 
-const dnnl::matmul& Linear::PrimitiveFor(int64_t rows) const {
-  return cache_.GetOrCreate(rows, [&] { return dnnl::matmul(MakePrimitiveDesc(rows, weights_md_)); });
+const dnnl::matmul& Linear::PrimitiveFor(int64_t rows, dt y_type) const {
+  return cache_.GetOrCreate({rows, y_type},
+                            [&] { return dnnl::matmul(MakePrimitiveDesc(rows, weights_md_, y_type)); });
 }
 
 const dnnl::binary& Linear::EpilogueFor(int64_t rows) const {
   return epilogue_cache_.GetOrCreate(rows, [&] {
     // dst = act(src0 + bias) (+ dst when accumulating): src0 is the row-scaled matmul output.
     const dnnl::memory::desc src0({rows, out_}, dt::f32, tag::ab), bia({1, out_}, dt::f32, tag::ab);
+    const dnnl::memory::desc& dst = src0;
     dnnl::post_ops ops;
     AppendActivation(ops, options_.activation);
     if (options_.accumulate) ops.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, src0, bia, src0),
+    return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, src0, bia, dst),
                                                      attr, CpuEngine()));
   });
 }
 
-void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
+void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, ActivationView y) const {
   // Per-thread buffers, reused: no allocation per call once a thread has seen its largest input.
   thread_local std::vector<int8_t> x_s8;
   thread_local std::vector<float> row_scales, product;
@@ -158,43 +153,64 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, flo
   for (int64_t r = 0; r < rows; ++r) scales[r] = QuantizeRow(x + r * in_, in_, q + r * in_);
 
   const dnnl::memory::desc src({rows, in_}, dt::s8, tag::ab), dst({rows, out_}, dt::f32, tag::ab);
-  PrimitiveFor(rows).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, CpuEngine(), q)},
+  PrimitiveFor(rows, dt::f32).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, CpuEngine(), q)},
                                       {DNNL_ARG_WEIGHTS, weights_},
                                       {DNNL_ARG_DST, Wrap(dst, acc)}});
+  const bool bf16_out = y.type == dt::bf16;
+  if (bf16_out && options_.accumulate) throw ModelError("an int8 Linear with a residual sum writes f32");
+  if (bf16_out && options_.activation == "linear") {
+    // Row scale, bias and rounding in one pass (oneDNN 2.6's binary has no fast f32 -> bf16 path).
+    uint16_t* out = static_cast<uint16_t*>(y.data);
+    const float* bias = bias_.ptr();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = acc + r * out_;
+      const float s = scales[r];
+      for (int64_t o = 0; o < out_; ++o) row[o] = row[o] * s + bias[o];
+      RoundToBf16(row, out_, out + r * out_);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* row = acc + r * out_;
     const float s = scales[r];
     for (int64_t o = 0; o < out_; ++o) row[o] *= s;
   }
+  float* epilogue_out = bf16_out ? acc : static_cast<float*>(y.data);
   EpilogueFor(rows).execute(stream, {{DNNL_ARG_SRC_0, Wrap(dst, acc)},
                                      {DNNL_ARG_SRC_1, Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},
-                                     {DNNL_ARG_DST, Wrap(dst, y)}});
+                                     {DNNL_ARG_DST, Wrap(dst, epilogue_out)}});
+  if (bf16_out) {
+    stream.wait();
+    RoundToBf16(acc, rows * out_, static_cast<uint16_t*>(y.data));
+  }
 }
 
-void Linear::Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
+void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, ActivationView y) const {
   if (rows == 0) return;
+  if (x.type != dt::f32 && !(x.type == dt::bf16 && precision_ == Precision::kBF16)) {
+    throw ModelError(std::string("a ") + PrecisionName(precision_) + " Linear takes f32 inputs");
+  }
   if (precision_ == Precision::kInt8) {
-    ForwardInt8(stream, x, rows, y);
+    ForwardInt8(stream, static_cast<const float*>(x.data), rows, y);
     return;
   }
-  const dnnl::matmul& mm = PrimitiveFor(rows);
-  dnnl::memory::desc bia({1, out_}, dt::f32, tag::ab);
-  dnnl::memory::desc dst({rows, out_}, dt::f32, tag::ab);
-  dnnl::memory src;
-  if (precision_ == Precision::kBF16) {
-    // Reused per thread: no allocation per matmul once a thread has seen its largest input.
+  const dnnl::matmul& mm = PrimitiveFor(rows, y.type);
+  const dt src_type = LinearInputType(precision_);
+  const void* src = x.data;
+  if (x.type != src_type) {
+    // f32 input to a bf16 Linear: rounded into a buffer reused per thread (no allocation per
+    // matmul once a thread has seen its largest input).
     thread_local std::vector<uint16_t> x_bf16;
     x_bf16.resize(static_cast<size_t>(rows * in_));
-    ToBf16(x, x_bf16.size(), x_bf16.data());
-    src = dnnl::memory(dnnl::memory::desc({rows, in_}, dt::bf16, tag::ab), CpuEngine(), x_bf16.data());
-  } else {
-    src = Wrap(dnnl::memory::desc({rows, in_}, dt::f32, tag::ab), x);
+    RoundToBf16(static_cast<const float*>(x.data), rows * in_, x_bf16.data());
+    src = x_bf16.data();
   }
-  mm.execute(stream, {{DNNL_ARG_SRC, src},
+  mm.execute(stream, {{DNNL_ARG_SRC, Wrap(dnnl::memory::desc({rows, in_}, src_type, tag::ab), src)},
                       {DNNL_ARG_WEIGHTS, weights_},
-                      {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
-                      {DNNL_ARG_DST, Wrap(dst, y)}});
+                      {DNNL_ARG_BIAS, Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},
+                      {DNNL_ARG_DST, Wrap(dnnl::memory::desc({rows, out_}, y.type, tag::ab), y.data)}});
 }
 
 }  // namespace beit

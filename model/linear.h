@@ -6,7 +6,12 @@
 //   call.
 // - Forward computes y[rows, out] = act(x[rows, in] * W^T + b), and with `accumulate` adds the
 //   result to what y already holds (a fused residual connection). x and y must not alias.
-// - One matmul primitive per distinct `rows`, created on first use and cached. Thread-safe.
+// - x and y may each be f32 or bf16 (ActivationView): a bf16 x is used as is by a bf16 Linear (an
+//   f32 or int8 Linear needs f32 x); a bf16 y is written by the kernel's last step, so a
+//   consumer that wants bf16 gets it without an f32 round trip. (An int8 Linear with a residual
+//   sum needs an f32 y.)
+// - One matmul primitive per distinct (rows, y type), created on first use and cached.
+//   Thread-safe.
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
 //   (round-to-nearest-even) before a bf16 x bf16 matmul that accumulates in f32; bias,
 //   activation, residual sum and the output stay f32. About 2x the f32 throughput on CPUs with
@@ -22,10 +27,12 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "model/activation_buffer.h"
 #include "model/dnnl_context.h"
 #include "model/precision.h"
 #include "model/tensor.h"
@@ -57,16 +64,22 @@ class Linear {
   Linear() = default;
   Linear(const Tensor& weight, const Tensor* bias, Options options);
 
-  void Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const;
+  void Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, ActivationView y) const;
+  void Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
+    Forward(stream, F32View(x), rows, F32View(y));
+  }
 
+  Precision precision() const { return precision_; }
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 
  private:
-  const dnnl::matmul& PrimitiveFor(int64_t rows) const;
+  using Key = std::tuple<int64_t, dnnl::memory::data_type>;  // (rows, y type)
+  const dnnl::matmul& PrimitiveFor(int64_t rows, dnnl::memory::data_type y_type) const;
   const dnnl::binary& EpilogueFor(int64_t rows) const;
-  void ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, float* y) const;
-  dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights) const;
+  void ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, ActivationView y) const;
+  dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights,
+                                                 dnnl::memory::data_type y_type) const;
 
   int64_t in_ = 0, out_ = 0;
   Options options_;
@@ -75,7 +88,7 @@ class Linear {
   dnnl::memory weights_;           // owned by oneDNN
   Tensor bias_;           // [1, out]
   std::vector<float> weight_scales_;  // int8: per output channel
-  PrimitiveCache<int64_t, dnnl::matmul> cache_;
+  PrimitiveCache<Key, dnnl::matmul> cache_;
   PrimitiveCache<int64_t, dnnl::binary> epilogue_cache_;  // int8: bias + activation + sum
 };
 

@@ -1,0 +1,157 @@
+// AttentionKernels against a plain loop implementation of Transformers' BeitSelfAttention core
+// (softmax(Q K^T / sqrt(d) + bias) * head_mask, times V): exact in f32, within bf16 rounding with
+// bf16 operands — on every path (probabilities straight to bf16, kept in f32, head mask).
+#include "model/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace beit {
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+constexpr int64_t kBatch = 2, kHeads = 3, kTokens = 7, kHeadDim = 8, kC = kHeads * kHeadDim;
+
+struct Reference {
+  std::vector<float> probs, context;
+};
+
+Reference Naive(const std::vector<float>& qkv, const std::vector<float>* bias, const std::vector<float>* head_mask) {
+  Reference r{std::vector<float>(kBatch * kHeads * kTokens * kTokens), std::vector<float>(kBatch * kTokens * kC)};
+  const float scale = 1.f / std::sqrt(float(kHeadDim));
+  for (int64_t b = 0; b < kBatch; ++b) {
+    for (int64_t h = 0; h < kHeads; ++h) {
+      for (int64_t n = 0; n < kTokens; ++n) {
+        float* p = &r.probs[((b * kHeads + h) * kTokens + n) * kTokens];
+        for (int64_t m = 0; m < kTokens; ++m) {
+          double s = 0;
+          for (int64_t j = 0; j < kHeadDim; ++j) {
+            s += double(qkv[(b * kTokens + n) * 3 * kC + h * kHeadDim + j]) *
+                 qkv[(b * kTokens + m) * 3 * kC + kC + h * kHeadDim + j];
+          }
+          p[m] = float(s) * scale + (bias ? (*bias)[(h * kTokens + n) * kTokens + m] : 0.f);
+        }
+        const float top = *std::max_element(p, p + kTokens);
+        double sum = 0;
+        for (int64_t m = 0; m < kTokens; ++m) sum += p[m] = std::exp(p[m] - top);
+        for (int64_t m = 0; m < kTokens; ++m) p[m] = float(p[m] / sum) * (head_mask ? (*head_mask)[h] : 1.f);
+        for (int64_t j = 0; j < kHeadDim; ++j) {
+          double c = 0;
+          for (int64_t m = 0; m < kTokens; ++m) c += double(p[m]) * qkv[(b * kTokens + m) * 3 * kC + 2 * kC + h * kHeadDim + j];
+          r.context[(b * kTokens + n) * kC + h * kHeadDim + j] = float(c);
+        }
+      }
+    }
+  }
+  return r;
+}
+
+float Bf16ToFloat(uint16_t v) {
+  const uint32_t bits = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+class AttentionTest : public ::testing::Test {
+ protected:
+  AttentionTest() : qkv_(kBatch * kTokens * 3 * kC), bias_(kHeads * kTokens * kTokens), mask_{1.f, 0.f, 0.5f} {
+    for (size_t i = 0; i < qkv_.size(); ++i) qkv_[i] = 1.5f * std::sin(0.7f * i + 0.3f);
+    for (size_t i = 0; i < bias_.size(); ++i) bias_[i] = 0.4f * std::cos(1.3f * i);
+  }
+
+  // Runs the kernels with bf16 Q/K/V (the values rounded) or f32; returns probs and f32 context.
+  Reference Run(bool bf16, const float* head_mask, bool keep_probs, dt context_type = dt::f32) {
+    std::vector<uint16_t> qkv_bf16(qkv_.size());
+    RoundToBf16(qkv_.data(), int64_t(qkv_.size()), qkv_bf16.data());
+    ConstActivationView qkv = bf16 ? ConstActivationView{qkv_bf16.data(), dt::bf16} : F32View(qkv_.data());
+    Reference out{std::vector<float>(kBatch * kHeads * kTokens * kTokens), std::vector<float>(kBatch * kTokens * kC)};
+    std::vector<uint16_t> context_bf16(out.context.size());
+    ActivationView context = context_type == dt::bf16 ? ActivationView{context_bf16.data(), dt::bf16}
+                                                      : F32View(out.context.data());
+    dnnl::stream stream(CpuEngine());
+    kernels_.Forward(stream, qkv, kBatch, kTokens, bias_.data(), head_mask, keep_probs, out.probs.data(), context);
+    stream.wait();
+    if (context_type == dt::bf16) {
+      for (size_t i = 0; i < context_bf16.size(); ++i) out.context[i] = Bf16ToFloat(context_bf16[i]);
+    }
+    return out;
+  }
+
+  // The reference on Q/K/V rounded to bf16, as the bf16 kernels see them.
+  std::vector<float> RoundedQkv() const {
+    std::vector<uint16_t> r(qkv_.size());
+    RoundToBf16(qkv_.data(), int64_t(qkv_.size()), r.data());
+    std::vector<float> out(r.size());
+    for (size_t i = 0; i < r.size(); ++i) out[i] = Bf16ToFloat(r[i]);
+    return out;
+  }
+
+  static float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+    float m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+    return m;
+  }
+
+  AttentionKernels kernels_{kHeads, kHeadDim};
+  std::vector<float> qkv_, bias_, mask_;
+};
+
+TEST_F(AttentionTest, F32MatchesTheReference) {
+  const Reference want = Naive(qkv_, &bias_, nullptr);
+  const Reference got = Run(/*bf16=*/false, nullptr, /*keep_probs=*/false);
+  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
+  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-5);
+}
+
+TEST_F(AttentionTest, F32HeadMaskScalesTheReturnedProbabilities) {
+  const Reference want = Naive(qkv_, &bias_, &mask_);
+  const Reference got = Run(false, mask_.data(), true);
+  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
+  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-5);
+}
+
+// bf16 operands: the scores come from the rounded Q and K (so kept probabilities match the
+// reference on rounded inputs to f32 precision); the second matmul also rounds the probabilities,
+// an error of at most 2^-9 relative per term.
+TEST_F(AttentionTest, Bf16ProbabilitiesStraightToBf16) {
+  const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
+  const Reference got = Run(true, nullptr, /*keep_probs=*/false);
+  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+  EXPECT_GT(MaxAbsDiff(got.context, Naive(qkv_, &bias_, nullptr).context), 0.f) << "bf16 path not taken";
+}
+
+TEST_F(AttentionTest, Bf16KeepsF32ProbabilitiesWhenAsked) {
+  const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
+  const Reference got = Run(true, nullptr, /*keep_probs=*/true);
+  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
+  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+}
+
+TEST_F(AttentionTest, Bf16HeadMask) {
+  const Reference want = Naive(RoundedQkv(), &bias_, &mask_);
+  const Reference got = Run(true, mask_.data(), /*keep_probs=*/false);
+  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+  for (int64_t b = 0; b < kBatch; ++b) {  // head 1 is masked out: its context is zero
+    for (int64_t n = 0; n < kTokens; ++n) {
+      for (int64_t j = 0; j < kHeadDim; ++j) EXPECT_EQ(got.context[(b * kTokens + n) * kC + kHeadDim + j], 0.f);
+    }
+  }
+}
+
+TEST_F(AttentionTest, Bf16ContextOutput) {
+  const Reference f32_context = Run(true, nullptr, false, dt::f32);
+  const Reference bf16_context = Run(true, nullptr, false, dt::bf16);
+  for (size_t i = 0; i < f32_context.context.size(); ++i) {
+    const float x = f32_context.context[i];
+    EXPECT_NEAR(bf16_context.context[i], x, std::fabs(x) * 0x1p-8f + 1e-7f) << i;  // half a bf16 ulp
+  }
+}
+
+}  // namespace
+}  // namespace beit

@@ -1,0 +1,115 @@
+// Linear's typed inputs and outputs: f32 against a plain loop; a bf16 Linear given bf16 inputs
+// equals one given the same values in f32; bf16 outputs are the f32 outputs rounded; int8 writes
+// bf16 on both of its epilogue paths; unsupported combinations are errors, not wrong numbers.
+#include "model/linear.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "model/model_error.h"
+
+namespace beit {
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+constexpr int64_t kRows = 5, kIn = 24, kOut = 12;
+
+float Bf16ToFloat(uint16_t v) {
+  const uint32_t bits = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+class LinearTest : public ::testing::Test {
+ protected:
+  LinearTest() : weight_({kOut, kIn}), bias_({kOut}), x_(kRows * kIn) {
+    for (int64_t i = 0; i < weight_.numel(); ++i) weight_.data[i] = 0.2f * std::sin(0.37f * i);
+    for (int64_t o = 0; o < kOut; ++o) bias_.data[o] = 0.1f * o - 0.5f;
+    for (int64_t i = 0; i < kRows * kIn; ++i) x_[i] = std::cos(0.11f * i);
+  }
+
+  Linear Make(Precision precision, Linear::Options options = {}) {
+    ScopedLinearPrecision scoped(precision);
+    return Linear(weight_, &bias_, options);
+  }
+
+  std::vector<float> RunF32(const Linear& linear) {
+    std::vector<float> y(kRows * kOut);
+    linear.Forward(stream_, x_.data(), kRows, y.data());
+    stream_.wait();
+    return y;
+  }
+
+  std::vector<float> RunBf16Out(const Linear& linear) {
+    std::vector<uint16_t> y(kRows * kOut);
+    linear.Forward(stream_, F32View(x_.data()), kRows, ActivationView{y.data(), dt::bf16});
+    stream_.wait();
+    std::vector<float> out(y.size());
+    for (size_t i = 0; i < y.size(); ++i) out[i] = Bf16ToFloat(y[i]);
+    return out;
+  }
+
+  // |bf16 - f32| within half a bf16 ulp of the f32 value.
+  static void ExpectRounded(const std::vector<float>& bf16, const std::vector<float>& f32) {
+    for (size_t i = 0; i < f32.size(); ++i) {
+      EXPECT_NEAR(bf16[i], f32[i], std::fabs(f32[i]) * 0x1p-8f + 1e-7f) << i;
+    }
+  }
+
+  Tensor weight_, bias_;
+  std::vector<float> x_;
+  dnnl::stream stream_{CpuEngine()};
+};
+
+TEST_F(LinearTest, F32MatchesPlainLoop) {
+  const std::vector<float> y = RunF32(Make(Precision::kF32));
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t o = 0; o < kOut; ++o) {
+      double want = bias_.data[o];
+      for (int64_t i = 0; i < kIn; ++i) want += double(x_[r * kIn + i]) * weight_.data[o * kIn + i];
+      EXPECT_NEAR(y[r * kOut + o], want, 1e-5);
+    }
+  }
+}
+
+TEST_F(LinearTest, Bf16TakesBf16InputsAsIs) {
+  const Linear linear = Make(Precision::kBF16);
+  std::vector<uint16_t> x_bf16(x_.size());
+  RoundToBf16(x_.data(), int64_t(x_.size()), x_bf16.data());
+  std::vector<float> y_from_bf16(kRows * kOut);
+  linear.Forward(stream_, ConstActivationView{x_bf16.data(), dt::bf16}, kRows, F32View(y_from_bf16.data()));
+  stream_.wait();
+  EXPECT_EQ(y_from_bf16, RunF32(linear));  // f32 inputs are rounded the same way first
+}
+
+TEST_F(LinearTest, Bf16OutputIsTheF32OutputRounded) {
+  const Linear linear = Make(Precision::kBF16, {"gelu", false});
+  ExpectRounded(RunBf16Out(linear), RunF32(linear));
+}
+
+TEST_F(LinearTest, Int8WritesBf16WithAndWithoutActivation) {
+  for (const char* activation : {"linear", "gelu"}) {
+    SCOPED_TRACE(activation);
+    const Linear linear = Make(Precision::kInt8, {activation, false});
+    ExpectRounded(RunBf16Out(linear), RunF32(linear));
+  }
+}
+
+TEST_F(LinearTest, UnsupportedCombinationsAreErrors) {
+  std::vector<uint16_t> x_bf16(x_.size()), y_bf16(kRows * kOut);
+  std::vector<float> y(kRows * kOut);
+  const ConstActivationView bf16_in{x_bf16.data(), dt::bf16};
+  EXPECT_THROW(Make(Precision::kF32).Forward(stream_, bf16_in, kRows, F32View(y.data())), ModelError);
+  EXPECT_THROW(Make(Precision::kInt8).Forward(stream_, bf16_in, kRows, F32View(y.data())), ModelError);
+  EXPECT_THROW(Make(Precision::kInt8, {"linear", true})
+                   .Forward(stream_, F32View(x_.data()), kRows, ActivationView{y_bf16.data(), dt::bf16}),
+               ModelError);
+}
+
+}  // namespace
+}  // namespace beit
