@@ -10,7 +10,9 @@
 //   segmentation head's out_indices) without copying the others; unrequested entries stay empty.
 // - head_mask is [L, H] or [H] (broadcast over layers), as Transformers' get_head_mask accepts.
 // - Relative position biases follow the input's patch grid, so any input size works.
-// - Inputs with a wrong shape are ModelErrors; Forward is thread-safe.
+// - Inputs with a wrong shape are ModelErrors; Forward is thread-safe. Each calling thread keeps
+//   its layers' working memory (attention scores and activations, the largest batch it has run)
+//   between calls.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -25,16 +26,20 @@ thread_local Precision current_precision = Precision::kF32;
 // NaN as in f32 instead of plausible numbers. Round-half-even through the 1.5 * 2^23 trick, which
 // the compiler vectorises.
 float QuantizeRow(const float* x, int64_t n, int8_t* q) {
-  float amax = 0.f;
-  bool finite = true;
+  // max |x| as the largest magnitude bit pattern: an integer max vectorises without fast-math,
+  // and any pattern at or above Inf's means the row holds Inf or NaN.
+  uint32_t max_bits = 0;
   for (int64_t i = 0; i < n; ++i) {
-    amax = std::max(amax, std::fabs(x[i]));
-    finite &= std::isfinite(x[i]);
+    uint32_t bits;
+    std::memcpy(&bits, x + i, 4);
+    max_bits = std::max(max_bits, bits & 0x7fffffffu);
   }
-  if (!finite) {
+  if (max_bits >= 0x7f800000u) {
     std::fill(q, q + n, int8_t{0});
     return std::numeric_limits<float>::quiet_NaN();
   }
+  float amax;
+  std::memcpy(&amax, &max_bits, 4);
   if (amax < std::numeric_limits<float>::min()) {
     std::fill(q, q + n, int8_t{0});
     return 1.f;
