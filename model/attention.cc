@@ -13,7 +13,7 @@ using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
 
 AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim)
-    : heads_(heads), head_dim_(head_dim), scale_(1.0f / std::sqrt(static_cast<float>(head_dim))) {}
+    : heads_(heads), head_dim_(head_dim), query_scale_(1.0f / std::sqrt(static_cast<float>(head_dim))) {}
 
 void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens,
                                const float* bias, const float* head_mask, bool keep_probs, float* probs,
@@ -31,7 +31,6 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   const bool has_bias = bias != nullptr;
   const auto& scores = scores_.GetOrCreate({N, has_bias, T}, [&] {
     dnnl::post_ops ops;
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale_, 0.f);
     if (has_bias) ops.append_binary(dnnl::algorithm::binary_add, s_md);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
@@ -43,7 +42,7 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
         {DNNL_ARG_SRC, Wrap(q_md, base)},
         {DNNL_ARG_WEIGHTS, Wrap(kt_md, base + C * element_size)},
         {DNNL_ARG_DST, Wrap(s_md, probs + b * H * N * N)}};
-    if (has_bias) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1] = Wrap(s_md, bias);
+    if (has_bias) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = Wrap(s_md, bias);
     scores.execute(stream, args);
   }
 

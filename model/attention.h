@@ -2,12 +2,13 @@
 //
 // Contract:
 // - Input is the fused projection qkv [B, N, 3C] (Q | K | V along the last axis, C = H*d), as the
-//   layer's single QKV matmul produces it; Q, K and V are read in place through strides (no
+//   layer's single QKV matmul produces it, with Q already multiplied by 1/sqrt(d) (folded into the
+//   query weights at load, so the scores matmul has no scaling pass); Q, K and V are read in place through strides (no
 //   transposes or copies). qkv is f32 or bf16: with bf16 the two attention matmuls run on bf16
 //   operands (f32 accumulation) and the probabilities are rounded to bf16 before the second one;
 //   scores, softmax and the head mask are computed in f32 either way.
 // - `bias` is the relative position bias [H, N, N] or null; it is added inside the QK^T matmul as
-//   a post-op, after the 1/sqrt(d) scaling, as Transformers adds it to the scaled scores.
+//   a post-op, to the scaled scores as Transformers adds it.
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers
 //   does; the returned probabilities include it.
 // - `probs` [B, H, N, N] is f32 working space. It holds the attention probabilities on return when
@@ -31,13 +32,16 @@ class AttentionKernels {
  public:
   AttentionKernels(int64_t heads, int64_t head_dim);
 
+  // The factor the query projection must be multiplied by: 1/sqrt(head_dim).
+  float query_scale() const { return query_scale_; }
+
   void Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens, const float* bias,
                const float* head_mask, bool keep_probs, float* probs, ActivationView context) const;
 
  private:
   using dt = dnnl::memory::data_type;
   int64_t heads_, head_dim_;
-  float scale_;
+  float query_scale_;
   PrimitiveCache<std::tuple<int64_t, bool, dt>, dnnl::matmul> scores_;       // (N, has_bias, qkv), per image
   PrimitiveCache<std::tuple<int64_t, dt>, dnnl::softmax_v2_forward> softmax_;  // (rows, probabilities)
   PrimitiveCache<std::tuple<int64_t, int64_t, dt, dt>, dnnl::matmul> context_;  // (B, N, qkv, context)

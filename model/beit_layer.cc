@@ -33,6 +33,11 @@ BeitLayer::BeitLayer(const BeitConfig& config, Checkpoint& ckpt, const std::stri
   Tensor v = ckpt.TakeBackbone(att + "value.weight", {C, C});
   Tensor qb = ckpt.TakeBackbone(att + "query.bias", {C});
   Tensor vb = ckpt.TakeBackbone(att + "value.bias", {C});
+  // Transformers scales the scores by 1/sqrt(d); scaling the query projection instead saves a
+  // pass over the scores (exact for d = 64, where the factor is a power of two).
+  const float query_scale = attention_.query_scale();
+  for (float& w : q.data) w *= query_scale;
+  for (float& b : qb.data) b *= query_scale;
   Tensor qkv_w({3 * C, C}), qkv_b({3 * C});  // key has no bias in BEiT
   std::copy(q.data.begin(), q.data.end(), qkv_w.data.begin());
   std::copy(k.data.begin(), k.data.end(), qkv_w.data.begin() + C * C);

@@ -110,7 +110,7 @@ dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl:
   dnnl::memory::desc dst({rows, out_}, precision_ == Precision::kInt8 ? dt::f32 : y_type, tag::ab);
   if (precision_ == Precision::kInt8) {
     // acc * weight scale per output channel only; the per-row input scale, bias, activation and
-    // residual sum follow in ForwardInt8 (oneDNN 2.6 has no fast per-row scale here).
+    // residual sum follow in the epilogue (oneDNN 2.6's matmul has no fast per-row scale).
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, weight_scales_);
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, CpuEngine());
@@ -131,16 +131,17 @@ const dnnl::matmul& Linear::PrimitiveFor(int64_t rows, dt y_type) const {
 
 const dnnl::binary& Linear::EpilogueFor(int64_t rows) const {
   return epilogue_cache_.GetOrCreate(rows, [&] {
-    // dst = act(src0 + bias) (+ dst when accumulating): src0 is the row-scaled matmul output.
-    const dnnl::memory::desc src0({rows, out_}, dt::f32, tag::ab), bia({1, out_}, dt::f32, tag::ab);
-    const dnnl::memory::desc& dst = src0;
+    // dst = act(src0 * row scale + bias) (+ dst when accumulating), src0 the matmul's output
+    // (already scaled per output channel), the row scales a [rows, 1] broadcast.
+    const dnnl::memory::desc src0({rows, out_}, dt::f32, tag::ab), row_scales({rows, 1}, dt::f32, tag::ab);
     dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, out_}, dt::f32, tag::ab));
     AppendActivation(ops, options_.activation);
     if (options_.accumulate) ops.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, src0, bia, dst),
-                                                     attr, CpuEngine()));
+    return dnnl::binary(dnnl::binary::primitive_desc(
+        dnnl::binary::desc(dnnl::algorithm::binary_mul, src0, row_scales, src0), attr, CpuEngine()));
   });
 }
 
@@ -176,16 +177,13 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, Act
     }
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = acc + r * out_;
-    const float s = scales[r];
-    for (int64_t o = 0; o < out_; ++o) row[o] *= s;
-  }
   float* epilogue_out = bf16_out ? acc : static_cast<float*>(y.data);
-  EpilogueFor(rows).execute(stream, {{DNNL_ARG_SRC_0, Wrap(dst, acc)},
-                                     {DNNL_ARG_SRC_1, Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},
-                                     {DNNL_ARG_DST, Wrap(dst, epilogue_out)}});
+  EpilogueFor(rows).execute(
+      stream, {{DNNL_ARG_SRC_0, Wrap(dst, acc)},
+               {DNNL_ARG_SRC_1, Wrap(dnnl::memory::desc({rows, 1}, dt::f32, tag::ab), scales)},
+               {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},
+               {DNNL_ARG_DST, Wrap(dst, epilogue_out)}});
   if (bf16_out) {
     stream.wait();
     RoundToBf16(acc, rows * out_, static_cast<uint16_t*>(y.data));

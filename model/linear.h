@@ -89,7 +89,7 @@ class Linear {
   Tensor bias_;           // [1, out]
   std::vector<float> weight_scales_;  // int8: per output channel
   PrimitiveCache<Key, dnnl::matmul> cache_;
-  PrimitiveCache<int64_t, dnnl::binary> epilogue_cache_;  // int8: bias + activation + sum
+  PrimitiveCache<int64_t, dnnl::binary> epilogue_cache_;  // int8: row scale, bias, activation, sum
 };
 
 }  // namespace beit

@@ -15,7 +15,9 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 
-constexpr int64_t kBatch = 2, kHeads = 3, kTokens = 7, kHeadDim = 8, kC = kHeads * kHeadDim;
+// d = 16: the query scale 1/4 is a power of two, so pre-scaling Q is exact and the reference can
+// scale the scores as Transformers does.
+constexpr int64_t kBatch = 2, kHeads = 3, kTokens = 7, kHeadDim = 16, kC = kHeads * kHeadDim;
 
 struct Reference {
   std::vector<float> probs, context;
@@ -66,10 +68,15 @@ class AttentionTest : public ::testing::Test {
   }
 
   // Runs the kernels with bf16 Q/K/V (the values rounded) or f32; returns probs and f32 context.
+  // The kernels take Q multiplied by query_scale(), as the layer's QKV projection delivers it.
   Reference Run(bool bf16, const float* head_mask, bool keep_probs, dt context_type = dt::f32) {
+    std::vector<float> scaled = qkv_;
+    for (int64_t row = 0; row < kBatch * kTokens; ++row) {
+      for (int64_t j = 0; j < kC; ++j) scaled[row * 3 * kC + j] *= kernels_.query_scale();
+    }
     std::vector<uint16_t> qkv_bf16(qkv_.size());
-    RoundToBf16(qkv_.data(), int64_t(qkv_.size()), qkv_bf16.data());
-    ConstActivationView qkv = bf16 ? ConstActivationView{qkv_bf16.data(), dt::bf16} : F32View(qkv_.data());
+    RoundToBf16(scaled.data(), int64_t(scaled.size()), qkv_bf16.data());
+    ConstActivationView qkv = bf16 ? ConstActivationView{qkv_bf16.data(), dt::bf16} : F32View(scaled.data());
     Reference out{std::vector<float>(kBatch * kHeads * kTokens * kTokens), std::vector<float>(kBatch * kTokens * kC)};
     std::vector<uint16_t> context_bf16(out.context.size());
     ActivationView context = context_type == dt::bf16 ? ActivationView{context_bf16.data(), dt::bf16}
@@ -101,6 +108,8 @@ class AttentionTest : public ::testing::Test {
   AttentionKernels kernels_{kHeads, kHeadDim};
   std::vector<float> qkv_, bias_, mask_;
 };
+
+TEST_F(AttentionTest, QueryScaleIsOneOverSqrtHeadDim) { EXPECT_EQ(kernels_.query_scale(), 0.25f); }
 
 TEST_F(AttentionTest, F32MatchesTheReference) {
   const Reference want = Naive(qkv_, &bias_, nullptr);
