@@ -21,8 +21,9 @@
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
 //   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are
 //   applied in f32. A row's result depends only on that row, so batching never changes answers.
-//   The int8 scratch buffers (quantised input, s32->f32 product) are per calling thread and keep
-//   the largest size that thread has needed (BEiT-base, batch 8: about 24 MB per compute thread).
+//   Big inputs run in slices of at most 512 rows (faster: the intermediates stay in cache). The
+//   int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
+//   and keep the largest size that thread has needed (BEiT-base: about 8 MB per compute thread).
 #pragma once
 
 #include <cstdint>
@@ -77,6 +78,7 @@ class Linear {
   using Key = std::tuple<int64_t, dnnl::memory::data_type>;  // (rows, y type)
   const dnnl::matmul& PrimitiveFor(int64_t rows, dnnl::memory::data_type y_type) const;
   const dnnl::binary& EpilogueFor(int64_t rows) const;
+  void ForwardRows(dnnl::stream& stream, ConstActivationView x, int64_t rows, ActivationView y) const;
   void ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, ActivationView y) const;
   dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t rows, const dnnl::memory::desc& weights,
                                                  dnnl::memory::data_type y_type) const;

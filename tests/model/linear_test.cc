@@ -100,6 +100,20 @@ TEST_F(LinearTest, Int8WritesBf16WithAndWithoutActivation) {
   }
 }
 
+// int8 runs more than 512 rows in slices: every row's answer is still the one it gets alone.
+TEST_F(LinearTest, Int8RowsAreIndependentAcrossSlices) {
+  const int64_t rows = 1100;
+  std::vector<float> x(rows * kIn), together(rows * kOut), alone(kOut);
+  for (int64_t i = 0; i < rows * kIn; ++i) x[i] = std::sin(0.013f * i) * (1 + i % 7);
+  const Linear linear = Make(Precision::kInt8, {"gelu", false});
+  linear.Forward(stream_, x.data(), rows, together.data());
+  for (int64_t r = 0; r < rows; r += 61) {
+    linear.Forward(stream_, x.data() + r * kIn, 1, alone.data());
+    stream_.wait();
+    for (int64_t o = 0; o < kOut; ++o) ASSERT_EQ(together[r * kOut + o], alone[o]) << r << " " << o;
+  }
+}
+
 TEST_F(LinearTest, UnsupportedCombinationsAreErrors) {
   std::vector<uint16_t> x_bf16(x_.size()), y_bf16(kRows * kOut);
   std::vector<float> y(kRows * kOut);
