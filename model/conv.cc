@@ -1,8 +1,10 @@
 #include "model/conv.h"
 
 #include <cmath>
+#include <memory>
 
 #include "model/activation.h"
+#include "model/activation_buffer.h"
 
 namespace beit {
 
@@ -19,7 +21,9 @@ BatchNorm TakeBatchNorm(Checkpoint& ckpt, const std::string& prefix, int64_t cha
 }
 
 Conv2d::Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* bn, Options options)
-    : options_(std::move(options)), weight_(std::move(weight)) {
+    : options_(std::move(options)),
+      operand_type_(ScopedPrecision::Current() == Precision::kF32 ? dt::f32 : dt::bf16),
+      weight_(std::move(weight)) {
   in_ = options_.transposed ? weight_.dim(0) : weight_.dim(1);
   out_ = options_.transposed ? weight_.dim(1) : weight_.dim(0);
   kernel_h_ = weight_.dim(2);
@@ -52,9 +56,9 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
   return cache_.GetOrCreate({b, h, w}, [&] {
     const auto [oh, ow] = OutputSize(h, w);
     const auto& o = options_;
-    dnnl::memory::desc src({b, in_, h, w}, dt::f32, tag::nhwc);
+    dnnl::memory::desc src({b, in_, h, w}, operand_type_, tag::nhwc);
     dnnl::memory::desc dst({b, out_, oh, ow}, dt::f32, tag::nhwc);
-    dnnl::memory::desc wei_any({out_, in_, kernel_h_, kernel_w_}, dt::f32, tag::any);
+    dnnl::memory::desc wei_any({out_, in_, kernel_h_, kernel_w_}, operand_type_, tag::any);
     dnnl::memory::desc bia({out_}, dt::f32, tag::a);
     dnnl::memory::dims strides{o.stride, o.stride}, pad{o.padding, o.padding}, dil{o.dilation - 1, o.dilation - 1};
     dnnl::post_ops ops;
@@ -100,10 +104,23 @@ FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
   const auto [oh, ow] = OutputSize(x.height, x.width);
   FeatureMap y(x.batch, oh, ow, out_);
   const Compiled& c = CompiledFor(x.batch, x.height, x.width);
-  dnnl::memory::desc src({x.batch, in_, x.height, x.width}, dt::f32, tag::nhwc);
+  dnnl::memory::desc src({x.batch, in_, x.height, x.width}, operand_type_, tag::nhwc);
   dnnl::memory::desc dst({x.batch, out_, oh, ow}, dt::f32, tag::nhwc);
   dnnl::memory::desc bia({out_}, dt::f32, tag::a);
-  c.primitive.execute(stream, {{DNNL_ARG_SRC, Wrap(src, x.data.data())},
+  const void* src_data = x.data.data();
+  std::unique_ptr<uint16_t[]> x_bf16;  // uninitialised: every value is written below
+  if (operand_type_ == dt::bf16) {
+    // Rounded one pixel row per task; a buffer per call, not kept (head inputs reach
+    // 160 x 160 x 3072 values at 640 x 640).
+    x_bf16.reset(new uint16_t[x.data.size()]);
+    const int64_t rows = x.batch * x.height, row = x.width * in_;
+    const float* from = x.data.data();
+    uint16_t* to = x_bf16.get();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) RoundToBf16(from + r * row, row, to + r * row);
+    src_data = to;
+  }
+  c.primitive.execute(stream, {{DNNL_ARG_SRC, Wrap(src, src_data)},
                                {DNNL_ARG_WEIGHTS, c.weights},
                                {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
                                {DNNL_ARG_DST, Wrap(dst, y.data.data())}});

@@ -7,6 +7,11 @@
 // - The activation (a hidden_act name, e.g. "relu", "gelu") runs as a fused post-op.
 // - Forward reads x [B, H, W, in] and returns [B, OH, OW, out]. Primitives are cached per input
 //   shape; weights are reordered into the kernel's preferred layout once per distinct layout.
+// - Built under a reduced ScopedPrecision (bf16 or int8) the convolution runs on bf16 operands:
+//   weights (BatchNorm folded first) stored bf16, x rounded to bf16, f32 accumulation, bias,
+//   activation and output in f32. int8 models use bf16 here too: their convolutions are the
+//   segmentation heads', where bf16 halves the time and keeps the maps (tests/model/
+//   reduced_precision_test.cc).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +26,7 @@
 #include "model/checkpoint.h"
 #include "model/dnnl_context.h"
 #include "model/feature_map.h"
+#include "model/precision.h"
 #include "model/tensor.h"
 
 namespace beit {
@@ -55,6 +61,7 @@ class Conv2d {
 
   int64_t in_, out_, kernel_h_, kernel_w_;
   Options options_;
+  dnnl::memory::data_type operand_type_;  // f32, or bf16 in reduced-precision models
   Tensor weight_;  // PyTorch layout, BatchNorm folded
   Tensor bias_;
   PrimitiveCache<std::tuple<int64_t, int64_t, int64_t>, Compiled> cache_;

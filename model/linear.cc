@@ -21,7 +21,6 @@ constexpr int64_t kLayoutProbeRows = 256;
 // matmul (bench/RESULTS.md); f32 and bf16 showed no gain, so they run whole.
 constexpr int64_t kInt8MaxRows = 512;
 
-thread_local Precision current_precision = Precision::kF32;
 
 
 // Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero or
@@ -66,13 +65,9 @@ dt LinearInputType(Precision precision) {
   }
 }
 
-ScopedLinearPrecision::ScopedLinearPrecision(Precision precision) : previous_(current_precision) {
-  current_precision = precision;
-}
-ScopedLinearPrecision::~ScopedLinearPrecision() { current_precision = previous_; }
 
 Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
-    : in_(weight.dim(1)), out_(weight.dim(0)), options_(std::move(options)), precision_(current_precision) {
+    : in_(weight.dim(1)), out_(weight.dim(0)), options_(std::move(options)), precision_(ScopedPrecision::Current()) {
   Tensor plain({in_, out_});
   for (int64_t o = 0; o < out_; ++o) {
     for (int64_t i = 0; i < in_; ++i) plain.data[i * out_ + o] = weight.data[o * in_ + i];

@@ -15,7 +15,7 @@
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
 //   (round-to-nearest-even) before a bf16 x bf16 matmul that accumulates in f32; bias,
 //   activation, residual sum and the output stay f32. About 2x the f32 throughput on CPUs with
-//   AVX512-BF16. ScopedLinearPrecision sets the precision of every Linear built while it lives on
+//   AVX512-BF16. ScopedPrecision (precision.h) sets the precision of every Linear built while it lives on
 //   this thread (ModelRunner::Load uses it), so layers need not pass it down.
 // - Precision::kInt8 stores the weights as s8 with one scale per output channel and quantises
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
@@ -42,18 +42,6 @@ namespace beit {
 
 // The data type of a Linear's matmul inputs and weights at `precision` (f32, bf16 or s8).
 dnnl::memory::data_type LinearInputType(Precision precision);
-
-// While alive, Linear layers built on this thread use `precision`.
-class ScopedLinearPrecision {
- public:
-  explicit ScopedLinearPrecision(Precision precision);
-  ~ScopedLinearPrecision();
-  ScopedLinearPrecision(const ScopedLinearPrecision&) = delete;
-  ScopedLinearPrecision& operator=(const ScopedLinearPrecision&) = delete;
-
- private:
-  Precision previous_;
-};
 
 class Linear {
  public:

@@ -69,7 +69,7 @@ ModelRunner::~ModelRunner() = default;
 
 std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vector<std::string>* warnings,
                                                Precision precision) {
-  const ScopedLinearPrecision scoped_precision(precision);
+  const ScopedPrecision scoped_precision(precision);
   std::unique_ptr<ModelRunner> r(new ModelRunner());
   r->precision_ = precision;
   r->config_ = LoadBeitConfig(dir + "/config.json");

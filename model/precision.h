@@ -29,4 +29,20 @@ inline std::optional<Precision> ParsePrecision(const std::string& name) {
   return std::nullopt;
 }
 
+// While alive, the layers built on this thread (Linear, Conv2d) use `precision`; ModelRunner::Load
+// sets it around model construction, so layers need not pass it down.
+class ScopedPrecision {
+ public:
+  explicit ScopedPrecision(Precision precision);
+  ~ScopedPrecision();
+  ScopedPrecision(const ScopedPrecision&) = delete;
+  ScopedPrecision& operator=(const ScopedPrecision&) = delete;
+
+  // The precision layers built now on this thread use (f32 outside any scope).
+  static Precision Current();
+
+ private:
+  Precision previous_;
+};
+
 }  // namespace beit

@@ -34,7 +34,7 @@ class LinearTest : public ::testing::Test {
   }
 
   Linear Make(Precision precision, Linear::Options options = {}) {
-    ScopedLinearPrecision scoped(precision);
+    ScopedPrecision scoped(precision);
     return Linear(weight_, &bias_, options);
   }
 

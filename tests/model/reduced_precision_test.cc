@@ -110,7 +110,7 @@ TEST(Int8, NonFiniteRowsGiveNaNAndLeaveOtherRowsAlone) {
   std::vector<float> y_int8(3 * out), y_f32(3 * out);
   dnnl::stream stream(CpuEngine());
   {
-    ScopedLinearPrecision int8(Precision::kInt8);
+    ScopedPrecision int8(Precision::kInt8);
     Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_int8.data());
   }
   Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_f32.data());

@@ -42,8 +42,9 @@ constexpr double kMinClassifyAccuracy = 0.89;   // measured 0.8985
 constexpr double kMinSegmentMiou = 0.775;       // measured 0.7829
 constexpr double kMinEmbedKnnAccuracy = 0.845;  // measured 0.8540
 constexpr double kMinMaskedTokenAccuracy = 0.46; // measured 0.4684 (commonest token 0.2857)
-constexpr double kMinBf16Agreement = 0.995;  // measured 1.0000 (accuracy 0.8985)
-constexpr double kMinInt8Agreement = 0.99;   // measured 0.9980 (accuracy 0.8975)
+constexpr double kMinBf16Agreement = 0.995;  // measured 0.9990 (accuracy 0.8985)
+constexpr double kMinInt8Agreement = 0.99;   // measured 0.9990 (accuracy 0.8985)
+constexpr double kMinSegmentationPixelAgreement = 0.995;  // measured 0.9995 (bf16), 0.9989 (int8)
 
 const std::string kModels = BEIT_TRAINED_MODELS_DIR;
 
@@ -213,6 +214,46 @@ TEST_F(BundledModelsTest, ReducedPrecisionsAgreeWithF32OnRealImages) {
     std::printf("%s: top-1 agreement with f32 %.4f, accuracy %.4f on %d test images\n", precision.c_str(),
                 double(agree) / kSample, double(correct) / kSample, kSample);
     EXPECT_GE(double(agree) / kSample, precision == "bf16" ? kMinBf16Agreement : kMinInt8Agreement);
+  }
+}
+
+// Label maps of the first `count` images (empty where the call failed).
+std::vector<std::vector<int>> SegmentFirst(pb::BeitService::Stub& stub, const std::vector<std::string>& pngs,
+                                           int count) {
+  std::vector<std::vector<int>> maps(count);
+  ParallelFor(count, [&](int i) {
+    pb::SegmentRequest request;
+    request.set_model("seg");
+    request.mutable_image()->set_encoded(pngs[i]);
+    pb::SegmentResponse response;
+    grpc::ClientContext context;
+    if (stub.Segment(&context, request, &response).ok()) {
+      maps[i].assign(response.label_map().begin(), response.label_map().end());
+    }
+  });
+  return maps;
+}
+
+// Reduced-precision segmentation heads (bf16 convolutions in both) label the same pixels.
+TEST_F(BundledModelsTest, ReducedPrecisionSegmentationAgreesWithF32) {
+  constexpr int kImages = 500;
+  const std::vector<std::vector<int>> f32 = SegmentFirst(*stub_, pngs_, kImages);
+  for (const std::string precision : {"bf16", "int8"}) {
+    ServerProcess server;
+    std::string error;
+    ASSERT_TRUE(server.Start({"--model", "seg=" + kModels + "/fashion-mnist-seg", "--precision", precision}, &error))
+        << error;
+    const std::vector<std::vector<int>> maps = SegmentFirst(*pb::BeitService::NewStub(server.channel()), pngs_, kImages);
+    int64_t agree = 0, total = 0;
+    for (int i = 0; i < kImages; ++i) {
+      ASSERT_EQ(maps[i].size(), size_t(kSide * kSide)) << i;
+      ASSERT_EQ(f32[i].size(), size_t(kSide * kSide)) << i;
+      for (int p = 0; p < kSide * kSide; ++p) agree += maps[i][p] == f32[i][p];
+      total += kSide * kSide;
+    }
+    std::printf("%s: segmentation pixel agreement with f32 %.5f on %d test images\n", precision.c_str(),
+                double(agree) / total, kImages);
+    EXPECT_GE(double(agree) / total, kMinSegmentationPixelAgreement);
   }
 }
 
