@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/compute_backend.h"
+#include "model/memory_reuse.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
 
@@ -111,6 +112,7 @@ double PeakRssMb() {
 
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
+  beit::ReuseFreedMemory();  // as beit-server does
   if (o.threads > 0) beit::SetComputeThreads(o.threads);
   std::unique_ptr<beit::ModelRunner> model;
   const auto load_start = std::chrono::steady_clock::now();

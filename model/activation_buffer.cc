@@ -27,4 +27,11 @@ void RoundToBf16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
+float Bf16ToFloat(uint16_t value) {
+  const uint32_t bits = uint32_t{value} << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 }  // namespace beit

@@ -47,4 +47,7 @@ class ActivationBuffer {
 // out[i] = bf16(x[i]), round to nearest even. Runs on the calling thread.
 void RoundToBf16(const float* x, int64_t n, uint16_t* out);
 
+// The float a bf16 bit pattern stands for (exact).
+float Bf16ToFloat(uint16_t value);
+
 }  // namespace beit

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/compute_backend.h"
+#include "model/memory_reuse.h"
 #include "model/model_error.h"
 #include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
@@ -199,5 +200,6 @@ int main(int argc, char** argv) {
     std::fputs(beit::serving::ServerUsage().c_str(), stdout);
     return 0;
   }
+  beit::ReuseFreedMemory();  // before any thread starts; see model/memory_reuse.h
   return Serve(*options, stop_signals);
 }

@@ -33,6 +33,12 @@ TEST(RoundToBf16, RoundsToNearestWithTiesToEven) {
   EXPECT_EQ(Round(FromBits(0x7f7fffff)), 0x7f80);  // largest float overflows to Inf (IEEE round to nearest)
 }
 
+TEST(Bf16ToFloat, IsTheUpperHalfOfTheFloat) {
+  EXPECT_EQ(Bf16ToFloat(0x3f80), 1.0f);
+  EXPECT_EQ(Bf16ToFloat(0xc040), -3.0f);
+  EXPECT_EQ(Bf16ToFloat(Round(0.1f)), FromBits(0x3dcd0000));  // 0.1 rounds up to 0x3dcd
+}
+
 TEST(RoundToBf16, KeepsInfinityAndNaN) {
   EXPECT_EQ(Round(std::numeric_limits<float>::infinity()), 0x7f80);
   EXPECT_EQ(Round(-std::numeric_limits<float>::infinity()), 0xff80);

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 namespace beit {
@@ -51,13 +50,6 @@ Reference Naive(const std::vector<float>& qkv, const std::vector<float>* bias, c
     }
   }
   return r;
-}
-
-float Bf16ToFloat(uint16_t v) {
-  const uint32_t bits = uint32_t(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 class AttentionTest : public ::testing::Test {

@@ -50,6 +50,14 @@ float Expected(const FeatureMap& x, const Tensor& w, const BatchNorm& bn, int64_
   return float(std::max(0.0, normed));
 }
 
+// 3x3, padding 1, ReLU: the shape of UperNet's and the FCN head's ConvModules.
+Conv2d::Options PaddedRelu() {
+  Conv2d::Options options;
+  options.padding = 1;
+  options.activation = "relu";
+  return options;
+}
+
 FeatureMap RunConv(Precision precision, const Tensor& w, const BatchNorm* bn, Conv2d::Options options,
                const FeatureMap& x) {
   ScopedPrecision scoped(precision);
@@ -62,10 +70,7 @@ TEST(Conv2dTest, F32MatchesPlainLoopWithBatchNormAndRelu) {
   const FeatureMap x = Input();
   const Tensor w = Weight({kOut, kIn, 3, 3});
   const BatchNorm bn = Norm();
-  Conv2d::Options options;
-  options.padding = 1;
-  options.activation = "relu";
-  const FeatureMap y = RunConv(Precision::kF32, w, &bn, options, x);
+  const FeatureMap y = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
   ASSERT_EQ(y.height, kH);
   ASSERT_EQ(y.width, kW);
   for (int64_t b = 0; b < 2; ++b) {
@@ -94,11 +99,8 @@ TEST(Conv2dTest, ReducedPrecisionsRunInBf16CloseToF32) {
   const FeatureMap x = Input();
   const Tensor w = Weight({kOut, kIn, 3, 3});
   const BatchNorm bn = Norm();
-  Conv2d::Options options;
-  options.padding = 1;
-  options.activation = "relu";
-  const FeatureMap f32 = RunConv(Precision::kF32, w, &bn, options, x);
-  for (Precision p : {Precision::kBF16, Precision::kInt8}) ExpectBf16Close(f32, RunConv(p, w, &bn, options, x));
+  const FeatureMap f32 = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) ExpectBf16Close(f32, RunConv(p, w, &bn, PaddedRelu(), x));
 }
 
 TEST(Conv2dTest, TransposedBf16CloseToF32) {

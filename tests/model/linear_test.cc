@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "model/model_error.h"
@@ -17,13 +16,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 constexpr int64_t kRows = 5, kIn = 24, kOut = 12;
-
-float Bf16ToFloat(uint16_t v) {
-  const uint32_t bits = uint32_t(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 class LinearTest : public ::testing::Test {
  protected:
