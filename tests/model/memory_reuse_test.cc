@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <cstdint>
 #include <cstdlib>
-#include <memory>
 
 namespace beit {
 namespace {
@@ -20,23 +20,28 @@ constexpr size_t kLarge = size_t{100} << 20;  // well above glibc's 32 MB mmap t
 #define SKIP_UNDER_SANITIZERS() (void)0
 #endif
 
+// malloc(kLarge) the compiler cannot elide: the block escapes and is written.
+char* AllocateLarge() {
+  char* p = static_cast<char*>(std::malloc(kLarge));
+  p[0] = p[kLarge - 1] = 1;
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
+
 // Each case runs in a child process (the policy is process-wide, so order must not matter).
 TEST(MemoryReuse, LargeBlocksComeFromTheHeapAndAreReused) {
   SKIP_UNDER_SANITIZERS();
   EXPECT_EXIT(
       {
-        std::unique_ptr<char[]> before(new char[kLarge]);
-        before[0] = 1;
+        char* before = AllocateLarge();
         if (mallinfo2().hblkhd < kLarge) std::exit(1);  // by default glibc maps large blocks
-        before.reset();
+        std::free(before);
         if (!ReuseFreedMemory()) std::exit(2);
-        std::unique_ptr<char[]> first(new char[kLarge]);
-        first[kLarge - 1] = 1;
+        char* first = AllocateLarge();
         if (mallinfo2().hblkhd != 0) std::exit(3);  // still mapped on its own
-        const char* address = first.get();
-        first.reset();
-        std::unique_ptr<char[]> second(new char[kLarge]);
-        std::exit(second.get() == address ? 0 : 4);  // the freed block is reused
+        const auto address = reinterpret_cast<uintptr_t>(first);
+        std::free(first);
+        std::exit(reinterpret_cast<uintptr_t>(AllocateLarge()) == address ? 0 : 4);  // the freed block is reused
       },
       ::testing::ExitedWithCode(0), "");
 }
@@ -47,8 +52,7 @@ TEST(MemoryReuse, OperatorSettingWins) {
       {
         setenv("MALLOC_TRIM_THRESHOLD_", "1000000", 1);
         if (ReuseFreedMemory()) std::exit(1);
-        std::unique_ptr<char[]> block(new char[kLarge]);
-        block[0] = 1;
+        AllocateLarge();
         std::exit(mallinfo2().hblkhd >= kLarge ? 0 : 2);  // glibc's default policy stands
       },
       ::testing::ExitedWithCode(0), "");
