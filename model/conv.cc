@@ -40,6 +40,12 @@ Conv2d::Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* bn, Options o
       bias_.data[o] = (bias_.data[o] - bn->mean.data[o]) * s + bn->beta.data[o];
     }
   }
+  const auto& o = options_;
+  if (operand_type_ == dt::f32 && !o.transposed && kernel_h_ == 3 && kernel_w_ == 3 && o.stride == 1 &&
+      o.padding == 1 && o.dilation == 1) {
+    as_matmuls_ = std::make_unique<Conv3x3Matmuls>(weight_, bias_, o.activation);
+    weight_ = Tensor();
+  }
 }
 
 std::pair<int64_t, int64_t> Conv2d::OutputSize(int64_t h, int64_t w) const {
@@ -101,6 +107,7 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
 }
 
 FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
+  if (as_matmuls_) return as_matmuls_->Forward(stream, x);
   const auto [oh, ow] = OutputSize(x.height, x.width);
   FeatureMap y(x.batch, oh, ow, out_);
   const Compiled& c = CompiledFor(x.batch, x.height, x.width);

@@ -12,6 +12,10 @@
 //   activation and output in f32. int8 models use bf16 here too: their convolutions are the
 //   segmentation heads', where bf16 halves the time and keeps the maps (tests/model/
 //   reduced_precision_test.cc).
+// - In f32, 3x3 convolutions with stride 1, padding 1 and no dilation (all of UperNet's and the
+//   FCN head's) run as nine matmuls (Conv3x3Matmuls), which oneDNN 2.6 does faster than its f32
+//   direct convolution for wide inputs; everything else, and all bf16 convolutions (where the
+//   direct kernel is as fast), runs as oneDNN (de)convolutions.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "model/checkpoint.h"
+#include "model/conv3x3_matmuls.h"
 #include "model/dnnl_context.h"
 #include "model/feature_map.h"
 #include "model/precision.h"
@@ -62,11 +67,12 @@ class Conv2d {
   int64_t in_, out_, kernel_h_, kernel_w_;
   Options options_;
   dnnl::memory::data_type operand_type_;  // f32, or bf16 in reduced-precision models
-  Tensor weight_;  // PyTorch layout, BatchNorm folded
+  Tensor weight_;  // PyTorch layout, BatchNorm folded (released when as_matmuls_ takes over)
   Tensor bias_;
   PrimitiveCache<std::tuple<int64_t, int64_t, int64_t>, Compiled> cache_;
   mutable std::mutex weights_mu_;
   mutable std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> reordered_;  // one per layout
+  std::unique_ptr<Conv3x3Matmuls> as_matmuls_;  // set for 3x3, stride 1, padding 1, no dilation
 };
 
 // BeitConvModule: Conv2d (no bias) -> BatchNorm2d -> ReLU, loaded from `prefix` conv./bn.
