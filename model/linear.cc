@@ -21,8 +21,6 @@ constexpr int64_t kLayoutProbeRows = 256;
 // matmul (bench/RESULTS.md); f32 and bf16 showed no gain, so they run whole.
 constexpr int64_t kInt8MaxRows = 512;
 
-
-
 // Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero or
 // denormal row). Returns the scale; a row holding NaN or Inf returns NaN, so the row's outputs are
 // NaN as in f32 instead of plausible numbers. Round-half-even through the 1.5 * 2^23 trick, which
@@ -64,7 +62,6 @@ dt LinearInputType(Precision precision) {
     default: return dt::f32;
   }
 }
-
 
 Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
     : in_(weight.dim(1)), out_(weight.dim(0)), options_(std::move(options)), precision_(ScopedPrecision::Current()) {
@@ -161,7 +158,6 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, Act
                                       {DNNL_ARG_WEIGHTS, weights_},
                                       {DNNL_ARG_DST, Wrap(dst, acc)}});
   const bool bf16_out = y.type == dt::bf16;
-  if (bf16_out && options_.accumulate) throw ModelError("an int8 Linear with a residual sum writes f32");
   if (bf16_out && options_.activation == "linear") {
     // Row scale, bias and rounding in one pass (oneDNN 2.6's binary has no fast f32 -> bf16 path).
     uint16_t* out = static_cast<uint16_t*>(y.data);
@@ -192,6 +188,12 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   if (rows == 0) return;
   if (x.type != dt::f32 && !(x.type == dt::bf16 && precision_ == Precision::kBF16)) {
     throw ModelError(std::string("a ") + PrecisionName(precision_) + " Linear takes f32 inputs");
+  }
+  if (y.type != dt::f32 && (y.type != dt::bf16 || precision_ == Precision::kF32)) {
+    throw ModelError(std::string("a ") + PrecisionName(precision_) + " Linear writes f32 outputs");
+  }
+  if (y.type != dt::f32 && precision_ == Precision::kInt8 && options_.accumulate) {
+    throw ModelError("an int8 Linear with a residual sum writes f32 outputs");
   }
   // int8 runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base batch 8:
   // four of 394), so its quantised input and f32 product stay in cache between the passes.

@@ -7,16 +7,17 @@
 // - Forward computes y[rows, out] = act(x[rows, in] * W^T + b), and with `accumulate` adds the
 //   result to what y already holds (a fused residual connection). x and y must not alias.
 // - x and y may each be f32 or bf16 (ActivationView): a bf16 x is used as is by a bf16 Linear (an
-//   f32 or int8 Linear needs f32 x); a bf16 y is written by the kernel's last step, so a
-//   consumer that wants bf16 gets it without an f32 round trip. (An int8 Linear with a residual
-//   sum needs an f32 y.)
+//   f32 or int8 Linear needs f32 x); a bf16 or int8 Linear can write a bf16 y directly (the
+//   kernel's last step rounds), so a consumer that wants bf16 gets it without an f32 round trip
+//   (except an int8 Linear with a residual sum, which writes f32). Other combinations are
+//   ModelErrors.
 // - One matmul primitive per distinct (rows, y type), created on first use and cached.
 //   Thread-safe.
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
 //   (round-to-nearest-even) before a bf16 x bf16 matmul that accumulates in f32; bias,
-//   activation, residual sum and the output stay f32. About 2x the f32 throughput on CPUs with
-//   AVX512-BF16. ScopedPrecision (precision.h) sets the precision of every Linear built while it lives on
-//   this thread (ModelRunner::Load uses it), so layers need not pass it down.
+//   activation and residual sum are applied in f32. About 2x the f32 throughput on CPUs with
+//   AVX512-BF16. ScopedPrecision (precision.h) sets the precision of every Linear built while it
+//   lives on this thread (ModelRunner::Load uses it), so layers need not pass it down.
 // - Precision::kInt8 stores the weights as s8 with one scale per output channel and quantises
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
 //   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are

@@ -112,6 +112,8 @@ TEST_F(LinearTest, UnsupportedCombinationsAreErrors) {
   const ConstActivationView bf16_in{x_bf16.data(), dt::bf16};
   EXPECT_THROW(Make(Precision::kF32).Forward(stream_, bf16_in, kRows, F32View(y.data())), ModelError);
   EXPECT_THROW(Make(Precision::kInt8).Forward(stream_, bf16_in, kRows, F32View(y.data())), ModelError);
+  EXPECT_THROW(Make(Precision::kF32).Forward(stream_, F32View(x_.data()), kRows, ActivationView{y_bf16.data(), dt::bf16}),
+               ModelError);
   EXPECT_THROW(Make(Precision::kInt8, {"linear", true})
                    .Forward(stream_, F32View(x_.data()), kRows, ActivationView{y_bf16.data(), dt::bf16}),
                ModelError);
