@@ -38,6 +38,7 @@ class ActivationBuffer {
   // Makes room for `elements` values of `type` (f32 or bf16) and returns the view of them.
   ActivationView Resize(int64_t elements, dnnl::memory::data_type type);
   ActivationView view() { return {storage_.data(), type_}; }
+  int64_t bytes() const { return static_cast<int64_t>(storage_.capacity() * sizeof(uint32_t)); }
 
  private:
   std::vector<uint32_t> storage_;  // 4-byte words: aligned for f32, two bf16 values each

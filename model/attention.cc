@@ -17,10 +17,13 @@ AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim)
 
 void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens,
                                const float* bias, const float* head_mask, bool keep_probs, float* probs,
-                               ActivationView context) const {
+                               ActivationView context, std::vector<uint16_t>& probs_bf16) const {
   const int64_t H = heads_, d = head_dim_, N = tokens, C = H * d;
   const dt T = qkv.type;
   if (T != dt::f32 && T != dt::bf16) throw ModelError("attention operands are f32 or bf16");
+  if (context.type != dt::f32 && !(context.type == dt::bf16 && T == dt::bf16)) {
+    throw ModelError("attention writes f32 context, or bf16 from bf16 operands");
+  }
   const int64_t element_size = T == dt::f32 ? 4 : 2;
   const char* qkv_bytes = static_cast<const char*>(qkv.data);
 
@@ -51,7 +54,6 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   const int64_t rows = batch * H * N;
   const bool direct_bf16 = T == dt::bf16 && !keep_probs && head_mask == nullptr;
   const dt softmax_dst = direct_bf16 ? dt::bf16 : dt::f32;
-  thread_local std::vector<uint16_t> probs_bf16;
   if (T == dt::bf16) probs_bf16.resize(static_cast<size_t>(rows * N));
   dnnl::memory::desc p_md({rows, N}, dt::f32, tag::ab), p_dst_md({rows, N}, softmax_dst, tag::ab);
   const auto& softmax = softmax_.GetOrCreate({rows, softmax_dst}, [&] {

@@ -14,12 +14,14 @@
 // - `probs` [B, H, N, N] is f32 working space. It holds the attention probabilities on return when
 //   qkv is f32 or `keep_probs` is set; otherwise (bf16, probabilities not wanted) softmax writes
 //   bf16 directly and `probs` is left holding the scores.
-// - `context` [B, N, C] (f32 or bf16) receives the per-head outputs, heads concatenated.
+// - `context` [B, N, C] receives the per-head outputs, heads concatenated: f32, or bf16 when qkv
+//   is bf16. `bf16_probs` is working space for the bf16 probabilities (resized as needed).
 // - Primitives are created on first use per shape and type, and cached. Thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <tuple>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -36,7 +38,8 @@ class AttentionKernels {
   float query_scale() const { return query_scale_; }
 
   void Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens, const float* bias,
-               const float* head_mask, bool keep_probs, float* probs, ActivationView context) const;
+               const float* head_mask, bool keep_probs, float* probs, ActivationView context,
+               std::vector<uint16_t>& bf16_probs) const;
 
  private:
   using dt = dnnl::memory::data_type;

@@ -69,6 +69,11 @@ BeitLayer::BeitLayer(const BeitConfig& config, Checkpoint& ckpt, const std::stri
   }
 }
 
+int64_t LayerScratch::bytes() const {
+  return static_cast<int64_t>(normed.capacity() * sizeof(float) + probs_bf16.capacity() * sizeof(uint16_t)) +
+         qkv.bytes() + context.bytes() + mlp.bytes();
+}
+
 void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
                         const float* head_mask, bool keep_probs, float* probs, LayerScratch& s) const {
   using dt = dnnl::memory::data_type;
@@ -84,7 +89,7 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
 
   layernorm_before_.Forward(stream, x, rows, s.normed.data());
   qkv_.Forward(stream, F32View(s.normed.data()), rows, qkv);
-  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, probs, context);
+  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, probs, context, s.probs_bf16);
   attention_output_.Forward(stream, context, rows, F32View(x));
   layernorm_after_.Forward(stream, x, rows, s.normed.data());
   intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, mlp);

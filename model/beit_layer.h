@@ -33,6 +33,10 @@ namespace beit {
 struct LayerScratch {
   std::vector<float> normed;
   ActivationBuffer qkv, context, mlp;
+  std::vector<uint16_t> probs_bf16;
+
+  // Bytes held (capacity), to decide whether a thread keeps it between calls.
+  int64_t bytes() const;
 };
 
 class BeitLayer {

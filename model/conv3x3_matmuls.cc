@@ -57,6 +57,7 @@ const dnnl::matmul& Conv3x3Matmuls::PrimitiveFor(int64_t rows, Step step) const 
 
 FeatureMap Conv3x3Matmuls::Forward(dnnl::stream& stream, const FeatureMap& x) const {
   const int64_t B = x.batch, H = x.height, W = x.width, Hp = H + 2, Wp = W + 2;
+  if (B == 0 || H == 0 || W == 0) return FeatureMap(B, H, W, out_);
   // Zero-bordered copy, plus two pixels of slack: the last tap's view ends 2 pixels past the
   // buffer's last row.
   const int64_t padded_pixels = B * Hp * Wp + 2;

@@ -160,6 +160,7 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, Act
   const bool bf16_out = y.type == dt::bf16;
   if (bf16_out && options_.activation == "linear") {
     // Row scale, bias and rounding in one pass (oneDNN 2.6's binary has no fast f32 -> bf16 path).
+    stream.wait();
     uint16_t* out = static_cast<uint16_t*>(y.data);
     const float* bias = bias_.ptr();
 #pragma omp parallel for schedule(static)

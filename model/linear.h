@@ -24,7 +24,7 @@
 //   applied in f32. A row's result depends only on that row, so batching never changes answers.
 //   Big inputs run in slices of at most 512 rows (faster: the intermediates stay in cache). The
 //   int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
-//   and keep the largest size that thread has needed (BEiT-base: about 8 MB per compute thread).
+//   and keep the largest size that thread has needed (BEiT-base: about 8 MB per calling thread).
 #pragma once
 
 #include <cstdint>

@@ -2,8 +2,9 @@
 // Linear weights as bfloat16 and rounds matmul inputs to bfloat16 with f32 accumulation (about 2x
 // faster on CPUs with AVX512-BF16; logits agree with f32 to cosine >= 0.9999); int8 quantises
 // Linear weights per output channel and inputs per token (row), both symmetric s8, with s32
-// accumulation (VNNI; cosine >= 0.9995). In both reduced precisions the attention matmuls take bf16
-// operands; LayerNorm, softmax and the heads' non-Linear ops stay f32.
+// accumulation (VNNI; cosine >= 0.9995). In both reduced precisions the attention matmuls and the
+// segmentation heads' convolutions take bf16 operands; LayerNorm, softmax, the patch embedding and
+// the heads' other ops stay f32.
 // See tests/model/reduced_precision_test.cc.
 #pragma once
 

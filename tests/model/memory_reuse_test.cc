@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
 
 namespace beit {
 namespace {
@@ -46,11 +47,30 @@ TEST(MemoryReuse, LargeBlocksComeFromTheHeapAndAreReused) {
       ::testing::ExitedWithCode(0), "");
 }
 
+// The server computes on its own threads, not the main one.
+TEST(MemoryReuse, AlsoForOtherThreads) {
+  SKIP_UNDER_SANITIZERS();
+  EXPECT_EXIT(
+      {
+        if (!ReuseFreedMemory()) std::exit(1);
+        int status = 0;
+        std::thread([&] {
+          char* first = AllocateLarge();
+          if (mallinfo2().hblkhd != 0) status = 2;
+          const auto address = reinterpret_cast<uintptr_t>(first);
+          std::free(first);
+          if (reinterpret_cast<uintptr_t>(AllocateLarge()) != address) status = 3;
+        }).join();
+        std::exit(status);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(MemoryReuse, OperatorSettingWins) {
   SKIP_UNDER_SANITIZERS();
   EXPECT_EXIT(
       {
-        setenv("MALLOC_TRIM_THRESHOLD_", "1000000", 1);
+        setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000", 1);
         if (ReuseFreedMemory()) std::exit(1);
         AllocateLarge();
         std::exit(mallinfo2().hblkhd >= kLarge ? 0 : 2);  // glibc's default policy stands
