@@ -10,7 +10,7 @@ ActivationView ActivationBuffer::Resize(int64_t elements, dnnl::memory::data_typ
   if (type != dnnl::memory::data_type::f32 && type != dnnl::memory::data_type::bf16) {
     throw ModelError("activations are f32 or bf16");
   }
-  const int64_t words = type == dnnl::memory::data_type::f32 ? elements : (elements + 1) / 2;
+  const int64_t words = (elements * ElementBytes(type) + 3) / 4;
   if (static_cast<int64_t>(storage_.size()) < words) storage_.resize(static_cast<size_t>(words));
   type_ = type;
   return view();

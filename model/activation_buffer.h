@@ -30,6 +30,9 @@ struct ActivationView {
   operator ConstActivationView() const { return {data, type}; }
 };
 
+// Bytes per element of an activation type (4 for f32, 2 for bf16).
+inline int64_t ElementBytes(dnnl::memory::data_type type) { return type == dnnl::memory::data_type::f32 ? 4 : 2; }
+
 inline ActivationView F32View(float* data) { return {data, dnnl::memory::data_type::f32}; }
 inline ConstActivationView F32View(const float* data) { return {data, dnnl::memory::data_type::f32}; }
 

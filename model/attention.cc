@@ -24,7 +24,7 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   if (context.type != dt::f32 && !(context.type == dt::bf16 && T == dt::bf16)) {
     throw ModelError("attention writes f32 context, or bf16 from bf16 operands");
   }
-  const int64_t element_size = T == dt::f32 ? 4 : 2;
+  const int64_t element_size = ElementBytes(T);
   const char* qkv_bytes = static_cast<const char*>(qkv.data);
 
   // Per image: Q as [H, N, d] and K^T as [H, d, N], both strided views into qkv.

@@ -36,6 +36,7 @@ class AttentionKernels {
 
   // The factor the query projection must be multiplied by: 1/sqrt(head_dim).
   float query_scale() const { return query_scale_; }
+  int64_t heads() const { return heads_; }
 
   void Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens, const float* bias,
                const float* head_mask, bool keep_probs, float* probs, ActivationView context,

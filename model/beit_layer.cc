@@ -70,12 +70,13 @@ BeitLayer::BeitLayer(const BeitConfig& config, Checkpoint& ckpt, const std::stri
 }
 
 int64_t LayerScratch::bytes() const {
-  return static_cast<int64_t>(normed.capacity() * sizeof(float) + probs_bf16.capacity() * sizeof(uint16_t)) +
+  return static_cast<int64_t>((normed.capacity() + probs.capacity()) * sizeof(float) +
+                              probs_bf16.capacity() * sizeof(uint16_t)) +
          qkv.bytes() + context.bytes() + mlp.bytes();
 }
 
 void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
-                        const float* head_mask, bool keep_probs, float* probs, LayerScratch& s) const {
+                        const float* head_mask, bool keep_probs, LayerScratch& s) const {
   using dt = dnnl::memory::data_type;
   const int64_t rows = batch * tokens, C = hidden_;
   // Which activations stay bf16: those whose producer and consumer both work in bf16.
@@ -83,13 +84,14 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
   const dt attention_type = precision == Precision::kF32 ? dt::f32 : dt::bf16;
   const dt bf16_linear_input = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
   s.normed.resize(rows * C);
+  s.probs.resize(batch * attention_.heads() * tokens * tokens);
   const ActivationView qkv = s.qkv.Resize(rows * 3 * C, attention_type);
   const ActivationView context = s.context.Resize(rows * C, bf16_linear_input);
   const ActivationView mlp = s.mlp.Resize(rows * intermediate_, bf16_linear_input);
 
   layernorm_before_.Forward(stream, x, rows, s.normed.data());
   qkv_.Forward(stream, F32View(s.normed.data()), rows, qkv);
-  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, probs, context, s.probs_bf16);
+  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, s.probs.data(), context, s.probs_bf16);
   attention_output_.Forward(stream, context, rows, F32View(x));
   layernorm_after_.Forward(stream, x, rows, s.normed.data());
   intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, mlp);

@@ -6,8 +6,8 @@
 //   with lambda_1/lambda_2 folded into the output projections at load time (layer scale off =>
 //   plain residuals). Q, K, V are one fused matmul; the residual adds are matmul sum post-ops.
 // - `bias` is the relative position bias [H, N, N] to add (the layer's own or the shared one) or
-//   null; `head_mask` is [H] or null. `probs` [B, H, N, N] is working space that receives the
-//   attention probabilities when `keep_probs` is set (or the layer is f32); see AttentionKernels.
+//   null; `head_mask` is [H] or null. `scratch.probs` [B, H, N, N] holds the attention
+//   probabilities afterwards when `keep_probs` is set (or the layer is f32); see AttentionKernels.
 // - In bf16 and int8 layers the attention matmuls run in bf16 and the activations that two bf16
 //   kernels share stay bf16 (QKV output, and in bf16 also the attention context and MLP hidden).
 // - `scratch` is resized as needed and reused across layers to avoid reallocations.
@@ -31,7 +31,7 @@
 namespace beit {
 
 struct LayerScratch {
-  std::vector<float> normed;
+  std::vector<float> normed, probs;
   ActivationBuffer qkv, context, mlp;
   std::vector<uint16_t> probs_bf16;
 
@@ -44,7 +44,7 @@ class BeitLayer {
   BeitLayer(const BeitConfig& config, Checkpoint& checkpoint, const std::string& prefix);
 
   void Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t tokens, const float* bias,
-               const float* head_mask, bool keep_probs, float* probs, LayerScratch& scratch) const;
+               const float* head_mask, bool keep_probs, LayerScratch& scratch) const;
 
   // The layer's own relative position bias, or null when it has none.
   const RelativePositionBias* relative_position_bias() const { return relative_position_bias_.get(); }

@@ -73,29 +73,19 @@ BeitModelOutput BeitModel::Forward(dnnl::stream& stream, const BeitModelInputs& 
 
   // Working memory kept per calling thread: allocating and zeroing these few MB anew for every
   // batch cost about 2 % of a BEiT-base forward. Above kKeptScratchBytes (BEiT-base batch 8 needs
-  // about 66 MB) it is given back after the call, so a large input (640x640: 120 MB of scores)
+  // about 66 MB) it is given back after the layers, so a large input (640x640: 120 MB of scores)
   // does not stay pinned to each thread that ran one.
   constexpr int64_t kKeptScratchBytes = int64_t{128} << 20;
-  thread_local std::vector<float> probs;
   thread_local LayerScratch scratch;
-  probs.resize(B * H * N * N);
-  struct ReleaseIfLarge {
-    ~ReleaseIfLarge() {
-      if (static_cast<int64_t>(probs.capacity() * sizeof(float)) + scratch.bytes() > kKeptScratchBytes) {
-        std::vector<float>().swap(probs);
-        scratch = LayerScratch();
-      }
-    }
-  } release_if_large;
   for (int64_t l = 0; l < L; ++l) {
     const Tensor* bias = RelativePositionBiasFor(static_cast<int>(l), out.grid_h, out.grid_w);
     layers_[l]->Forward(stream, x.data(), B, N, bias ? bias->ptr() : nullptr,
-                        head_mask.empty() ? nullptr : head_mask.data() + l * H, request.attentions, probs.data(),
-                        scratch);
+                        head_mask.empty() ? nullptr : head_mask.data() + l * H, request.attentions, scratch);
     stream.wait();
-    if (request.attentions) out.attentions.emplace_back(Shape{B, H, N, N}, probs);
+    if (request.attentions) out.attentions.emplace_back(Shape{B, H, N, N}, scratch.probs);
     snapshot(static_cast<int>(l + 1));
   }
+  if (scratch.bytes() > kKeptScratchBytes) scratch = LayerScratch();
 
   out.last_hidden_state = Tensor(hidden_shape);
   if (final_layernorm_) {

@@ -201,11 +201,10 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   const int64_t max_rows = precision_ == Precision::kInt8 ? kInt8MaxRows : rows;
   const int64_t chunks = (rows + max_rows - 1) / max_rows;
   const int64_t chunk = (rows + chunks - 1) / chunks;
-  const int64_t x_bytes = x.type == dt::f32 ? 4 : 2, y_bytes = y.type == dt::f32 ? 4 : 2;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t n = std::min(chunk, rows - r0);
-    ForwardRows(stream, {static_cast<const char*>(x.data) + r0 * in_ * x_bytes, x.type}, n,
-                {static_cast<char*>(y.data) + r0 * out_ * y_bytes, y.type});
+    ForwardRows(stream, {static_cast<const char*>(x.data) + r0 * in_ * ElementBytes(x.type), x.type}, n,
+                {static_cast<char*>(y.data) + r0 * out_ * ElementBytes(y.type), y.type});
   }
 }
 
