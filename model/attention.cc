@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/fused_attention.h"
 #include "model/model_error.h"
 
 namespace beit {
@@ -12,8 +13,11 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
 
-AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim)
-    : heads_(heads), head_dim_(head_dim), query_scale_(1.0f / std::sqrt(static_cast<float>(head_dim))) {}
+AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim, bool fused)
+    : heads_(heads),
+      head_dim_(head_dim),
+      query_scale_(1.0f / std::sqrt(static_cast<float>(head_dim))),
+      fused_(fused) {}
 
 void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens,
                                const float* bias, const float* head_mask, bool keep_probs, float* probs,
@@ -23,6 +27,11 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   if (T != dt::f32 && T != dt::bf16) throw ModelError("attention operands are f32 or bf16");
   if (context.type != dt::f32 && !(context.type == dt::bf16 && T == dt::bf16)) {
     throw ModelError("attention writes f32 context, or bf16 from bf16 operands");
+  }
+  if (fused_ && FusedAttentionSupported(T, d)) {
+    stream.wait();  // the QKV projection has written qkv
+    FusedAttention(qkv, {batch, N, H, d}, bias, head_mask, keep_probs ? probs : nullptr, context);
+    return;
   }
   const int64_t element_size = ElementBytes(T);
   const char* qkv_bytes = static_cast<const char*>(qkv.data);

@@ -11,9 +11,13 @@
 //   a post-op, to the scaled scores as Transformers adds it.
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers
 //   does; the returned probabilities include it.
+// - Where FusedAttentionSupported() (AVX-512; AVX512-BF16 for bf16) the fused kernel runs
+//   (model/fused_attention.h: scores, softmax and context per block of queries, no scores
+//   tensor), unless the constructor is told not to; otherwise three oneDNN primitives: scores
+//   matmul, softmax, context matmul. Both compute the same arithmetic.
 // - `probs` [B, H, N, N] is f32 working space. It holds the attention probabilities on return when
-//   qkv is f32 or `keep_probs` is set; otherwise (bf16, probabilities not wanted) softmax writes
-//   bf16 directly and `probs` is left holding the scores.
+//   `keep_probs` is set; otherwise its contents are unspecified (the oneDNN bf16 path leaves the
+//   scores there and has softmax write bf16 directly; the fused kernel does not touch it).
 // - `context` [B, N, C] receives the per-head outputs, heads concatenated: f32, or bf16 when qkv
 //   is bf16. `bf16_probs` is working space for the bf16 probabilities (resized as needed).
 // - Primitives are created on first use per shape and type, and cached. Thread-safe.
@@ -32,7 +36,9 @@ namespace beit {
 
 class AttentionKernels {
  public:
-  AttentionKernels(int64_t heads, int64_t head_dim);
+  // `fused` false keeps the oneDNN primitives even where the fused kernel could run (for
+  // comparing the two).
+  AttentionKernels(int64_t heads, int64_t head_dim, bool fused = true);
 
   // The factor the query projection must be multiplied by: 1/sqrt(head_dim).
   float query_scale() const { return query_scale_; }
@@ -46,6 +52,7 @@ class AttentionKernels {
   using dt = dnnl::memory::data_type;
   int64_t heads_, head_dim_;
   float query_scale_;
+  bool fused_;
   PrimitiveCache<std::tuple<int64_t, bool, dt>, dnnl::matmul> scores_;       // (N, has_bias, qkv), per image
   PrimitiveCache<std::tuple<int64_t, dt>, dnnl::softmax_v2_forward> softmax_;  // (rows, probabilities)
   PrimitiveCache<std::tuple<int64_t, int64_t, dt, dt>, dnnl::matmul> context_;  // (B, N, qkv, context)

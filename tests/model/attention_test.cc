@@ -9,6 +9,9 @@
 #include <cmath>
 #include <vector>
 
+#include "model/fused_attention.h"
+#include "tests/model/attention_reference.h"
+
 namespace beit {
 namespace {
 
@@ -18,38 +21,11 @@ using dt = dnnl::memory::data_type;
 // scale the scores as Transformers does.
 constexpr int64_t kBatch = 2, kHeads = 3, kTokens = 7, kHeadDim = 16, kC = kHeads * kHeadDim;
 
-struct Reference {
-  std::vector<float> probs, context;
-};
+using Reference = AttentionReference;
 
 Reference Naive(const std::vector<float>& qkv, const std::vector<float>* bias, const std::vector<float>* head_mask) {
-  Reference r{std::vector<float>(kBatch * kHeads * kTokens * kTokens), std::vector<float>(kBatch * kTokens * kC)};
-  const float scale = 1.f / std::sqrt(float(kHeadDim));
-  for (int64_t b = 0; b < kBatch; ++b) {
-    for (int64_t h = 0; h < kHeads; ++h) {
-      for (int64_t n = 0; n < kTokens; ++n) {
-        float* p = &r.probs[((b * kHeads + h) * kTokens + n) * kTokens];
-        for (int64_t m = 0; m < kTokens; ++m) {
-          double s = 0;
-          for (int64_t j = 0; j < kHeadDim; ++j) {
-            s += double(qkv[(b * kTokens + n) * 3 * kC + h * kHeadDim + j]) *
-                 qkv[(b * kTokens + m) * 3 * kC + kC + h * kHeadDim + j];
-          }
-          p[m] = float(s) * scale + (bias ? (*bias)[(h * kTokens + n) * kTokens + m] : 0.f);
-        }
-        const float top = *std::max_element(p, p + kTokens);
-        double sum = 0;
-        for (int64_t m = 0; m < kTokens; ++m) sum += p[m] = std::exp(p[m] - top);
-        for (int64_t m = 0; m < kTokens; ++m) p[m] = float(p[m] / sum) * (head_mask ? (*head_mask)[h] : 1.f);
-        for (int64_t j = 0; j < kHeadDim; ++j) {
-          double c = 0;
-          for (int64_t m = 0; m < kTokens; ++m) c += double(p[m]) * qkv[(b * kTokens + m) * 3 * kC + 2 * kC + h * kHeadDim + j];
-          r.context[(b * kTokens + n) * kC + h * kHeadDim + j] = float(c);
-        }
-      }
-    }
-  }
-  return r;
+  return NaiveAttention(qkv, kBatch, kTokens, kHeads, kHeadDim, 1.f / std::sqrt(float(kHeadDim)),
+                        bias ? bias->data() : nullptr, head_mask ? head_mask->data() : nullptr);
 }
 
 class AttentionTest : public ::testing::Test {
@@ -62,9 +38,13 @@ class AttentionTest : public ::testing::Test {
   // Runs the kernels with bf16 Q/K/V (the values rounded) or f32; returns probs and f32 context.
   // The kernels take Q multiplied by query_scale(), as the layer's QKV projection delivers it.
   Reference Run(bool bf16, const float* head_mask, bool keep_probs, dt context_type = dt::f32) {
+    return RunOn(kernels_, bf16, head_mask, keep_probs, context_type);
+  }
+  Reference RunOn(const AttentionKernels& kernels, bool bf16, const float* head_mask, bool keep_probs,
+                  dt context_type = dt::f32) {
     std::vector<float> scaled = qkv_;
     for (int64_t row = 0; row < kBatch * kTokens; ++row) {
-      for (int64_t j = 0; j < kC; ++j) scaled[row * 3 * kC + j] *= kernels_.query_scale();
+      for (int64_t j = 0; j < kC; ++j) scaled[row * 3 * kC + j] *= kernels.query_scale();
     }
     std::vector<uint16_t> qkv_bf16(qkv_.size());
     RoundToBf16(scaled.data(), int64_t(scaled.size()), qkv_bf16.data());
@@ -75,7 +55,7 @@ class AttentionTest : public ::testing::Test {
                                                       : F32View(out.context.data());
     dnnl::stream stream(CpuEngine());
     std::vector<uint16_t> bf16_probs;
-    kernels_.Forward(stream, qkv, kBatch, kTokens, bias_.data(), head_mask, keep_probs, out.probs.data(), context,
+    kernels.Forward(stream, qkv, kBatch, kTokens, bias_.data(), head_mask, keep_probs, out.probs.data(), context,
                      bf16_probs);
     stream.wait();
     if (context_type == dt::bf16) {
@@ -100,23 +80,41 @@ class AttentionTest : public ::testing::Test {
   }
 
   AttentionKernels kernels_{kHeads, kHeadDim};
+  AttentionKernels onednn_kernels_{kHeads, kHeadDim, /*fused=*/false};
   std::vector<float> qkv_, bias_, mask_;
 };
 
 TEST_F(AttentionTest, QueryScaleIsOneOverSqrtHeadDim) { EXPECT_EQ(kernels_.query_scale(), 0.25f); }
 
+// f32 on both paths: the fused kernel (where the CPU has AVX-512) and the oneDNN primitives.
 TEST_F(AttentionTest, F32MatchesTheReference) {
   const Reference want = Naive(qkv_, &bias_, nullptr);
-  const Reference got = Run(/*bf16=*/false, nullptr, /*keep_probs=*/false);
-  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
-  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-5);
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    const Reference kept = RunOn(*kernels, /*bf16=*/false, nullptr, /*keep_probs=*/true);
+    EXPECT_LT(MaxAbsDiff(kept.probs, want.probs), 1e-6);
+    EXPECT_LT(MaxAbsDiff(kept.context, want.context), 1e-5);
+    const Reference context_only = RunOn(*kernels, false, nullptr, /*keep_probs=*/false);
+    EXPECT_LT(MaxAbsDiff(context_only.context, want.context), 1e-5);
+  }
 }
 
 TEST_F(AttentionTest, F32HeadMaskScalesTheReturnedProbabilities) {
   const Reference want = Naive(qkv_, &bias_, &mask_);
-  const Reference got = Run(false, mask_.data(), true);
-  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
-  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-5);
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    const Reference got = RunOn(*kernels, false, mask_.data(), true);
+    EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
+    EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-5);
+  }
+}
+
+// The fused kernel does not touch the scores buffer when nobody asks for the probabilities: it
+// really ran (the oneDNN paths leave scores or probabilities there).
+TEST_F(AttentionTest, TakesTheFusedKernelWhereSupported) {
+  for (const bool bf16 : {false, true}) {
+    if (!FusedAttentionSupported(bf16 ? dt::bf16 : dt::f32, kHeadDim)) continue;
+    const Reference got = Run(bf16, nullptr, /*keep_probs=*/false);
+    for (float p : got.probs) ASSERT_EQ(p, 0.f) << (bf16 ? "bf16" : "f32");
+  }
 }
 
 // bf16 operands: the scores come from the rounded Q and K (so kept probabilities match the
@@ -124,9 +122,12 @@ TEST_F(AttentionTest, F32HeadMaskScalesTheReturnedProbabilities) {
 // an error of at most 2^-9 relative per term.
 TEST_F(AttentionTest, Bf16ProbabilitiesStraightToBf16) {
   const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
-  const Reference got = Run(true, nullptr, /*keep_probs=*/false);
-  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
-  // softmax wrote its bf16 output elsewhere: `probs` still holds the scores, not rows summing to 1.
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    EXPECT_LT(MaxAbsDiff(RunOn(*kernels, true, nullptr, /*keep_probs=*/false).context, want.context), 1e-2);
+  }
+  // oneDNN's softmax wrote its bf16 output elsewhere: `probs` still holds the scores, not rows
+  // summing to 1.
+  const Reference got = RunOn(onednn_kernels_, true, nullptr, /*keep_probs=*/false);
   float worst_row_sum_error = 0;
   for (int64_t row = 0; row < kBatch * kHeads * kTokens; ++row) {
     float sum = 0;
@@ -138,18 +139,22 @@ TEST_F(AttentionTest, Bf16ProbabilitiesStraightToBf16) {
 
 TEST_F(AttentionTest, Bf16KeepsF32ProbabilitiesWhenAsked) {
   const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
-  const Reference got = Run(true, nullptr, /*keep_probs=*/true);
-  EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
-  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    const Reference got = RunOn(*kernels, true, nullptr, /*keep_probs=*/true);
+    EXPECT_LT(MaxAbsDiff(got.probs, want.probs), 1e-6);
+    EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+  }
 }
 
 TEST_F(AttentionTest, Bf16HeadMask) {
   const Reference want = Naive(RoundedQkv(), &bias_, &mask_);
-  const Reference got = Run(true, mask_.data(), /*keep_probs=*/false);
-  EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
-  for (int64_t b = 0; b < kBatch; ++b) {  // head 1 is masked out: its context is zero
-    for (int64_t n = 0; n < kTokens; ++n) {
-      for (int64_t j = 0; j < kHeadDim; ++j) EXPECT_EQ(got.context[(b * kTokens + n) * kC + kHeadDim + j], 0.f);
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    const Reference got = RunOn(*kernels, true, mask_.data(), /*keep_probs=*/false);
+    EXPECT_LT(MaxAbsDiff(got.context, want.context), 1e-2);
+    for (int64_t b = 0; b < kBatch; ++b) {  // head 1 is masked out: its context is zero
+      for (int64_t n = 0; n < kTokens; ++n) {
+        for (int64_t j = 0; j < kHeadDim; ++j) EXPECT_EQ(got.context[(b * kTokens + n) * kC + kHeadDim + j], 0.f);
+      }
     }
   }
 }
@@ -164,11 +169,13 @@ TEST_F(AttentionTest, F32OperandsWriteF32Context) {
 }
 
 TEST_F(AttentionTest, Bf16ContextOutput) {
-  const Reference f32_context = Run(true, nullptr, false, dt::f32);
-  const Reference bf16_context = Run(true, nullptr, false, dt::bf16);
-  for (size_t i = 0; i < f32_context.context.size(); ++i) {
-    const float x = f32_context.context[i];
-    EXPECT_NEAR(bf16_context.context[i], x, std::fabs(x) * 0x1p-8f + 1e-7f) << i;  // half a bf16 ulp
+  for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
+    const Reference f32_context = RunOn(*kernels, true, nullptr, false, dt::f32);
+    const Reference bf16_context = RunOn(*kernels, true, nullptr, false, dt::bf16);
+    for (size_t i = 0; i < f32_context.context.size(); ++i) {
+      const float x = f32_context.context[i];
+      EXPECT_NEAR(bf16_context.context[i], x, std::fabs(x) * 0x1p-8f + 1e-7f) << i;  // half a bf16 ulp
+    }
   }
 }
 
