@@ -11,6 +11,30 @@ namespace beit {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
+namespace {
+
+// Whether oneDNN has a Winograd kernel for a 3x3 (stride 1, padding 1) f32 convolution of these
+// channel counts with this activation on this CPU, asked on a small image.
+bool WinogradAvailable(int64_t in, int64_t out, const std::string& activation) {
+  dnnl::memory::desc src({1, in, 16, 16}, dt::f32, tag::any), dst({1, out, 16, 16}, dt::f32, tag::any);
+  dnnl::memory::desc wei({out, in, 3, 3}, dt::f32, tag::any), bia({out}, dt::f32, tag::a);
+  dnnl::post_ops ops;
+  AppendActivation(ops, activation);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  try {
+    dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, src,
+                                        wei, bia, dst, {1, 1}, {0, 0}, {1, 1}, {1, 1}),
+        attr, CpuEngine());
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 BatchNorm TakeBatchNorm(Checkpoint& ckpt, const std::string& prefix, int64_t channels) {
   BatchNorm bn;
   bn.gamma = ckpt.Take(prefix + "weight", {channels});
@@ -41,8 +65,13 @@ Conv2d::Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* bn, Options o
     }
   }
   const auto& o = options_;
-  if (operand_type_ == dt::f32 && !o.transposed && kernel_h_ == 3 && kernel_w_ == 3 && o.stride == 1 &&
-      o.padding == 1 && o.dilation == 1) {
+  const bool plain_3x3 =
+      !o.transposed && kernel_h_ == 3 && kernel_w_ == 3 && o.stride == 1 && o.padding == 1 && o.dilation == 1;
+  if (plain_3x3 && o.winograd && WinogradAvailable(in_, out_, o.activation)) {
+    algorithm_ = Algorithm::kWinograd;
+    operand_type_ = dt::f32;
+  } else if (plain_3x3 && operand_type_ == dt::f32) {
+    algorithm_ = Algorithm::kNineMatmuls;
     as_matmuls_ = std::make_unique<Conv3x3Matmuls>(weight_, bias_, o.activation);
     weight_ = Tensor();
   }
@@ -64,6 +93,8 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
     const auto& o = options_;
     dnnl::memory::desc src({b, in_, h, w}, operand_type_, tag::nhwc);
     dnnl::memory::desc dst({b, out_, oh, ow}, dt::f32, tag::nhwc);
+    const bool winograd = algorithm_ == Algorithm::kWinograd;
+    dnnl::memory::desc src_any({b, in_, h, w}, dt::f32, tag::any), dst_any({b, out_, oh, ow}, dt::f32, tag::any);
     dnnl::memory::desc wei_any({out_, in_, kernel_h_, kernel_w_}, operand_type_, tag::any);
     dnnl::memory::desc bia({out_}, dt::f32, tag::a);
     dnnl::memory::dims strides{o.stride, o.stride}, pad{o.padding, o.padding}, dil{o.dilation - 1, o.dilation - 1};
@@ -84,11 +115,19 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
       c.primitive = dnnl::deconvolution_forward(pd);
     } else {
       dnnl::convolution_forward::primitive_desc pd(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          src, wei_any, bia, dst, strides, dil, pad, pad),
+          dnnl::convolution_forward::desc(
+              dnnl::prop_kind::forward_inference,
+              winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct,
+              winograd ? src_any : src, wei_any, bia, winograd ? dst_any : dst, strides, dil, pad, pad),
           attr, CpuEngine());
       wanted = pd.weights_desc();
       c.primitive = dnnl::convolution_forward(pd);
+      if (winograd) {
+        c.src = pd.src_desc();
+        c.dst = pd.dst_desc();
+        c.to_kernel = dnnl::reorder(dnnl::reorder::primitive_desc(CpuEngine(), src, CpuEngine(), c.src));
+        c.from_kernel = dnnl::reorder(dnnl::reorder::primitive_desc(CpuEngine(), c.dst, CpuEngine(), dst));
+      }
     }
     std::lock_guard<std::mutex> lock(weights_mu_);
     for (const auto& [desc, mem] : reordered_) {
@@ -126,6 +165,19 @@ FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) RoundToBf16(from + r * row, row, to + r * row);
     src_data = to;
+  }
+  if (algorithm_ == Algorithm::kWinograd) {
+    // Into the kernel's blocked layout and back; the blocked copies live for this call only.
+    dnnl::memory user_src = Wrap(src, src_data), user_dst = Wrap(dst, y.data.data());
+    dnnl::memory kernel_src(c.src, CpuEngine()), kernel_dst(c.dst, CpuEngine());
+    c.to_kernel.execute(stream, user_src, kernel_src);
+    c.primitive.execute(stream, {{DNNL_ARG_SRC, kernel_src},
+                                 {DNNL_ARG_WEIGHTS, c.weights},
+                                 {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
+                                 {DNNL_ARG_DST, kernel_dst}});
+    c.from_kernel.execute(stream, kernel_dst, user_dst);
+    stream.wait();
+    return y;
   }
   c.primitive.execute(stream, {{DNNL_ARG_SRC, Wrap(src, src_data)},
                                {DNNL_ARG_WEIGHTS, c.weights},

@@ -12,10 +12,16 @@
 //   activation and output in f32. int8 models use bf16 here too: their convolutions are the
 //   segmentation heads', where bf16 halves the time and keeps the maps (tests/model/
 //   reduced_precision_test.cc).
-// - In f32, 3x3 convolutions with stride 1, padding 1 and no dilation (all of UperNet's and the
-//   FCN head's) run as nine matmuls (Conv3x3Matmuls), which oneDNN 2.6 does faster than its f32
-//   direct convolution for wide inputs; everything else, and all bf16 convolutions (where the
-//   direct kernel is as fast), runs as oneDNN (de)convolutions.
+// - 3x3 convolutions with stride 1, padding 1 and no dilation (all of UperNet's and the FCN
+//   head's) run, at every precision, as oneDNN's f32 Winograd F(4x4, 3x3) convolution where it
+//   has one for the channel counts (AVX-512): about 4x the direct kernels' speed on UperNet's
+//   convolutions (bench/RESULTS.md), and its outputs agree with direct summation to about 1e-6
+//   relative (tests/model/conv_test.cc) — a tighter result than bf16's. The price is memory: the
+//   transformed weights take 4x the f32 weights (36 instead of 9 values per filter tap set).
+//   Activations are reordered from NHWC into the kernel's blocked layout and back around it.
+// - Without Winograd, f32 3x3 convolutions run as nine matmuls (Conv3x3Matmuls), which oneDNN
+//   2.6 does faster than its f32 direct convolution for wide inputs; everything else, and bf16
+//   convolutions (where the direct kernel is as fast), runs as oneDNN (de)convolutions.
 #pragma once
 
 #include <cstdint>
@@ -49,24 +55,33 @@ class Conv2d {
     int64_t stride = 1, padding = 0, dilation = 1;
     bool transposed = false;
     std::string activation = "linear";
+    // false keeps 3x3 convolutions off Winograd (less memory: no 4x transformed weights).
+    bool winograd = true;
   };
 
   Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* batch_norm, Options options);
 
+  enum class Algorithm { kDirect, kWinograd, kNineMatmuls };
+
   FeatureMap Forward(dnnl::stream& stream, const FeatureMap& x) const;
   int64_t out_channels() const { return out_; }
+  Algorithm algorithm() const { return algorithm_; }
 
  private:
   struct Compiled {
     dnnl::primitive primitive;
     dnnl::memory weights;
+    // The kernel's activation layouts when they are not NHWC (Winograd), with the reorders.
+    dnnl::memory::desc src, dst;
+    dnnl::reorder to_kernel, from_kernel;
   };
   const Compiled& CompiledFor(int64_t b, int64_t h, int64_t w) const;
   std::pair<int64_t, int64_t> OutputSize(int64_t h, int64_t w) const;
 
   int64_t in_, out_, kernel_h_, kernel_w_;
   Options options_;
-  dnnl::memory::data_type operand_type_;  // f32, or bf16 in reduced-precision models
+  Algorithm algorithm_ = Algorithm::kDirect;
+  dnnl::memory::data_type operand_type_;  // f32, or bf16 in reduced-precision models (not Winograd)
   Tensor weight_;  // PyTorch layout, BatchNorm folded (released when as_matmuls_ takes over)
   Tensor bias_;
   PrimitiveCache<std::tuple<int64_t, int64_t, int64_t>, Compiled> cache_;

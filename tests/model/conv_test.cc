@@ -1,20 +1,22 @@
-// Conv2d against a plain loop (f32, with BatchNorm folded and ReLU), and its bf16 form (built
-// under a reduced ScopedPrecision) within bf16 rounding of the f32 result, for a convolution and
-// a transposed convolution.
+// Conv2d against a plain loop (f32, with BatchNorm folded and ReLU) on each 3x3 algorithm —
+// Winograd for channel counts oneDNN has it for, nine matmuls otherwise — and its bf16 form
+// (built under a reduced ScopedPrecision) within bf16 rounding of the f32 result, for a
+// convolution and a transposed convolution.
 #include "model/conv.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace beit {
 namespace {
 
 constexpr int64_t kIn = 5, kOut = 3, kH = 6, kW = 7;
 
-FeatureMap Input() {
-  FeatureMap x(2, kH, kW, kIn);
+FeatureMap Input(int64_t channels = kIn) {
+  FeatureMap x(2, kH, kW, channels);
   for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = std::sin(0.31f * i) + 0.2f;
   return x;
 }
@@ -25,24 +27,28 @@ Tensor Weight(Shape shape) {
   return w;
 }
 
-BatchNorm Norm() {
+BatchNorm Norm(int64_t channels = kOut) {
   BatchNorm bn;
-  bn.gamma = Tensor({kOut}, {1.5f, 0.5f, -1.f});
-  bn.beta = Tensor({kOut}, {0.1f, -0.2f, 0.3f});
-  bn.mean = Tensor({kOut}, {0.05f, -0.1f, 0.2f});
-  bn.var = Tensor({kOut}, {0.9f, 1.3f, 0.4f});
+  bn.gamma = bn.beta = bn.mean = bn.var = Tensor({channels});
+  for (int64_t o = 0; o < channels; ++o) {
+    bn.gamma.data[o] = std::vector<float>{1.5f, 0.5f, -1.f}[o % 3];
+    bn.beta.data[o] = std::vector<float>{0.1f, -0.2f, 0.3f}[o % 3];
+    bn.mean.data[o] = std::vector<float>{0.05f, -0.1f, 0.2f}[o % 3] + 0.01f * o;
+    bn.var.data[o] = std::vector<float>{0.9f, 1.3f, 0.4f}[o % 3];
+  }
   return bn;
 }
 
 // 3x3, padding 1, then eval BatchNorm and ReLU, computed directly.
 float Expected(const FeatureMap& x, const Tensor& w, const BatchNorm& bn, int64_t b, int64_t y, int64_t xx, int64_t o) {
+  const int64_t in = x.channels;
   double acc = 0;
-  for (int64_t i = 0; i < kIn; ++i) {
+  for (int64_t i = 0; i < in; ++i) {
     for (int64_t ky = 0; ky < 3; ++ky) {
       for (int64_t kx = 0; kx < 3; ++kx) {
         const int64_t sy = y + ky - 1, sx = xx + kx - 1;
         if (sy < 0 || sy >= kH || sx < 0 || sx >= kW) continue;
-        acc += double(x.data[((b * kH + sy) * kW + sx) * kIn + i]) * w.data[((o * kIn + i) * 3 + ky) * 3 + kx];
+        acc += double(x.data[((b * kH + sy) * kW + sx) * in + i]) * w.data[((o * in + i) * 3 + ky) * 3 + kx];
       }
     }
   }
@@ -51,10 +57,11 @@ float Expected(const FeatureMap& x, const Tensor& w, const BatchNorm& bn, int64_
 }
 
 // 3x3, padding 1, ReLU: the shape of UperNet's and the FCN head's ConvModules.
-Conv2d::Options PaddedRelu() {
+Conv2d::Options PaddedRelu(bool winograd = true) {
   Conv2d::Options options;
   options.padding = 1;
   options.activation = "relu";
+  options.winograd = winograd;
   return options;
 }
 
@@ -66,22 +73,50 @@ FeatureMap RunConv(Precision precision, const Tensor& w, const BatchNorm* bn, Co
   return conv.Forward(stream, x);
 }
 
-TEST(Conv2dTest, F32MatchesPlainLoopWithBatchNormAndRelu) {
-  const FeatureMap x = Input();
-  const Tensor w = Weight({kOut, kIn, 3, 3});
-  const BatchNorm bn = Norm();
-  const FeatureMap y = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
+void ExpectMatchesPlainLoop(int64_t in, int64_t out, Conv2d::Algorithm want_algorithm) {
+  const FeatureMap x = Input(in);
+  const Tensor w = Weight({out, in, 3, 3});
+  const BatchNorm bn = Norm(out);
+  const Conv2d conv(w, nullptr, &bn, PaddedRelu(want_algorithm == Conv2d::Algorithm::kWinograd));
+  if (conv.algorithm() != want_algorithm) GTEST_SKIP() << "oneDNN offers a different algorithm on this CPU";
+  dnnl::stream stream(CpuEngine());
+  const FeatureMap y = conv.Forward(stream, x);
   ASSERT_EQ(y.height, kH);
   ASSERT_EQ(y.width, kW);
+  ASSERT_EQ(y.channels, out);
   for (int64_t b = 0; b < 2; ++b) {
     for (int64_t r = 0; r < kH; ++r) {
       for (int64_t c = 0; c < kW; ++c) {
-        for (int64_t o = 0; o < kOut; ++o) {
-          EXPECT_NEAR(y.data[((b * kH + r) * kW + c) * kOut + o], Expected(x, w, bn, b, r, c, o), 1e-5);
+        for (int64_t o = 0; o < out; ++o) {
+          EXPECT_NEAR(y.data[((b * kH + r) * kW + c) * out + o], Expected(x, w, bn, b, r, c, o), 1e-5);
         }
       }
     }
   }
+}
+
+TEST(Conv2dTest, F32NineMatmulsMatchPlainLoopWithBatchNormAndRelu) {
+  ExpectMatchesPlainLoop(kIn, kOut, Conv2d::Algorithm::kNineMatmuls);
+}
+
+TEST(Conv2dTest, WinogradMatchesPlainLoopWithBatchNormAndRelu) {
+  ExpectMatchesPlainLoop(kIn, kOut, Conv2d::Algorithm::kWinograd);
+  ExpectMatchesPlainLoop(32, 48, Conv2d::Algorithm::kWinograd);  // whole 16-channel blocks
+}
+
+// Where oneDNN has Winograd (AVX-512) it serves every precision, in f32: reduced-precision models
+// get the f32 result exactly.
+TEST(Conv2dTest, WinogradServesEveryPrecisionInF32) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no Winograd kernel without AVX-512";
+  const FeatureMap x = Input();
+  const Tensor w = Weight({kOut, kIn, 3, 3});
+  const BatchNorm bn = Norm();
+  const FeatureMap f32 = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
+  for (Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    ScopedPrecision scoped(p);
+    EXPECT_EQ(Conv2d(w, nullptr, &bn, PaddedRelu()).algorithm(), Conv2d::Algorithm::kWinograd);
+  }
+  EXPECT_EQ(RunConv(Precision::kBF16, w, &bn, PaddedRelu(), x).data, f32.data);
 }
 
 void ExpectBf16Close(const FeatureMap& f32, const FeatureMap& bf16) {
@@ -95,12 +130,19 @@ void ExpectBf16Close(const FeatureMap& f32, const FeatureMap& bf16) {
   EXPECT_GT(max_diff, 0.f) << "bf16 path not taken";
 }
 
+// Off Winograd (and for 1x1 convolutions, which never take it) reduced precisions convolve in bf16.
 TEST(Conv2dTest, ReducedPrecisionsRunInBf16CloseToF32) {
   const FeatureMap x = Input();
-  const Tensor w = Weight({kOut, kIn, 3, 3});
   const BatchNorm bn = Norm();
-  const FeatureMap f32 = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
-  for (Precision p : {Precision::kBF16, Precision::kInt8}) ExpectBf16Close(f32, RunConv(p, w, &bn, PaddedRelu(), x));
+  const Tensor w3 = Weight({kOut, kIn, 3, 3});
+  const FeatureMap f32 = RunConv(Precision::kF32, w3, &bn, PaddedRelu(false), x);
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    ExpectBf16Close(f32, RunConv(p, w3, &bn, PaddedRelu(false), x));
+  }
+  const Tensor w1 = Weight({kOut, kIn, 1, 1});
+  const FeatureMap f32_1x1 = RunConv(Precision::kF32, w1, &bn, {}, x);
+  EXPECT_EQ(Conv2d(w1, nullptr, &bn, {}).algorithm(), Conv2d::Algorithm::kDirect);
+  ExpectBf16Close(f32_1x1, RunConv(Precision::kBF16, w1, &bn, {}, x));
 }
 
 TEST(Conv2dTest, TransposedBf16CloseToF32) {
