@@ -8,7 +8,8 @@
 // reported: peak RSS, the model's GFLOP per image (multiply-adds x 2 of the encoder's matmuls and
 // the patch embedding), achieved GFLOP/s, and efficiency against oneDNN's own matmul (same precision) measured
 // in the same process on the MLP's first matmul shape (m = tokens of the batch, k = hidden size,
-// n = intermediate size).
+// n = intermediate size), and against the CPU's own multiply-add ceiling for the precision's
+// instruction (bench/cpu_peak.h, measured once per process).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/cpu_peak.h"
 #include "model/compute_backend.h"
 #include "model/memory_reuse.h"
 #include "model/model_error.h"
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   const beit::BeitConfig& c = model->config();
   const double gflop = GflopPerImage(c);
+  const double cpu_peak_gflops = beit::MeasureCpuPeakGflops(o.precision, beit::ComputeThreads(), 0.5);
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
   for (int batch : o.batches) {
@@ -164,6 +167,8 @@ int main(int argc, char** argv) {
                                    {"achieved_gflops", achieved},
                                    {"onednn_matmul_gflops", matmul_gflops},
                                    {"efficiency", achieved / matmul_gflops},
+                                   {"cpu_peak_gflops", cpu_peak_gflops},
+                                   {"cpu_peak_efficiency", cpu_peak_gflops > 0 ? achieved / cpu_peak_gflops : 0.0},
                                    {"load_s", load_s},
                                    {"compute", beit::ComputeBackendVersion() + " " + beit::ComputeBackendIsa()}};
     std::printf("%s\n", line.dump().c_str());
