@@ -27,7 +27,9 @@ template <Op kOp>
 BEIT_AVX512 __attribute__((noinline)) int64_t MultiplyAddLoop(double seconds, float* sink) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
-  const __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
+  // Normal values in every interpretation the loops use: f32 near 1, bf16 pairs (1.0, 1.0),
+  // int8 bytes (0x80, 0x3F).
+  const __m512 a = _mm512_castsi512_ps(_mm512_set1_epi32(0x3F803F80)), b = a;
   const auto start = std::chrono::steady_clock::now();
   int64_t issued = 0;
   do {

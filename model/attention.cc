@@ -19,6 +19,10 @@ AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim, bool fused)
       query_scale_(1.0f / std::sqrt(static_cast<float>(head_dim))),
       fused_(fused) {}
 
+bool AttentionKernels::NeedsProbsBuffer(dt operands, bool keep_probs) const {
+  return keep_probs || !(fused_ && FusedAttentionSupported(operands, head_dim_));
+}
+
 void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens,
                                const float* bias, const float* head_mask, bool keep_probs, float* probs,
                                ActivationView context, std::vector<uint16_t>& probs_bf16) const {

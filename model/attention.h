@@ -7,14 +7,15 @@
 //   transposes or copies). qkv is f32 or bf16: with bf16 the two attention matmuls run on bf16
 //   operands (f32 accumulation) and the probabilities are rounded to bf16 before the second one;
 //   scores, softmax and the head mask are computed in f32 either way.
-// - `bias` is the relative position bias [H, N, N] or null; it is added inside the QK^T matmul as
-//   a post-op, to the scaled scores as Transformers adds it.
+// - `bias` is the relative position bias [H, N, N] or null, added to the scaled scores as
+//   Transformers adds it (inside the fused kernel, or as a post-op of oneDNN's QK^T matmul).
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers
 //   does; the returned probabilities include it.
 // - Where FusedAttentionSupported() (AVX-512; AVX512-BF16 for bf16) the fused kernel runs
 //   (model/fused_attention.h: scores, softmax and context per block of queries, no scores
 //   tensor), unless the constructor is told not to; otherwise three oneDNN primitives: scores
-//   matmul, softmax, context matmul. Both compute the same arithmetic.
+//   matmul, softmax, context matmul. Both compute the same math in the same precisions (not bit
+//   for bit: the summation orders differ).
 // - `probs` [B, H, N, N] is f32 working space. It holds the attention probabilities on return when
 //   `keep_probs` is set; otherwise its contents are unspecified (the oneDNN bf16 path leaves the
 //   scores there and has softmax write bf16 directly; the fused kernel does not touch it).
@@ -43,6 +44,9 @@ class AttentionKernels {
   // The factor the query projection must be multiplied by: 1/sqrt(head_dim).
   float query_scale() const { return query_scale_; }
   int64_t heads() const { return heads_; }
+  // Whether Forward needs `probs` for these operands: always when the probabilities are kept,
+  // otherwise only on the oneDNN path (the fused kernel has its own per-thread working space).
+  bool NeedsProbsBuffer(dnnl::memory::data_type operands, bool keep_probs) const;
 
   void Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens, const float* bias,
                const float* head_mask, bool keep_probs, float* probs, ActivationView context,

@@ -84,7 +84,10 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
   const dt attention_type = precision == Precision::kF32 ? dt::f32 : dt::bf16;
   const dt bf16_linear_input = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
   s.normed.resize(rows * C);
-  s.probs.resize(batch * attention_.heads() * tokens * tokens);
+  // [B, H, N, N] is 123 MB per image at 640x640: only when the kernels use it.
+  if (attention_.NeedsProbsBuffer(attention_type, keep_probs)) {
+    s.probs.resize(batch * attention_.heads() * tokens * tokens);
+  }
   const ActivationView qkv = s.qkv.Resize(rows * 3 * C, attention_type);
   const ActivationView context = s.context.Resize(rows * C, bf16_linear_input);
   const ActivationView mlp = s.mlp.Resize(rows * intermediate_, bf16_linear_input);

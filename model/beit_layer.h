@@ -7,7 +7,8 @@
 //   plain residuals). Q, K, V are one fused matmul; the residual adds are matmul sum post-ops.
 // - `bias` is the relative position bias [H, N, N] to add (the layer's own or the shared one) or
 //   null; `head_mask` is [H] or null. `scratch.probs` [B, H, N, N] holds the attention
-//   probabilities afterwards when `keep_probs` is set (or the layer is f32); see AttentionKernels.
+//   probabilities afterwards when `keep_probs` is set (otherwise it is only sized when the
+//   attention kernels need it as working space); see AttentionKernels.
 // - In bf16 and int8 layers the attention matmuls run in bf16 and the activations that two bf16
 //   kernels share stay bf16 (QKV output, and in bf16 also the attention context and MLP hidden).
 // - `scratch` is resized as needed and reused across layers to avoid reallocations.

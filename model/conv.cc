@@ -102,6 +102,7 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
     AppendActivation(ops, o.activation);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
+    if (winograd) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
     Compiled c;
     dnnl::memory::desc wanted;
@@ -125,6 +126,7 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
       if (winograd) {
         c.src = pd.src_desc();
         c.dst = pd.dst_desc();
+        c.scratchpad = pd.scratchpad_desc();
         c.to_kernel = dnnl::reorder(dnnl::reorder::primitive_desc(CpuEngine(), src, CpuEngine(), c.src));
         c.from_kernel = dnnl::reorder(dnnl::reorder::primitive_desc(CpuEngine(), c.dst, CpuEngine(), dst));
       }
@@ -147,6 +149,7 @@ const Conv2d::Compiled& Conv2d::CompiledFor(int64_t b, int64_t h, int64_t w) con
 
 FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
   if (as_matmuls_) return as_matmuls_->Forward(stream, x);
+  if (algorithm_ == Algorithm::kWinograd) return ForwardWinograd(stream, x);
   const auto [oh, ow] = OutputSize(x.height, x.width);
   FeatureMap y(x.batch, oh, ow, out_);
   const Compiled& c = CompiledFor(x.batch, x.height, x.width);
@@ -166,23 +169,38 @@ FeatureMap Conv2d::Forward(dnnl::stream& stream, const FeatureMap& x) const {
     for (int64_t r = 0; r < rows; ++r) RoundToBf16(from + r * row, row, to + r * row);
     src_data = to;
   }
-  if (algorithm_ == Algorithm::kWinograd) {
-    // Into the kernel's blocked layout and back; the blocked copies live for this call only.
-    dnnl::memory user_src = Wrap(src, src_data), user_dst = Wrap(dst, y.data.data());
-    dnnl::memory kernel_src(c.src, CpuEngine()), kernel_dst(c.dst, CpuEngine());
-    c.to_kernel.execute(stream, user_src, kernel_src);
-    c.primitive.execute(stream, {{DNNL_ARG_SRC, kernel_src},
-                                 {DNNL_ARG_WEIGHTS, c.weights},
-                                 {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
-                                 {DNNL_ARG_DST, kernel_dst}});
-    c.from_kernel.execute(stream, kernel_dst, user_dst);
-    stream.wait();
-    return y;
-  }
   c.primitive.execute(stream, {{DNNL_ARG_SRC, Wrap(src, src_data)},
                                {DNNL_ARG_WEIGHTS, c.weights},
                                {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
                                {DNNL_ARG_DST, Wrap(dst, y.data.data())}});
+  stream.wait();
+  return y;
+}
+
+FeatureMap Conv2d::ForwardWinograd(dnnl::stream& stream, const FeatureMap& x) const {
+  const auto [oh, ow] = OutputSize(x.height, x.width);
+  FeatureMap y(x.batch, oh, ow, out_);
+  // One image at a time: the kernel's weight layout and working space depend on the batch, so a
+  // batch-1 primitive keeps one transformed copy of the weights whatever batches arrive, and its
+  // working space (and the blocked copies, which live for this call) stays at one image's size.
+  const Compiled& c = CompiledFor(1, x.height, x.width);
+  dnnl::memory::desc src({1, in_, x.height, x.width}, dt::f32, tag::nhwc);
+  dnnl::memory::desc dst({1, out_, oh, ow}, dt::f32, tag::nhwc);
+  dnnl::memory::desc bia({out_}, dt::f32, tag::a);
+  dnnl::memory kernel_src(c.src, CpuEngine()), kernel_dst(c.dst, CpuEngine());
+  dnnl::memory scratchpad(c.scratchpad, CpuEngine());
+  const int64_t in_per_image = x.height * x.width * in_, out_per_image = oh * ow * out_;
+  for (int64_t b = 0; b < x.batch; ++b) {
+    dnnl::memory user_src = Wrap(src, x.data.data() + b * in_per_image);
+    dnnl::memory user_dst = Wrap(dst, y.data.data() + b * out_per_image);
+    c.to_kernel.execute(stream, user_src, kernel_src);
+    c.primitive.execute(stream, {{DNNL_ARG_SRC, kernel_src},
+                                 {DNNL_ARG_WEIGHTS, c.weights},
+                                 {DNNL_ARG_BIAS, Wrap(bia, bias_.ptr())},
+                                 {DNNL_ARG_DST, kernel_dst},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    c.from_kernel.execute(stream, kernel_dst, user_dst);
+  }
   stream.wait();
   return y;
 }

@@ -7,18 +7,20 @@
 // - The activation (a hidden_act name, e.g. "relu", "gelu") runs as a fused post-op.
 // - Forward reads x [B, H, W, in] and returns [B, OH, OW, out]. Primitives are cached per input
 //   shape; weights are reordered into the kernel's preferred layout once per distinct layout.
-// - Built under a reduced ScopedPrecision (bf16 or int8) the convolution runs on bf16 operands:
+// - Built under a reduced ScopedPrecision (bf16 or int8) the convolution (unless Winograd, below)
+//   runs on bf16 operands:
 //   weights (BatchNorm folded first) stored bf16, x rounded to bf16, f32 accumulation, bias,
 //   activation and output in f32. int8 models use bf16 here too: their convolutions are the
 //   segmentation heads', where bf16 halves the time and keeps the maps (tests/model/
 //   reduced_precision_test.cc).
 // - 3x3 convolutions with stride 1, padding 1 and no dilation (all of UperNet's and the FCN
-//   head's) run, at every precision, as oneDNN's f32 Winograd F(4x4, 3x3) convolution where it
-//   has one for the channel counts (AVX-512): about 4x the direct kernels' speed on UperNet's
-//   convolutions (bench/RESULTS.md), and its outputs agree with direct summation to about 1e-6
-//   relative (tests/model/conv_test.cc) — a tighter result than bf16's. The price is memory: the
-//   transformed weights take 4x the f32 weights (36 instead of 9 values per filter tap set).
-//   Activations are reordered from NHWC into the kernel's blocked layout and back around it.
+//   head's) run, at every precision, as oneDNN's f32 Winograd convolution (F(4x4, 3x3), or
+//   F(2x2, 3x3) on small maps) where it has one (AVX-512), one image at a time: on UperNet's
+//   shapes 4x the nine-matmul path below and 4-9x oneDNN's direct kernel (bench/RESULTS.md), with
+//   outputs within about 1e-6 relative of direct summation (tests/model/conv_test.cc) — tighter
+//   than bf16, so reduced-precision models use it too. The price is memory: the f32 weights are
+//   kept and the transformed ones take 4x more (36 instead of 9 values per filter), and each call
+//   holds one image's input and output in the kernel's blocked layout plus its working space.
 // - Without Winograd, f32 3x3 convolutions run as nine matmuls (Conv3x3Matmuls), which oneDNN
 //   2.6 does faster than its f32 direct convolution for wide inputs; everything else, and bf16
 //   convolutions (where the direct kernel is as fast), runs as oneDNN (de)convolutions.
@@ -74,8 +76,12 @@ class Conv2d {
     // The kernel's activation layouts when they are not NHWC (Winograd), with the reorders.
     dnnl::memory::desc src, dst;
     dnnl::reorder to_kernel, from_kernel;
+    // Winograd's working space, allocated per call: oneDNN 2.6.3's own (library-managed)
+    // scratchpad makes a Winograd primitive crash on any thread but the one that created it.
+    dnnl::memory::desc scratchpad;
   };
   const Compiled& CompiledFor(int64_t b, int64_t h, int64_t w) const;
+  FeatureMap ForwardWinograd(dnnl::stream& stream, const FeatureMap& x) const;
   std::pair<int64_t, int64_t> OutputSize(int64_t h, int64_t w) const;
 
   int64_t in_, out_, kernel_h_, kernel_w_;

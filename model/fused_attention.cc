@@ -7,12 +7,17 @@
 #include <limits>
 #include <vector>
 
+#include <omp.h>
+
+#include "model/model_error.h"
+
 // GCC 12's AVX-512 intrinsics start some results from a self-initialised "undefined" vector,
 // which -Wmaybe-uninitialized reports once inlined here; it is not a real read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // The kernels are compiled for AVX-512 whatever the project's -march; FusedAttentionSupported()
-// guards every call. Only the bf16 operand path uses AVX512-BF16 instructions.
+// guards every call. AVX512-BF16 instructions appear only in code the bf16 operand path
+// instantiates (if constexpr on the operand type), so f32 runs on AVX-512 CPUs without it.
 #define BEIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace beit {
@@ -29,10 +34,12 @@ constexpr int kQueryBlock = 6;
 // vdpbf16ps multiplies and adds in one step. kPack is the values per word.
 struct F32Operands {
   static constexpr int kPack = 1;
+  static constexpr bool kBf16 = false;
   BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
 };
 struct Bf16Operands {
   static constexpr int kPack = 2;
+  static constexpr bool kBf16 = true;
   BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) {
     return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
   }
@@ -70,7 +77,7 @@ BEIT_AVX512 inline __m512 BroadcastWord(const void* p) {
 // n = round(x log2(e)) and r = x - n ln(2) (ln 2 in two parts), e^r by its degree-7 Taylor
 // polynomial; for |r| <= ln(2)/2 the truncation error is below 1e-8 relative, under f32 rounding.
 BEIT_AVX512 inline __m512 ExpNonPositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.f));  // exp underflows to 0 below this
+  x = _mm512_max_ps(_mm512_set1_ps(-104.f), x);  // exp underflows to 0 below this; NaN stays NaN
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
@@ -90,12 +97,7 @@ BEIT_AVX512 inline __m512 ExpNonPositive(__m512 x) {
 template <typename Ops, int R, int T>
 BEIT_AVX512 inline void ScoresTile(const HeadTask& task, const char* q, int64_t j0) {
   constexpr int64_t kWordBytes = 4;
-  __m512 acc[R][T];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  }
+  __m512 acc[R][T] = {};  // zero vectors
   const uint32_t* kt = task.keys_t + j0;
   const int64_t words = task.head_dim / Ops::kPack;
   for (int64_t k = 0; k < words; ++k, kt += task.padded) {
@@ -116,11 +118,16 @@ BEIT_AVX512 inline void ScoresTile(const HeadTask& task, const char* q, int64_t 
   }
 }
 
+template <typename Ops>
 BEIT_AVX512 inline void StoreContext(const HeadTask& task, int64_t offset, __mmask16 lanes, __m512 value) {
-  if (task.bf16_context) {
+  if constexpr (Ops::kBf16) {
+    if (!task.bf16_context) {
+      _mm512_mask_storeu_ps(static_cast<float*>(task.context) + offset, lanes, value);
+      return;
+    }
     const __m256i rounded = (__m256i)_mm512_cvtneps_pbh(value);
     _mm256_mask_storeu_epi16(static_cast<uint16_t*>(task.context) + offset, lanes, rounded);
-  } else {
+  } else {  // f32 operands write f32 context (FusedAttention checks)
     _mm512_mask_storeu_ps(static_cast<float*>(task.context) + offset, lanes, value);
   }
 }
@@ -131,12 +138,7 @@ BEIT_AVX512 inline void StoreContext(const HeadTask& task, int64_t offset, __mma
 template <typename Ops, int R, int T>
 BEIT_AVX512 inline void ContextTile(const HeadTask& task, const uint32_t* p_rows, int64_t p_stride, int64_t row0,
                                     int64_t s0, __mmask16 last) {
-  __m512 acc[R][T];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  }
+  __m512 acc[R][T] = {};  // zero vectors
   const uint32_t* v = task.values + s0;
   for (int64_t m = 0; m < task.value_rows; ++m, v += task.value_stride) {
     __m512 values[T];
@@ -155,7 +157,7 @@ BEIT_AVX512 inline void ContextTile(const HeadTask& task, const uint32_t* p_rows
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      StoreContext(task, (row0 + r) * task.context_stride + s0 + t * kLanes, t == T - 1 ? last : __mmask16(0xFFFF),
+      StoreContext<Ops>(task, (row0 + r) * task.context_stride + s0 + t * kLanes, t == T - 1 ? last : __mmask16(0xFFFF),
                    acc[r][t]);
     }
   }
@@ -203,7 +205,7 @@ BEIT_AVX512 void QueryBlock(const HeadTask& task, int64_t i0) {
 
   const uint32_t* p_rows = reinterpret_cast<const uint32_t*>(task.scores);
   int64_t p_stride = task.padded;
-  if (Ops::kPack == 2) {  // round the probabilities to bf16, as the oneDNN path does
+  if constexpr (Ops::kBf16) {  // round the probabilities to bf16, as the oneDNN path does
     for (int r = 0; r < R; ++r) {
       for (int64_t c = 0; c < task.padded; c += kLanes) {
         const __m256bh rounded = _mm512_cvtneps_pbh(_mm512_loadu_ps(task.scores + r * task.padded + c));
@@ -226,12 +228,12 @@ BEIT_AVX512 void QueryBlock(const HeadTask& task, int64_t i0) {
   }
 }
 
+// Queries begin .. end (begin a multiple of kQueryBlock).
 template <typename Ops>
-BEIT_AVX512 void AllQueries(const HeadTask& task) {
-  const int64_t N = task.tokens;
-  int64_t i = 0;
-  for (; i + kQueryBlock <= N; i += kQueryBlock) QueryBlock<Ops, kQueryBlock>(task, i);
-  switch (N - i) {
+BEIT_AVX512 void Queries(const HeadTask& task, int64_t begin, int64_t end) {
+  int64_t i = begin;
+  for (; i + kQueryBlock <= end; i += kQueryBlock) QueryBlock<Ops, kQueryBlock>(task, i);
+  switch (end - i) {
     case 1: QueryBlock<Ops, 1>(task, i); break;
     case 2: QueryBlock<Ops, 2>(task, i); break;
     case 3: QueryBlock<Ops, 3>(task, i); break;
@@ -240,7 +242,7 @@ BEIT_AVX512 void AllQueries(const HeadTask& task) {
     default: break;
   }
 }
-static_assert(kQueryBlock == 6, "the tail switch in AllQueries covers blocks of 1..5 queries");
+static_assert(kQueryBlock == 6, "the tail switch in Queries covers blocks of 1..5 queries");
 
 // K^T as words with zero columns up to the padded width, so every scores tile is full width.
 void TransposeKeys(const char* keys, int64_t row_bytes, int64_t tokens, int64_t words, int64_t padded,
@@ -276,49 +278,62 @@ void FusedAttention(ConstActivationView qkv, const AttentionShape& shape, const 
                     float* probs, ActivationView context) {
   const int64_t B = shape.batch, N = shape.tokens, H = shape.heads, d = shape.head_dim, C = H * d;
   const bool bf16 = qkv.type == dt::bf16;
+  if (context.type == dt::bf16 && !bf16) throw ModelError("fused attention writes bf16 context only from bf16 operands");
   const int64_t element = ElementBytes(qkv.type), pack = bf16 ? 2 : 1;
   const int64_t padded = (N + kLanes - 1) / kLanes * kLanes;
   const char* qkv_bytes = static_cast<const char*>(qkv.data);
-#pragma omp parallel
-  {
-    std::vector<uint32_t> keys_t(d / pack * padded), value_pairs(bf16 ? (N + 1) / 2 * d : 0);
-    std::vector<float> scores(kQueryBlock * padded);
-    std::vector<uint16_t> probs_bf16(bf16 ? kQueryBlock * padded : 0);
-#pragma omp for schedule(static)
-    for (int64_t pair = 0; pair < B * H; ++pair) {
-      const int64_t b = pair / H, h = pair % H;
-      const char* image = qkv_bytes + b * N * 3 * C * element;
-      HeadTask task{};
-      task.queries = image + h * d * element;
-      task.query_row_bytes = 3 * C * element;
-      TransposeKeys(image + (C + h * d) * element, 3 * C * element, N, d / pack, padded, keys_t.data());
-      task.keys_t = keys_t.data();
-      if (bf16) {
-        PairValueRows(reinterpret_cast<const uint16_t*>(image) + 2 * C + h * d, 3 * C, N, d, value_pairs.data());
-        task.values = value_pairs.data();
-        task.value_stride = d;
-        task.value_rows = (N + 1) / 2;
-      } else {
-        task.values = reinterpret_cast<const uint32_t*>(image) + 2 * C + h * d;
-        task.value_stride = 3 * C;
-        task.value_rows = N;
-      }
-      task.bias = bias ? bias + h * N * N : nullptr;
-      task.mask = head_mask ? head_mask[h] : 1.f;
-      task.probs = probs ? probs + pair * N * N : nullptr;
-      task.scores = scores.data();
-      task.probs_bf16 = probs_bf16.data();
-      task.context = static_cast<char*>(context.data) + (b * N * C + h * d) * ElementBytes(context.type);
-      task.bf16_context = context.type == dt::bf16;
-      task.context_stride = C;
-      task.tokens = N;
-      task.head_dim = d;
-      task.padded = padded;
-      if (bf16) {
-        AllQueries<Bf16Operands>(task);
-      } else {
-        AllQueries<F32Operands>(task);
-      }
+  // Tasks are (image, head) pairs, each split into query chunks when there are fewer pairs than
+  // twice the threads (batch 1 on many cores); every task prepares its head's K^T (and V pairs).
+  const int threads = omp_get_max_threads();
+  const int64_t blocks = (N + kQueryBlock - 1) / kQueryBlock;
+  const int64_t chunks = std::clamp<int64_t>((2 * threads + B * H - 1) / (B * H), 1, blocks);
+  const int64_t blocks_per_chunk = (blocks + chunks - 1) / chunks;
+  // Working space per thread, allocated here so no allocation can fail inside the parallel region.
+  const int64_t keys_words = d / pack * padded, pair_words = bf16 ? (N + 1) / 2 * d : 0;
+  const int64_t score_floats = kQueryBlock * padded, probs_halves = bf16 ? kQueryBlock * padded : 0;
+  std::vector<uint32_t> keys_t(threads * keys_words), value_pairs(threads * pair_words);
+  std::vector<float> scores(threads * score_floats);
+  std::vector<uint16_t> probs_bf16(threads * probs_halves);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t t = 0; t < B * H * chunks; ++t) {
+    const int64_t pair = t / chunks, chunk = t % chunks, b = pair / H, h = pair % H;
+    const int64_t begin = std::min(N, chunk * blocks_per_chunk * kQueryBlock);
+    const int64_t end = std::min(N, begin + blocks_per_chunk * kQueryBlock);
+    if (begin == end) continue;
+    const int me = omp_get_thread_num();
+    const char* image = qkv_bytes + b * N * 3 * C * element;
+    HeadTask task{};
+    task.queries = image + h * d * element;
+    task.query_row_bytes = 3 * C * element;
+    uint32_t* my_keys_t = keys_t.data() + me * keys_words;
+    TransposeKeys(image + (C + h * d) * element, 3 * C * element, N, d / pack, padded, my_keys_t);
+    task.keys_t = my_keys_t;
+    if (bf16) {
+      uint32_t* my_pairs = value_pairs.data() + me * pair_words;
+      PairValueRows(reinterpret_cast<const uint16_t*>(image) + 2 * C + h * d, 3 * C, N, d, my_pairs);
+      task.values = my_pairs;
+      task.value_stride = d;
+      task.value_rows = (N + 1) / 2;
+    } else {
+      task.values = reinterpret_cast<const uint32_t*>(image) + 2 * C + h * d;
+      task.value_stride = 3 * C;
+      task.value_rows = N;
+    }
+    task.bias = bias ? bias + h * N * N : nullptr;
+    task.mask = head_mask ? head_mask[h] : 1.f;
+    task.probs = probs ? probs + pair * N * N : nullptr;
+    task.scores = scores.data() + me * score_floats;
+    task.probs_bf16 = probs_bf16.data() + me * probs_halves;
+    task.context = static_cast<char*>(context.data) + (b * N * C + h * d) * ElementBytes(context.type);
+    task.bf16_context = context.type == dt::bf16;
+    task.context_stride = C;
+    task.tokens = N;
+    task.head_dim = d;
+    task.padded = padded;
+    if (bf16) {
+      Queries<Bf16Operands>(task, begin, end);
+    } else {
+      Queries<F32Operands>(task, begin, end);
     }
   }
 }

@@ -4,7 +4,7 @@
 // probabilities-times-V matmul — whose small per-head matmuls (N x d x N, N = 197, d = 64) run at
 // about half of the large matmuls' rate, and the [B, H, N, N] scores make two round trips through
 // memory (bench/RESULTS.md). Here a block of six queries goes through scores, bias, softmax and
-// context while its rows of scores sit in L1.
+// context while its rows of scores are in cache (L1 at N = 197; the head's K^T, 53 KB, in L2).
 //
 // Contract:
 // - qkv is the layer's fused projection [B, N, 3C] (Q | K | V along the last axis, C = H * d), Q
@@ -17,10 +17,11 @@
 // - `context` is f32, or bf16 (rounded to nearest even) when the operands are bf16.
 // - `probs`, when not null, receives P [B, H, N, N] in f32 (head mask applied, before any bf16
 //   rounding), as Transformers returns attentions.
-// - Any N >= 1; any head size d >= 1 for f32, even d for bf16. Parallel over (image, head) pairs
-//   with OpenMP.
-// - Only call when FusedAttentionSupported(operand type, d) is true (the CPU has AVX-512F, plus
-//   AVX512-BF16/BW/VL for bf16); the caller falls back to the oneDNN primitives otherwise.
+// - Any N >= 1; any head size d >= 1 for f32, even d for bf16. Parallel with OpenMP over
+//   (image, head) pairs, split into query chunks when there are fewer pairs than threads.
+// - Only call when FusedAttentionSupported(operand type, d) is true (the CPU has AVX-512 F, BW
+//   and VL, plus AVX512-BF16 for bf16 operands); the caller falls back to the oneDNN primitives
+//   otherwise. Throws ModelError for bf16 context from f32 operands.
 #pragma once
 
 #include <cstdint>
