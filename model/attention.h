@@ -3,10 +3,11 @@
 // Contract:
 // - Input is the fused projection qkv [B, N, 3C] (Q | K | V along the last axis, C = H*d), as the
 //   layer's single QKV matmul produces it, with Q already multiplied by 1/sqrt(d) (folded into the
-//   query weights at load, so the scores matmul has no scaling pass); Q, K and V are read in place through strides (no
-//   transposes or copies). qkv is f32 or bf16: with bf16 the two attention matmuls run on bf16
-//   operands (f32 accumulation) and the probabilities are rounded to bf16 before the second one;
-//   scores, softmax and the head mask are computed in f32 either way.
+//   query weights at load, so the scores matmul has no scaling pass). The oneDNN path reads Q, K
+//   and V in place through strides; the fused kernel copies one head's K (transposed) and, for
+//   bf16, V (row pairs) into per-thread working space. qkv is f32 or bf16: with bf16 the two
+//   attention matmuls run on bf16 operands (f32 accumulation) and the probabilities are rounded to
+//   bf16 before the second one; scores, softmax and the head mask are computed in f32 either way.
 // - `bias` is the relative position bias [H, N, N] or null, added to the scaled scores as
 //   Transformers adds it (inside the fused kernel, or as a post-op of oneDNN's QK^T matmul).
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers

@@ -34,12 +34,10 @@ constexpr int kQueryBlock = 6;
 // vdpbf16ps multiplies and adds in one step. kPack is the values per word.
 struct F32Operands {
   static constexpr int kPack = 1;
-  static constexpr bool kBf16 = false;
   BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
 };
 struct Bf16Operands {
   static constexpr int kPack = 2;
-  static constexpr bool kBf16 = true;
   BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) {
     return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
   }
@@ -120,7 +118,7 @@ BEIT_AVX512 inline void ScoresTile(const HeadTask& task, const char* q, int64_t 
 
 template <typename Ops>
 BEIT_AVX512 inline void StoreContext(const HeadTask& task, int64_t offset, __mmask16 lanes, __m512 value) {
-  if constexpr (Ops::kBf16) {
+  if constexpr (Ops::kPack == 2) {  // bf16 operands
     if (!task.bf16_context) {
       _mm512_mask_storeu_ps(static_cast<float*>(task.context) + offset, lanes, value);
       return;
@@ -205,7 +203,7 @@ BEIT_AVX512 void QueryBlock(const HeadTask& task, int64_t i0) {
 
   const uint32_t* p_rows = reinterpret_cast<const uint32_t*>(task.scores);
   int64_t p_stride = task.padded;
-  if constexpr (Ops::kBf16) {  // round the probabilities to bf16, as the oneDNN path does
+  if constexpr (Ops::kPack == 2) {  // bf16: round the probabilities, as the oneDNN path does
     for (int r = 0; r < R; ++r) {
       for (int64_t c = 0; c < task.padded; c += kLanes) {
         const __m256bh rounded = _mm512_cvtneps_pbh(_mm512_loadu_ps(task.scores + r * task.padded + c));

@@ -3,7 +3,8 @@
 // faster on CPUs with AVX512-BF16; logits agree with f32 to cosine >= 0.9999); int8 quantises
 // Linear weights per output channel and inputs per token (row), both symmetric s8, with s32
 // accumulation (VNNI; cosine >= 0.9995). In both reduced precisions the attention matmuls and the
-// segmentation heads' convolutions take bf16 operands; LayerNorm, softmax, the patch embedding and
+// segmentation heads' 1x1 and transposed convolutions take bf16 operands (their 3x3 convolutions
+// run f32 Winograd where the CPU has it, see conv.h); LayerNorm, softmax, the patch embedding and
 // the heads' other ops stay f32.
 // See tests/model/reduced_precision_test.cc.
 #pragma once
