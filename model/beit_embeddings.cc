@@ -87,7 +87,7 @@ std::pair<int64_t, int64_t> BeitEmbeddings::Forward(dnnl::stream& stream, const 
     }
   }
   std::vector<float> projected(B * patches * C);
-  projection_.Forward(stream, cols.data(), B * patches, projected.data());
+  projection_.Forward(stream, cols.data(), B * patches, patches, projected.data());
   stream.wait();
 
   const Tensor* positions = patch_positions_.data.empty() ? nullptr : &PatchPositions(h, w);

@@ -1,5 +1,7 @@
 #include "model/beit_layer.h"
 
+#include "model/cpu_tier.h"
+
 #include <algorithm>
 
 namespace beit {
@@ -81,7 +83,7 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
   const int64_t rows = batch * tokens, C = hidden_;
   // Which activations stay bf16: those whose producer and consumer both work in bf16.
   const Precision precision = qkv_.precision();
-  const dt attention_type = precision == Precision::kF32 ? dt::f32 : dt::bf16;
+  const dt attention_type = UsesBf16Operands(precision) ? dt::bf16 : dt::f32;
   const dt bf16_linear_input = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
   s.normed.resize(rows * C);
   // [B, H, N, N] is 123 MB per image at 640x640: only when the kernels use it.
@@ -93,12 +95,12 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
   const ActivationView mlp = s.mlp.Resize(rows * intermediate_, bf16_linear_input);
 
   layernorm_before_.Forward(stream, x, rows, s.normed.data());
-  qkv_.Forward(stream, F32View(s.normed.data()), rows, qkv);
+  qkv_.Forward(stream, F32View(s.normed.data()), rows, tokens, qkv);
   attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, s.probs.data(), context, s.probs_bf16);
-  attention_output_.Forward(stream, context, rows, F32View(x));
+  attention_output_.Forward(stream, context, rows, tokens, F32View(x));
   layernorm_after_.Forward(stream, x, rows, s.normed.data());
-  intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, mlp);
-  output_dense_.Forward(stream, mlp, rows, F32View(x));
+  intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, tokens, mlp);
+  output_dense_.Forward(stream, mlp, rows, tokens, F32View(x));
 }
 
 }  // namespace beit

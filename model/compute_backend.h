@@ -2,7 +2,8 @@
 // exposing oneDNN to callers.
 //
 // Contract: ComputeBackendVersion() is e.g. "oneDNN 2.6.3"; ComputeBackendIsa() names the
-// instruction set oneDNN dispatches to here (e.g. "avx512_core_bf16"); ComputeThreads() is the
+// CPU tier the engine computes at (cpu_tier.h: oneDNN's effective ISA, e.g. "avx2" or
+// "avx512_core_bf16"; ONEDNN_MAX_CPU_ISA caps it); ComputeThreads() is the
 // OpenMP thread count a forward will use (OMP_NUM_THREADS); SetComputeThreads changes it for the
 // process. MeasureMatmulGflops times oneDNN's own matmul [m,k]x[k,n] in `precision` (f32 output;
 // weights in the layout

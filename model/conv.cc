@@ -5,6 +5,7 @@
 
 #include "model/activation.h"
 #include "model/activation_buffer.h"
+#include "model/cpu_tier.h"
 
 namespace beit {
 
@@ -46,7 +47,7 @@ BatchNorm TakeBatchNorm(Checkpoint& ckpt, const std::string& prefix, int64_t cha
 
 Conv2d::Conv2d(Tensor weight, const Tensor* bias, const BatchNorm* bn, Options options)
     : options_(std::move(options)),
-      operand_type_(ScopedPrecision::Current() == Precision::kF32 ? dt::f32 : dt::bf16),
+      operand_type_(UsesBf16Operands(ScopedPrecision::Current()) ? dt::bf16 : dt::f32),
       weight_(std::move(weight)) {
   in_ = options_.transposed ? weight_.dim(0) : weight_.dim(1);
   out_ = options_.transposed ? weight_.dim(1) : weight_.dim(0);

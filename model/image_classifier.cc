@@ -22,7 +22,7 @@ ClassificationOutput ImageClassifier::Forward(dnnl::stream& stream, const BeitMo
   }
   const int64_t B = out.beit.pooler_output.dim(0);
   out.logits = Tensor({B, classifier_.out_features()});
-  classifier_.Forward(stream, out.beit.pooler_output.ptr(), B, out.logits.ptr());
+  classifier_.Forward(stream, out.beit.pooler_output.ptr(), B, 1, out.logits.ptr());
   stream.wait();
   return out;
 }

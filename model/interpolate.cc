@@ -5,12 +5,6 @@
 #include <vector>
 
 namespace beit {
-namespace {
-
-struct LinearTap {
-  int64_t i0, i1;
-  float l0, l1;
-};
 
 // PyTorch's compute_source_index_and_lambda for align_corners=False.
 std::vector<LinearTap> LinearTaps(int64_t in, int64_t out) {
@@ -30,6 +24,8 @@ std::vector<LinearTap> LinearTaps(int64_t in, int64_t out) {
   }
   return taps;
 }
+
+namespace {
 
 struct CubicTap {
   int64_t idx[4];

@@ -8,8 +8,17 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace beit {
+
+// One output coordinate's two source taps and their weights, as PyTorch's
+// compute_source_index_and_lambda (align_corners=False) gives them.
+struct LinearTap {
+  int64_t i0, i1;
+  float l0, l1;
+};
+std::vector<LinearTap> LinearTaps(int64_t in, int64_t out);
 
 void ResizeBilinear(const float* in, int64_t planes, int64_t h, int64_t w, float* out, int64_t oh, int64_t ow);
 void ResizeBicubic(const float* in, int64_t planes, int64_t h, int64_t w, float* out, int64_t oh, int64_t ow);

@@ -1,6 +1,7 @@
 #include "model/linear.h"
 
 #include "model/activation.h"
+#include "model/cpu_tier.h"
 #include "model/model_error.h"
 
 #include <algorithm>
@@ -21,11 +22,11 @@ constexpr int64_t kLayoutProbeRows = 256;
 // matmul (bench/RESULTS.md); f32 and bf16 showed no gain, so they run whole.
 constexpr int64_t kInt8MaxRows = 512;
 
-// Symmetric s8 of one row: q = round(x / scale), scale = max|x| / 127 (1 for an all-zero or
+// Symmetric s8 of one row: q = round(x / scale), scale = max|x| / levels (1 for an all-zero or
 // denormal row). Returns the scale; a row holding NaN or Inf returns NaN, so the row's outputs are
 // NaN as in f32 instead of plausible numbers. Round-half-even through the 1.5 * 2^23 trick, which
 // the compiler vectorises.
-float QuantizeRow(const float* x, int64_t n, int8_t* q) {
+float QuantizeRow(const float* x, int64_t n, int8_t* q, float levels = 127.f) {
   // max |x| as the largest magnitude bit pattern: an integer max vectorises without fast-math,
   // and any pattern at or above Inf's means the row holds Inf or NaN.
   uint32_t max_bits = 0;
@@ -44,11 +45,11 @@ float QuantizeRow(const float* x, int64_t n, int8_t* q) {
     std::fill(q, q + n, int8_t{0});
     return 1.f;
   }
-  const float scale = amax / 127.f;
+  const float scale = amax / levels;
   const float inv = 1.f / scale;
   for (int64_t i = 0; i < n; ++i) {
     const float r = (x[i] * inv + 12582912.f) - 12582912.f;
-    q[i] = static_cast<int8_t>(std::clamp(r, -127.f, 127.f));
+    q[i] = static_cast<int8_t>(std::clamp(r, -levels, levels));
   }
   return scale;
 }
@@ -78,8 +79,10 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
     weight_scales_.resize(out_);
     std::vector<int8_t> row(in_);
     quantized.resize(static_cast<size_t>(in_ * out_));
+    // Without VNNI the s8 x s8 kernels' 16-bit pair sums saturate on full-range weights.
+    const float levels = TierHasVnni(EffectiveCpuTier()) ? 127.f : 63.f;
     for (int64_t o = 0; o < out_; ++o) {
-      weight_scales_[o] = QuantizeRow(weight.ptr() + o * in_, in_, row.data());
+      weight_scales_[o] = QuantizeRow(weight.ptr() + o * in_, in_, row.data(), levels);
       for (int64_t i = 0; i < in_; ++i) quantized[i * out_ + o] = row[i];
     }
   }
@@ -185,8 +188,12 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, Act
   }
 }
 
-void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, ActivationView y) const {
+void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, int64_t group_rows,
+                     ActivationView y) const {
   if (rows == 0) return;
+  if (group_rows <= 0 || rows % group_rows != 0) {
+    throw ModelError("Linear: " + std::to_string(rows) + " rows are not whole groups of " + std::to_string(group_rows));
+  }
   if (x.type != dt::f32 && !(x.type == dt::bf16 && precision_ == Precision::kBF16)) {
     throw ModelError(std::string("a ") + PrecisionName(precision_) + " Linear takes f32 inputs");
   }
@@ -197,10 +204,13 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
     throw ModelError("an int8 Linear with a residual sum writes f32 outputs");
   }
   // int8 runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base batch 8:
-  // four of 394), so its quantised input and f32 product stay in cache between the passes.
-  const int64_t max_rows = precision_ == Precision::kInt8 ? kInt8MaxRows : rows;
-  const int64_t chunks = (rows + max_rows - 1) / max_rows;
-  const int64_t chunk = (rows + chunks - 1) / chunks;
+  // four of 394), so its quantised input and f32 product stay in cache between the passes; its
+  // exact integer sums make any slicing give the same answers. f32 and bf16 run group by group.
+  int64_t chunk = group_rows;
+  if (precision_ == Precision::kInt8) {
+    const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
+    chunk = (rows + chunks - 1) / chunks;
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t n = std::min(chunk, rows - r0);
     ForwardRows(stream, {static_cast<const char*>(x.data) + r0 * in_ * ElementBytes(x.type), x.type}, n,

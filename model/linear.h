@@ -11,6 +11,11 @@
 //   kernel's last step rounds), so a consumer that wants bf16 gets it without an f32 round trip
 //   (except an int8 Linear with a residual sum, which writes f32). Other combinations are
 //   ModelErrors.
+// - Rows come in independent groups of `group_rows` rows (one image's tokens; 1 for pooled
+//   vectors), and an answer never depends on the batch: f32 and bf16 run every group through the
+//   same [group_rows, in] matmul, because oneDNN's GEMMs may block or split the reduction
+//   differently for a different number of rows (its AVX2 GEMM does), which moves the last bits.
+//   int8 accumulates exactly in s32, so it runs any rows together (in slices, below).
 // - One matmul primitive per distinct (rows, y type), created on first use and cached.
 //   Thread-safe.
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
@@ -25,6 +30,9 @@
 //   Big inputs run in slices of at most 512 rows (faster: the intermediates stay in cache). The
 //   int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
 //   and keep the largest size that thread has needed (BEiT-base: about 8 MB per calling thread).
+//   CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply u8 x s8 pairs with vpmaddubsw, whose
+//   16-bit pair sums saturate for full-range operands (oneDNN shifts s8 inputs to u8); there the
+//   weights are quantised to 7 bits (|q| <= 63) so no pair can saturate.
 #pragma once
 
 #include <cstdint>
@@ -54,9 +62,10 @@ class Linear {
   Linear() = default;
   Linear(const Tensor& weight, const Tensor* bias, Options options);
 
-  void Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, ActivationView y) const;
-  void Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
-    Forward(stream, F32View(x), rows, F32View(y));
+  // rows must be a multiple of group_rows.
+  void Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, int64_t group_rows, ActivationView y) const;
+  void Forward(dnnl::stream& stream, const float* x, int64_t rows, int64_t group_rows, float* y) const {
+    Forward(stream, F32View(x), rows, group_rows, F32View(y));
   }
 
   Precision precision() const { return precision_; }

@@ -26,7 +26,7 @@ MaskedImageModelingOutput MaskedImageModel::Forward(dnnl::stream& stream, const 
   }
   layernorm_.Forward(stream, patches.data(), B * P, patches.data());
   out.logits = Tensor({B, P, lm_head_.out_features()});
-  lm_head_.Forward(stream, patches.data(), B * P, out.logits.ptr());
+  lm_head_.Forward(stream, patches.data(), B * P, P, out.logits.ptr());
   stream.wait();
   return out;
 }

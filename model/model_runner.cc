@@ -2,6 +2,7 @@
 
 #include "model/beit_model.h"
 #include "model/checkpoint.h"
+#include "model/cpu_tier.h"
 #include "model/dnnl_context.h"
 #include "model/image_classifier.h"
 #include "model/linear.h"
@@ -69,6 +70,19 @@ ModelRunner::~ModelRunner() = default;
 
 std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vector<std::string>* warnings,
                                                Precision precision) {
+  if (auto why = PrecisionUnsupportedReason(precision)) throw ModelError(*why);
+  try {
+    return LoadAt(dir, warnings, precision);
+  } catch (const dnnl::error& e) {
+    // A kernel oneDNN cannot build here: say what was asked of which CPU, not oneDNN's own words.
+    throw ModelError(dir + ": this CPU (tier " + std::string(CpuTierName(EffectiveCpuTier())) +
+                     ") has no kernel for a layer of this model at precision " + PrecisionName(precision) +
+                     "; try --precision f32");
+  }
+}
+
+std::unique_ptr<ModelRunner> ModelRunner::LoadAt(const std::string& dir, std::vector<std::string>* warnings,
+                                                 Precision precision) {
   const ScopedPrecision scoped_precision(precision);
   std::unique_ptr<ModelRunner> r(new ModelRunner());
   r->precision_ = precision;

@@ -12,7 +12,10 @@
 //   semantic_scores.K (softmax probability of each pixel's label), and semantic_map_native. With `debug`,
 //   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
 // - Run is thread-safe; each call uses its own oneDNN stream.
-// - `precision` (model/precision.h) chooses the matmuls' arithmetic for the whole model.
+// - `precision` (model/precision.h) chooses the matmuls' arithmetic for the whole model. A
+//   precision the CPU tier cannot run (cpu_tier.h) is a ModelError with one line saying which
+//   CPU feature is missing and what to use instead, before anything is read; no oneDNN error
+//   text reaches the caller.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +71,8 @@ class ModelRunner {
 
  private:
   ModelRunner() = default;
+  static std::unique_ptr<ModelRunner> LoadAt(const std::string& dir, std::vector<std::string>* warnings,
+                                             Precision precision);
 
   BeitConfig config_;
   std::string architecture_;

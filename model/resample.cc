@@ -1,28 +1,34 @@
 #include "model/resample.h"
 
-#include <string>
+#include "model/interpolate.h"
 
 namespace beit {
 
-using dt = dnnl::memory::data_type;
-using tag = dnnl::memory::format_tag;
-
-FeatureMap BilinearResize::Forward(dnnl::stream& stream, const FeatureMap& x, int64_t out_h, int64_t out_w) const {
+FeatureMap ResizeBilinear(const FeatureMap& x, int64_t out_h, int64_t out_w) {
   if (x.height == out_h && x.width == out_w) return x;
   FeatureMap y(x.batch, out_h, out_w, x.channels);
-  dnnl::memory::desc src({x.batch, x.channels, x.height, x.width}, dt::f32, tag::nhwc);
-  dnnl::memory::desc dst({x.batch, x.channels, out_h, out_w}, dt::f32, tag::nhwc);
-  const auto& prim = cache_.GetOrCreate({x.batch, x.channels, x.height, x.width, out_h, out_w}, [&] {
-    dnnl::resampling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::resampling_linear, src, dst);
-    dnnl::resampling_forward::primitive_desc pd(d, CpuEngine());
-    // oneDNN 2.6.3's jit:avx512_core_bf16 linear resampler crashes (SIGSEGV) on NHWC maps of 512+
-    // channels, e.g. 768 x 20x20 -> 40x40 in BEiT-base's UperNet; take the next implementation.
-    while (std::string(pd.impl_info_str()).find("avx512_core_bf16") != std::string::npos && pd.next_impl()) {
+  const std::vector<LinearTap> rows = LinearTaps(x.height, out_h), cols = LinearTaps(x.width, out_w);
+  const int64_t C = x.channels, row_stride = x.width * C;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < x.batch; ++b) {
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      const LinearTap& a = rows[oy];
+      const float* image = x.data.data() + b * x.height * row_stride;
+      const float* r0 = image + a.i0 * row_stride;
+      const float* r1 = image + a.i1 * row_stride;
+      float* out = y.data.data() + ((b * out_h + oy) * out_w) * C;
+      for (int64_t ox = 0; ox < out_w; ++ox, out += C) {
+        const LinearTap& t = cols[ox];
+        const float* p00 = r0 + t.i0 * C;
+        const float* p01 = r0 + t.i1 * C;
+        const float* p10 = r1 + t.i0 * C;
+        const float* p11 = r1 + t.i1 * C;
+        for (int64_t c = 0; c < C; ++c) {
+          out[c] = a.l0 * (t.l0 * p00[c] + t.l1 * p01[c]) + a.l1 * (t.l0 * p10[c] + t.l1 * p11[c]);
+        }
+      }
     }
-    return dnnl::resampling_forward(pd);
-  });
-  prim.execute(stream, {{DNNL_ARG_SRC, Wrap(src, x.data.data())}, {DNNL_ARG_DST, Wrap(dst, y.data.data())}});
-  stream.wait();
+  }
   return y;
 }
 

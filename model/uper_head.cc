@@ -31,7 +31,7 @@ FeatureMap UperHead::Forward(dnnl::stream& stream, const std::vector<FeatureMap>
   std::vector<FeatureMap> pooled;
   for (size_t i = 0; i < pool_scales_.size(); ++i) {
     FeatureMap y = psp_convs_[i]->Forward(stream, AdaptiveAvgPool(top, pool_scales_[i]));
-    pooled.push_back(resize_.Forward(stream, y, top.height, top.width));
+    pooled.push_back(ResizeBilinear(y, top.height, top.width));
   }
   std::vector<const FeatureMap*> psp_inputs{&top};
   for (const auto& m : pooled) psp_inputs.push_back(&m);
@@ -42,7 +42,7 @@ FeatureMap UperHead::Forward(dnnl::stream& stream, const std::vector<FeatureMap>
 
   // Top-down: add each coarser level, upsampled, into the finer one.
   for (size_t i = laterals.size() - 1; i > 0; --i) {
-    FeatureMap up = resize_.Forward(stream, laterals[i], laterals[i - 1].height, laterals[i - 1].width);
+    FeatureMap up = ResizeBilinear(laterals[i], laterals[i - 1].height, laterals[i - 1].width);
     float* dst = laterals[i - 1].data.data();
     for (size_t k = 0; k < up.data.size(); ++k) dst[k] += up.data[k];
   }
@@ -50,7 +50,7 @@ FeatureMap UperHead::Forward(dnnl::stream& stream, const std::vector<FeatureMap>
   std::vector<FeatureMap> outs;
   for (size_t i = 0; i + 1 < laterals.size(); ++i) outs.push_back(fpn_convs_[i]->Forward(stream, laterals[i]));
   outs.push_back(std::move(laterals.back()));
-  for (size_t i = 1; i < outs.size(); ++i) outs[i] = resize_.Forward(stream, outs[i], outs[0].height, outs[0].width);
+  for (size_t i = 1; i < outs.size(); ++i) outs[i] = ResizeBilinear(outs[i], outs[0].height, outs[0].width);
   std::vector<const FeatureMap*> cat;
   for (const auto& m : outs) cat.push_back(&m);
   return classifier_->Forward(stream, fpn_bottleneck_->Forward(stream, ConcatChannels(cat)));

@@ -31,7 +31,6 @@ class UperHead {
   std::vector<int> pool_scales_;
   std::vector<std::unique_ptr<Conv2d>> psp_convs_, lateral_convs_, fpn_convs_;
   std::unique_ptr<Conv2d> bottleneck_, fpn_bottleneck_, classifier_;
-  BilinearResize resize_;
 };
 
 }  // namespace beit

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/model/cpu_tier_skip.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -122,6 +124,7 @@ TEST_F(AttentionTest, TakesTheFusedKernelWhereSupported) {
 // reference on rounded inputs to f32 precision); the second matmul also rounds the probabilities,
 // an error of at most 2^-9 relative per term.
 TEST_F(AttentionTest, Bf16ProbabilitiesStraightToBf16) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
   for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
     EXPECT_LT(MaxAbsDiff(RunOn(*kernels, true, nullptr, /*keep_probs=*/false).context, want.context), 1e-2);
@@ -139,6 +142,7 @@ TEST_F(AttentionTest, Bf16ProbabilitiesStraightToBf16) {
 }
 
 TEST_F(AttentionTest, Bf16KeepsF32ProbabilitiesWhenAsked) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   const Reference want = Naive(RoundedQkv(), &bias_, nullptr);
   for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
     const Reference got = RunOn(*kernels, true, nullptr, /*keep_probs=*/true);
@@ -148,6 +152,7 @@ TEST_F(AttentionTest, Bf16KeepsF32ProbabilitiesWhenAsked) {
 }
 
 TEST_F(AttentionTest, Bf16HeadMask) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   const Reference want = Naive(RoundedQkv(), &bias_, &mask_);
   for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
     const Reference got = RunOn(*kernels, true, mask_.data(), /*keep_probs=*/false);
@@ -170,6 +175,7 @@ TEST_F(AttentionTest, F32OperandsWriteF32Context) {
 }
 
 TEST_F(AttentionTest, Bf16ContextOutput) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
     const Reference f32_context = RunOn(*kernels, true, nullptr, false, dt::f32);
     const Reference bf16_context = RunOn(*kernels, true, nullptr, false, dt::bf16);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/model/cpu_tier_skip.h"
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -75,8 +77,7 @@ FeatureMap RunConv(Precision precision, const Tensor& w, const BatchNorm* bn, Co
 }
 
 bool HasWinograd() {  // oneDNN 2.6 has its f32 Winograd kernels for AVX-512 (avx512_core)
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return TierHasAvx512(EffectiveCpuTier());
 }
 
 // Runs the convolution with `want_algorithm` on 2 images and compares every output with the plain
@@ -124,10 +125,11 @@ TEST(Conv2dTest, WinogradServesEveryPrecisionInF32) {
   const BatchNorm bn = Norm();
   const FeatureMap f32 = RunConv(Precision::kF32, w, &bn, PaddedRelu(), x);
   for (Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    if (PrecisionUnsupportedReason(p)) continue;
     ScopedPrecision scoped(p);
     EXPECT_EQ(Conv2d(w, nullptr, &bn, PaddedRelu()).algorithm(), Conv2d::Algorithm::kWinograd);
+    EXPECT_EQ(RunConv(p, w, &bn, PaddedRelu(), x).data, f32.data) << PrecisionName(p);
   }
-  EXPECT_EQ(RunConv(Precision::kBF16, w, &bn, PaddedRelu(), x).data, f32.data);
 }
 
 void ExpectBf16Close(const FeatureMap& f32, const FeatureMap& bf16) {
@@ -159,22 +161,31 @@ TEST(Conv2dTest, WinogradRunsOnAnyThread) {
   EXPECT_EQ(there.data, here.data);
 }
 
-// Off Winograd (and for 1x1 convolutions, which never take it) reduced precisions convolve in bf16.
+// Off Winograd (and for 1x1 convolutions, which never take it) reduced precisions convolve in bf16
+// where the tier has native bf16; below it (int8 on AVX2 or AVX-512 without BF16) in f32, exactly.
 TEST(Conv2dTest, ReducedPrecisionsRunInBf16CloseToF32) {
   const FeatureMap x = Input();
   const BatchNorm bn = Norm();
-  const Tensor w3 = Weight({kOut, kIn, 3, 3});
+  const Tensor w3 = Weight({kOut, kIn, 3, 3}), w1 = Weight({kOut, kIn, 1, 1});
   const FeatureMap f32 = RunConv(Precision::kF32, w3, &bn, PaddedRelu(false), x);
-  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
-    ExpectBf16Close(f32, RunConv(p, w3, &bn, PaddedRelu(false), x));
-  }
-  const Tensor w1 = Weight({kOut, kIn, 1, 1});
   const FeatureMap f32_1x1 = RunConv(Precision::kF32, w1, &bn, {}, x);
   EXPECT_EQ(Conv2d(w1, nullptr, &bn, {}).algorithm(), Conv2d::Algorithm::kDirect);
-  ExpectBf16Close(f32_1x1, RunConv(Precision::kBF16, w1, &bn, {}, x));
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    if (PrecisionUnsupportedReason(p)) continue;
+    SCOPED_TRACE(PrecisionName(p));
+    const FeatureMap reduced = RunConv(p, w3, &bn, PaddedRelu(false), x), reduced_1x1 = RunConv(p, w1, &bn, {}, x);
+    if (UsesBf16Operands(p)) {
+      ExpectBf16Close(f32, reduced);
+      ExpectBf16Close(f32_1x1, reduced_1x1);
+    } else {
+      EXPECT_EQ(reduced.data, f32.data);
+      EXPECT_EQ(reduced_1x1.data, f32_1x1.data);
+    }
+  }
 }
 
 TEST(Conv2dTest, TransposedBf16CloseToF32) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   const FeatureMap x = Input();
   const Tensor w = Weight({kIn, kOut, 2, 2});  // ConvTranspose2d layout [in, out, kh, kw]
   Conv2d::Options options;

@@ -4,6 +4,8 @@
 // runs); and int8 answers do not depend on the batch they ran in.
 #include <gtest/gtest.h>
 
+#include "tests/model/cpu_tier_skip.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -48,6 +50,7 @@ class ReducedPrecisionTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ReducedPrecisionTest, AgreesWithF32) {
   const Case& c = GetParam();
+  BEIT_SKIP_UNLESS_TIER_RUNS(c.precision);
   const std::string& fixture = c.fixture;
   const std::string& output = c.output;
   const std::string dir = std::string(BEIT_TEST_DATA_DIR) + "/models/" + fixture;
@@ -111,9 +114,9 @@ TEST(Int8, NonFiniteRowsGiveNaNAndLeaveOtherRowsAlone) {
   dnnl::stream stream(CpuEngine());
   {
     ScopedPrecision int8(Precision::kInt8);
-    Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_int8.data());
+    Linear(weight, &bias, {}).Forward(stream, x.data(), 3, 1, y_int8.data());
   }
-  Linear(weight, &bias, {}).Forward(stream, x.data(), 3, y_f32.data());
+  Linear(weight, &bias, {}).Forward(stream, x.data(), 3, 1, y_f32.data());
   stream.wait();
   for (int64_t o = 0; o < out; ++o) {
     EXPECT_NEAR(y_int8[o], y_f32[o], 0.05) << o;
@@ -125,6 +128,7 @@ TEST(Int8, NonFiniteRowsGiveNaNAndLeaveOtherRowsAlone) {
 // Asking for attentions takes the kept-f32-probabilities path of the bf16 attention (and a head
 // mask the masked one): the probabilities agree with f32's and the logits with the fast path's.
 TEST(Bf16Attention, ReturnedProbabilitiesAndHeadMaskAgreeWithF32) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   const std::string dir = std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool";
   const SafetensorsFile inputs = SafetensorsFile::Open(dir + "/inputs.safetensors");
   RunInputs in;
