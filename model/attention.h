@@ -12,7 +12,7 @@
 //   Transformers adds it (inside the fused kernel, or as a post-op of oneDNN's QK^T matmul).
 // - `head_mask` ([H] or null) multiplies the probabilities per head after softmax, as Transformers
 //   does; the returned probabilities include it.
-// - Where FusedAttentionSupported() (AVX-512; AVX512-BF16 for bf16) the fused kernel runs
+// - Where FusedAttentionSupported() (the CPU tier has AVX2 or AVX-512; AVX512-BF16 for bf16) the fused kernel runs
 //   (model/fused_attention.h: scores, softmax and context per block of queries, no scores
 //   tensor), unless the constructor is told not to; otherwise three oneDNN primitives: scores
 //   matmul, softmax, context matmul. Both compute the same math in the same precisions (not bit

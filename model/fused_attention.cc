@@ -1,7 +1,5 @@
 #include "model/fused_attention.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -9,39 +7,28 @@
 
 #include <omp.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "model/cpu_tier.h"
 #include "model/model_error.h"
 
 // GCC 12's AVX-512 intrinsics start some results from a self-initialised "undefined" vector,
-// which -Wmaybe-uninitialized reports once inlined here; it is not a real read.
+// which -Wmaybe-uninitialized (or -Wuninitialized) reports once inlined here; it is not a real read.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-// The kernels are compiled for AVX-512 whatever the project's -march; FusedAttentionSupported()
-// guards every call. AVX512-BF16 instructions appear only in code the bf16 operand path
-// instantiates (if constexpr on the operand type), so f32 runs on AVX-512 CPUs without it.
-#define BEIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace beit {
 namespace {
 
 using dt = dnnl::memory::data_type;
 
-constexpr int kLanes = 16;
-// Queries per block: the context tile keeps 6 rows x 4 vectors (64 head dims) of accumulators
-// plus 4 vectors of V in the 32 vector registers.
+// Queries per block, for every kernel: the context tile keeps 6 rows of accumulators (x 4 vectors
+// with AVX-512's 32 registers, x 2 with AVX2's 16) plus the loaded vectors of V in registers.
 constexpr int kQueryBlock = 6;
-
-// Both operand types are handled as 32-bit words: one f32, or a pair of bf16 values that
-// vdpbf16ps multiplies and adds in one step. kPack is the values per word.
-struct F32Operands {
-  static constexpr int kPack = 1;
-  BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
-};
-struct Bf16Operands {
-  static constexpr int kPack = 2;
-  BEIT_AVX512 static __m512 MultiplyAdd(__m512 acc, __m512 a, __m512 b) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
-  }
-};
 
 struct HeadTask {
   const char* queries;      // query row i of this head at queries + i * query_row_bytes
@@ -58,189 +45,173 @@ struct HeadTask {
   void* context;            // first context row of this head, rows context_stride elements apart
   bool bf16_context;
   int64_t context_stride;
-  int64_t tokens, head_dim, padded;
+  int64_t tokens, head_dim;
+  int64_t padded;           // N rounded up to the kernel's vector width
 };
 
-BEIT_AVX512 inline __mmask16 FirstLanes(int64_t count) {
-  return count >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-}
+#if defined(__x86_64__)
 
-BEIT_AVX512 inline __m512 BroadcastWord(const void* p) {
-  uint32_t word;
-  std::memcpy(&word, p, sizeof word);
-  return _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(word)));
-}
+// Target attributes, so the kernels are compiled for their instruction set whatever the project's
+// -march; the kernel choice (EffectiveCpuTier) guards every call. AVX512-BF16 instructions appear
+// only in code the bf16 operand type instantiates, so f32 runs on AVX-512 CPUs without it.
+#define BEIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define BEIT_AVX2 __attribute__((target("avx2,fma")))
 
-// exp(x) for x <= 0 (softmax arguments after subtracting the row maximum): 2^n * e^r with
-// n = round(x log2(e)) and r = x - n ln(2) (ln 2 in two parts), e^r by its degree-7 Taylor
-// polynomial; for |r| <= ln(2)/2 the truncation error is below 1e-8 relative, under f32 rounding.
-BEIT_AVX512 inline __m512 ExpNonPositive(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-104.f), x);  // exp underflows to 0 below this; NaN stays NaN
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723212e-6f), r);
-  __m512 p = _mm512_set1_ps(1.f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
-}
+// The vector operations the kernel is written in. Both operand types are handled as 32-bit words:
+// one f32, or a pair of bf16 values that vdpbf16ps multiplies and adds in one step; kPack is the
+// values per word. Masks select the first lanes of a vector (rows' and head sizes' tails).
+struct Avx512 {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static constexpr int kPack = 1;
+  static constexpr int kScoreVectors = 4;    // scores tile: 6 x 4 accumulators + 4 vectors of K^T
+  static constexpr int kContextVectors = 4;  // context tile: 6 x 4 accumulators + 4 vectors of V (64 dims)
 
-// scores[r][j0 + 16t + lane] = sum_k q[r][k] * K[j0 + 16t + lane][k], t < T.
-template <typename Ops, int R, int T>
-BEIT_AVX512 inline void ScoresTile(const HeadTask& task, const char* q, int64_t j0) {
-  constexpr int64_t kWordBytes = 4;
-  __m512 acc[R][T] = {};  // zero vectors
-  const uint32_t* kt = task.keys_t + j0;
-  const int64_t words = task.head_dim / Ops::kPack;
-  for (int64_t k = 0; k < words; ++k, kt += task.padded) {
-    __m512 keys[T];
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) keys[t] = _mm512_loadu_ps(kt + t * kLanes);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512 qv = BroadcastWord(q + r * task.query_row_bytes + k * kWordBytes);
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) acc[r][t] = Ops::MultiplyAdd(acc[r][t], qv, keys[t]);
-    }
+  BEIT_AVX512 static V Set(float x) { return _mm512_set1_ps(x); }
+  BEIT_AVX512 static V Load(const void* p) { return _mm512_loadu_ps(p); }
+  BEIT_AVX512 static void Store(void* p, V v) { _mm512_storeu_ps(p, v); }
+  BEIT_AVX512 static Mask FirstLanes(int64_t count) {
+    return count >= kLanes ? Mask(0xFFFF) : Mask((1u << count) - 1);
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) _mm512_storeu_ps(task.scores + r * task.padded + j0 + t * kLanes, acc[r][t]);
+  BEIT_AVX512 static V LoadMasked(Mask m, const void* p) { return _mm512_maskz_loadu_ps(m, p); }
+  BEIT_AVX512 static void StoreMasked(void* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  BEIT_AVX512 static V BroadcastWord(const void* p) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof word);
+    return _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(word)));
   }
-}
+  BEIT_AVX512 static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  BEIT_AVX512 static V Sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  BEIT_AVX512 static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  BEIT_AVX512 static V Max(V a, V b) { return _mm512_max_ps(a, b); }  // b where either is NaN
+  BEIT_AVX512 static V MulAdd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  BEIT_AVX512 static V NegMulAdd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  BEIT_AVX512 static V ZeroOutside(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }
+  BEIT_AVX512 static V MaxWhere(V a, Mask m, V b) { return _mm512_mask_max_ps(a, m, a, b); }
+  BEIT_AVX512 static V AddWhere(V a, Mask m, V b) { return _mm512_mask_add_ps(a, m, a, b); }
+  BEIT_AVX512 static V RoundToInteger(V x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  // p * 2^n for integral n, rounded once.
+  BEIT_AVX512 static V ScaleByPowerOfTwo(V p, V n) { return _mm512_scalef_ps(p, n); }
+  BEIT_AVX512 static float ReduceMax(V v) { return _mm512_reduce_max_ps(v); }
+  BEIT_AVX512 static float ReduceAdd(V v) { return _mm512_reduce_add_ps(v); }
+};
 
-template <typename Ops>
-BEIT_AVX512 inline void StoreContext(const HeadTask& task, int64_t offset, __mmask16 lanes, __m512 value) {
-  if constexpr (Ops::kPack == 2) {  // bf16 operands
-    if (!task.bf16_context) {
-      _mm512_mask_storeu_ps(static_cast<float*>(task.context) + offset, lanes, value);
-      return;
-    }
-    const __m256i rounded = (__m256i)_mm512_cvtneps_pbh(value);
-    _mm256_mask_storeu_epi16(static_cast<uint16_t*>(task.context) + offset, lanes, rounded);
-  } else {  // f32 operands write f32 context (FusedAttention checks)
-    _mm512_mask_storeu_ps(static_cast<float*>(task.context) + offset, lanes, value);
+struct Avx512Bf16 : Avx512 {
+  static constexpr int kPack = 2;
+  BEIT_AVX512 static V DotPairs(V acc, V a, V b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
   }
-}
+  // The lanes in `m` of v, rounded to bf16 (nearest even), to p.
+  BEIT_AVX512 static void StoreBf16(uint16_t* p, Mask m, V v) {
+    _mm256_mask_storeu_epi16(p, m, (__m256i)_mm512_cvtneps_pbh(v));
+  }
+};
 
-// context[r][s0 + 16t + lane] = sum_m P[r][m] * V[m][s0 + 16t + lane], t < T; the last vector
-// covers the lanes in `last` (head sizes that are not a multiple of 16). `p_rows` holds the
-// probabilities as words, `p_stride` words apart.
-template <typename Ops, int R, int T>
-BEIT_AVX512 inline void ContextTile(const HeadTask& task, const uint32_t* p_rows, int64_t p_stride, int64_t row0,
-                                    int64_t s0, __mmask16 last) {
-  __m512 acc[R][T] = {};  // zero vectors
-  const uint32_t* v = task.values + s0;
-  for (int64_t m = 0; m < task.value_rows; ++m, v += task.value_stride) {
-    __m512 values[T];
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      values[t] = t == T - 1 ? _mm512_maskz_loadu_ps(last, v + t * kLanes) : _mm512_loadu_ps(v + t * kLanes);
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512 p = BroadcastWord(p_rows + r * p_stride + m);
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) acc[r][t] = Ops::MultiplyAdd(acc[r][t], p, values[t]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      StoreContext<Ops>(task, (row0 + r) * task.context_stride + s0 + t * kLanes, t == T - 1 ? last : __mmask16(0xFFFF),
-                   acc[r][t]);
-    }
-  }
-}
+// AVX2 + FMA: 16 registers of 8 floats, integer masks (all-ones lanes) for the tails.
+struct Avx2 {
+  using V = __m256;
+  using Mask = __m256i;
+  static constexpr int kLanes = 8;
+  static constexpr int kPack = 1;
+  static constexpr int kScoreVectors = 2;    // scores tile: 6 x 2 accumulators + 2 vectors of K^T + 1 query
+  static constexpr int kContextVectors = 2;  // context tile: 6 x 2 accumulators + 2 vectors of V + 1 probability
 
-// Row of scores for query i: add the bias, softmax, head mask; copy out if wanted. Lanes from N
-// to the padded width end up zero (the bf16 context pairs read one of them when N is odd).
-BEIT_AVX512 inline void SoftmaxRow(const HeadTask& task, int64_t i, float* row) {
-  const int64_t N = task.tokens;
-  const float* bias = task.bias ? task.bias + i * N : nullptr;
-  __m512 top = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t j = 0; j < N; j += kLanes) {
-    const __mmask16 m = FirstLanes(N - j);
-    __m512 x = _mm512_loadu_ps(row + j);
-    if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bias + j));
-    _mm512_storeu_ps(row + j, x);
-    top = _mm512_mask_max_ps(top, m, top, x);
+  BEIT_AVX2 static V Set(float x) { return _mm256_set1_ps(x); }
+  BEIT_AVX2 static V Load(const void* p) { return _mm256_loadu_ps(static_cast<const float*>(p)); }
+  BEIT_AVX2 static void Store(void* p, V v) { _mm256_storeu_ps(static_cast<float*>(p), v); }
+  BEIT_AVX2 static Mask FirstLanes(int64_t count) {
+    const int first = static_cast<int>(std::clamp<int64_t>(count, 0, kLanes));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
-  const __m512 row_max = _mm512_set1_ps(_mm512_reduce_max_ps(top));
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t j = 0; j < N; j += kLanes) {
-    const __m512 e = ExpNonPositive(_mm512_sub_ps(_mm512_loadu_ps(row + j), row_max));
-    _mm512_storeu_ps(row + j, e);
-    sum = _mm512_mask_add_ps(sum, FirstLanes(N - j), sum, e);
+  // Lanes outside the mask are neither read (no fault past the end of a buffer) nor written.
+  BEIT_AVX2 static V LoadMasked(Mask m, const void* p) { return _mm256_maskload_ps(static_cast<const float*>(p), m); }
+  BEIT_AVX2 static void StoreMasked(void* p, Mask m, V v) { _mm256_maskstore_ps(static_cast<float*>(p), m, v); }
+  BEIT_AVX2 static V BroadcastWord(const void* p) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof word);
+    return _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(word)));
   }
-  const __m512 inverse = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
-  const __m512 mask = _mm512_set1_ps(task.mask);
-  float* probs = task.probs ? task.probs + i * N : nullptr;
-  for (int64_t j = 0; j < task.padded; j += kLanes) {
-    const __mmask16 m = FirstLanes(N - j);
-    const __m512 p = _mm512_mul_ps(_mm512_maskz_mul_ps(m, _mm512_loadu_ps(row + j), inverse), mask);
-    _mm512_storeu_ps(row + j, p);
-    if (probs && j < N) _mm512_mask_storeu_ps(probs + j, m, p);
+  BEIT_AVX2 static V Add(V a, V b) { return _mm256_add_ps(a, b); }
+  BEIT_AVX2 static V Sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  BEIT_AVX2 static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  BEIT_AVX2 static V Max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN
+  BEIT_AVX2 static V MulAdd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  BEIT_AVX2 static V NegMulAdd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  BEIT_AVX2 static V ZeroOutside(Mask m, V v) { return _mm256_and_ps(_mm256_castsi256_ps(m), v); }
+  BEIT_AVX2 static V MaxWhere(V a, Mask m, V b) {
+    return _mm256_blendv_ps(a, _mm256_max_ps(a, b), _mm256_castsi256_ps(m));
   }
-}
+  BEIT_AVX2 static V AddWhere(V a, Mask m, V b) { return _mm256_add_ps(a, ZeroOutside(m, b)); }
+  BEIT_AVX2 static V RoundToInteger(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n for integral n in [-150, 127] (exp's range here), rounded once, as scalef does. AVX2
+  // has no scalef and 2^n is a normal float only down to 2^-126, so 2^n is applied as
+  // 2^floor(n/2) * 2^ceil(n/2), both normal: p (in [0.7, 1.5]) times the first is exact, the
+  // second rounds once, into the subnormals or to 0 as the true product does. A NaN n (from a
+  // NaN argument, where p is NaN too) makes garbage factors, and NaN * anything is NaN.
+  BEIT_AVX2 static V ScaleByPowerOfTwo(V p, V n) {
+    const __m256i k = _mm256_cvtps_epi32(n);
+    const __m256i half = _mm256_srai_epi32(k, 1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const V low = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+    const V high = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(k, half), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, low), high);
+  }
+  BEIT_AVX2 static float ReduceMax(V v) {
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
+  }
+  BEIT_AVX2 static float ReduceAdd(V v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+  }
+};
 
-// Queries i0 .. i0+R: scores, softmax, context.
-template <typename Ops, int R>
-BEIT_AVX512 void QueryBlock(const HeadTask& task, int64_t i0) {
-  const char* q = task.queries + i0 * task.query_row_bytes;
-  int64_t j = 0;
-  for (; j + 4 * kLanes <= task.padded; j += 4 * kLanes) ScoresTile<Ops, R, 4>(task, q, j);
-  for (; j < task.padded; j += kLanes) ScoresTile<Ops, R, 1>(task, q, j);
-  for (int r = 0; r < R; ++r) SoftmaxRow(task, i0 + r, task.scores + r * task.padded);
+namespace avx512 {
+#define BEIT_KERNEL_TARGET BEIT_AVX512
+#include "model/fused_attention_kernel.inc"  // the kernel, for AVX-512
+#undef BEIT_KERNEL_TARGET
+}  // namespace avx512
 
-  const uint32_t* p_rows = reinterpret_cast<const uint32_t*>(task.scores);
-  int64_t p_stride = task.padded;
-  if constexpr (Ops::kPack == 2) {  // bf16: round the probabilities, as the oneDNN path does
-    for (int r = 0; r < R; ++r) {
-      for (int64_t c = 0; c < task.padded; c += kLanes) {
-        const __m256bh rounded = _mm512_cvtneps_pbh(_mm512_loadu_ps(task.scores + r * task.padded + c));
-        std::memcpy(task.probs_bf16 + r * task.padded + c, &rounded, sizeof rounded);
-      }
-    }
-    p_rows = reinterpret_cast<const uint32_t*>(task.probs_bf16);
-    p_stride = task.padded / 2;
-  }
-  for (int64_t s0 = 0; s0 < task.head_dim; s0 += 4 * kLanes) {
-    const int64_t width = std::min<int64_t>(4 * kLanes, task.head_dim - s0);
-    const int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
-    const __mmask16 last = FirstLanes(width - (vectors - 1) * kLanes);
-    switch (vectors) {
-      case 1: ContextTile<Ops, R, 1>(task, p_rows, p_stride, i0, s0, last); break;
-      case 2: ContextTile<Ops, R, 2>(task, p_rows, p_stride, i0, s0, last); break;
-      case 3: ContextTile<Ops, R, 3>(task, p_rows, p_stride, i0, s0, last); break;
-      default: ContextTile<Ops, R, 4>(task, p_rows, p_stride, i0, s0, last); break;
-    }
-  }
-}
+namespace avx2 {
+#define BEIT_KERNEL_TARGET BEIT_AVX2
+#include "model/fused_attention_kernel.inc"  // the kernel, for AVX2 + FMA
+#undef BEIT_KERNEL_TARGET
+}  // namespace avx2
 
-// Queries begin .. end (begin a multiple of kQueryBlock).
-template <typename Ops>
-BEIT_AVX512 void Queries(const HeadTask& task, int64_t begin, int64_t end) {
-  int64_t i = begin;
-  for (; i + kQueryBlock <= end; i += kQueryBlock) QueryBlock<Ops, kQueryBlock>(task, i);
-  switch (end - i) {
-    case 1: QueryBlock<Ops, 1>(task, i); break;
-    case 2: QueryBlock<Ops, 2>(task, i); break;
-    case 3: QueryBlock<Ops, 3>(task, i); break;
-    case 4: QueryBlock<Ops, 4>(task, i); break;
-    case 5: QueryBlock<Ops, 5>(task, i); break;
-    default: break;
+#endif  // __x86_64__
+
+// One kernel: its name (FusedAttentionKernel), the vector width rows of scores and K^T are padded
+// to, and the entry point running queries begin .. end of one task.
+struct Kernel {
+  const char* name;
+  int64_t lanes;
+  void (*queries)(const HeadTask& task, int64_t begin, int64_t end);
+};
+
+// The kernel for these operands at the effective CPU tier, or null (the oneDNN primitives then).
+const Kernel* ChooseKernel(dt operands, int64_t head_dim) {
+#if defined(__x86_64__)
+  static constexpr Kernel kAvx512Bf16{"avx512_bf16", Avx512::kLanes, avx512::Queries<Avx512Bf16>};
+  static constexpr Kernel kAvx512F32{"avx512_f32", Avx512::kLanes, avx512::Queries<Avx512>};
+  static constexpr Kernel kAvx2F32{"avx2_f32", Avx2::kLanes, avx2::Queries<Avx2>};
+  const CpuTier tier = EffectiveCpuTier();
+  if (operands == dt::f32) {
+    if (TierHasAvx512(tier)) return &kAvx512F32;
+    if (TierHasAvx2(tier)) return &kAvx2F32;
+  } else if (operands == dt::bf16 && TierHasBf16(tier) && head_dim % 2 == 0) {
+    return &kAvx512Bf16;
   }
+#else
+  (void)operands;
+  (void)head_dim;
+#endif
+  return nullptr;
 }
-static_assert(kQueryBlock == 6, "the tail switch in Queries covers blocks of 1..5 queries");
 
 // K^T as words with zero columns up to the padded width, so every scores tile is full width.
 void TransposeKeys(const char* keys, int64_t row_bytes, int64_t tokens, int64_t words, int64_t padded,
@@ -264,12 +235,13 @@ void PairValueRows(const uint16_t* values, int64_t row_stride, int64_t tokens, i
 
 }  // namespace
 
+const char* FusedAttentionKernel(dnnl::memory::data_type operands, int64_t head_dim) {
+  const Kernel* kernel = ChooseKernel(operands, head_dim);
+  return kernel ? kernel->name : nullptr;
+}
+
 bool FusedAttentionSupported(dnnl::memory::data_type operands, int64_t head_dim) {
-  static const bool avx512 =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  static const bool bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
-  if (operands == dt::f32) return avx512;
-  return operands == dt::bf16 && bf16 && head_dim % 2 == 0;
+  return ChooseKernel(operands, head_dim) != nullptr;
 }
 
 void FusedAttention(ConstActivationView qkv, const AttentionShape& shape, const float* bias, const float* head_mask,
@@ -277,8 +249,10 @@ void FusedAttention(ConstActivationView qkv, const AttentionShape& shape, const 
   const int64_t B = shape.batch, N = shape.tokens, H = shape.heads, d = shape.head_dim, C = H * d;
   const bool bf16 = qkv.type == dt::bf16;
   if (context.type == dt::bf16 && !bf16) throw ModelError("fused attention writes bf16 context only from bf16 operands");
+  const Kernel* kernel = ChooseKernel(qkv.type, d);
+  if (!kernel) throw ModelError("fused attention has no kernel for these operands at this CPU tier");
   const int64_t element = ElementBytes(qkv.type), pack = bf16 ? 2 : 1;
-  const int64_t padded = (N + kLanes - 1) / kLanes * kLanes;
+  const int64_t padded = (N + kernel->lanes - 1) / kernel->lanes * kernel->lanes;
   const char* qkv_bytes = static_cast<const char*>(qkv.data);
   // Tasks are (image, head) pairs, each split into query chunks when there are fewer pairs than
   // twice the threads (batch 1 on many cores); every task prepares its head's K^T (and V pairs).
@@ -328,11 +302,7 @@ void FusedAttention(ConstActivationView qkv, const AttentionShape& shape, const 
     task.tokens = N;
     task.head_dim = d;
     task.padded = padded;
-    if (bf16) {
-      Queries<Bf16Operands>(task, begin, end);
-    } else {
-      Queries<F32Operands>(task, begin, end);
-    }
+    kernel->queries(task, begin, end);
   }
 }
 

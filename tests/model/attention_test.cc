@@ -88,7 +88,7 @@ class AttentionTest : public ::testing::Test {
 
 TEST_F(AttentionTest, QueryScaleIsOneOverSqrtHeadDim) { EXPECT_EQ(kernels_.query_scale(), 0.25f); }
 
-// f32 on both paths: the fused kernel (where the CPU has AVX-512) and the oneDNN primitives.
+// f32 on both paths: the fused kernel (AVX-512 or AVX2, by the CPU tier) and the oneDNN primitives.
 TEST_F(AttentionTest, F32MatchesTheReference) {
   const Reference want = Naive(qkv_, &bias_, nullptr);
   for (const AttentionKernels* kernels : {&kernels_, &onednn_kernels_}) {
@@ -112,7 +112,7 @@ TEST_F(AttentionTest, F32HeadMaskScalesTheReturnedProbabilities) {
 // The fused kernel does not touch the scores buffer when nobody asks for the probabilities: it
 // really ran (the oneDNN paths leave scores or probabilities there).
 TEST_F(AttentionTest, TakesTheFusedKernelWhereSupported) {
-  if (!FusedAttentionSupported(dt::f32, kHeadDim)) GTEST_SKIP() << "this CPU has no AVX-512";
+  if (!FusedAttentionSupported(dt::f32, kHeadDim)) GTEST_SKIP() << "no fused f32 kernel at this CPU tier";
   for (const bool bf16 : {false, true}) {
     if (bf16 && !FusedAttentionSupported(dt::bf16, kHeadDim)) continue;  // f32 was checked
     const Reference got = Run(bf16, nullptr, /*keep_probs=*/false);
