@@ -13,7 +13,7 @@ RUNTIME_BUILD=(
 DEV=(
   libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy python3-pil zlib1g-dev
   clang libclang-rt-14-dev yamllint python3-yaml openssl
-  python3-torch dataset-fashion-mnist
+  python3-torch dataset-fashion-mnist qemu-user
 )
 
 want=("${RUNTIME_BUILD[@]}")

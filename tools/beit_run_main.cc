@@ -5,13 +5,16 @@
 //            [--no-hidden-states] [--no-attentions] [--debug]
 //   beit-run --model DIR --image FILE --output OUT.safetensors [--target-size HxW]...
 //   beit-run --preprocessor-config CONFIG.json --image FILE --output OUT.safetensors
+//   beit-run --cpu-info
 //
 // With --inputs: reads pixel_values (and bool_masked_pos, head_mask when present), runs
 // architectures[0] of DIR/config.json and writes every output (names: model/model_runner.h).
 // With --image: decodes the JPEG/PNG and preprocesses it as BeitImageProcessor would (the model
 // folder's preprocessor_config.json, or the given one), writes decoded_rgb (uint8 [H,W,3]) and
 // pixel_values, and with --model the model outputs too; segmentation maps default to the image's
-// own size. Errors go to stderr with exit code 1; usage errors exit 2.
+// own size. --cpu-info prints the CPU tier the engine computes at here (ONEDNN_MAX_CPU_ISA caps
+// it), the kernels of our own that tier selects and which precisions it can run. Errors go to
+// stderr with exit code 1; usage errors exit 2.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -20,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "model/cpu_tier.h"
+#include "model/fused_attention.h"
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
 #include "model/model_error.h"
@@ -33,6 +38,7 @@ constexpr const char* kUsage =
     "                [--target-size HxW]... [--no-hidden-states] [--no-attentions] [--debug]\n"
     "       beit-run --model DIR --image FILE --output OUT.safetensors [--target-size HxW]...\n"
     "       beit-run --preprocessor-config CONFIG.json --image FILE --output OUT.safetensors\n"
+    "       beit-run --cpu-info\n"
     "\n"
     "  --model DIR          Hugging Face BEiT folder (config.json, model.safetensors,\n"
     "                       preprocessor_config.json for --image)\n"
@@ -44,7 +50,8 @@ constexpr const char* kUsage =
     "  --no-hidden-states   skip hidden_states.N\n"
     "  --no-attentions      skip attentions.N\n"
     "  --debug              also write debug.* intermediates (relative position bias, fpn features,\n"
-    "                       auxiliary head logits)\n";
+    "                       auxiliary head logits)\n"
+    "  --cpu-info           print the CPU tier, the kernels it selects and the precisions it runs\n";
 
 bool ParseSize(const std::string& s, std::pair<int64_t, int64_t>* out) {
   long long h = 0, w = 0;
@@ -56,6 +63,21 @@ bool ParseSize(const std::string& s, std::pair<int64_t, int64_t>* out) {
   }
   *out = {h, w};
   return true;
+}
+
+// One "key: value" line each; tests and operators read which code paths this CPU (or cap) runs.
+void PrintCpuInfo() {
+  using dt = dnnl::memory::data_type;
+  const char* f32 = beit::FusedAttentionKernel(dt::f32, 64);
+  const char* bf16 = beit::FusedAttentionKernel(dt::bf16, 64);
+  std::cout << "cpu_tier: " << beit::CpuTierName(beit::EffectiveCpuTier()) << "\n"
+            << "fused_attention_f32: " << (f32 ? f32 : "none (oneDNN primitives)") << "\n"
+            << "fused_attention_bf16: " << (bf16 ? bf16 : "none (oneDNN primitives)") << "\n"
+            << "int8_weight_bits: " << (beit::TierHasVnni(beit::EffectiveCpuTier()) ? 8 : 7) << "\n";
+  for (beit::Precision p : {beit::Precision::kF32, beit::Precision::kBF16, beit::Precision::kInt8}) {
+    const auto why = beit::PrecisionUnsupportedReason(p);
+    std::cout << "precision_" << beit::PrecisionName(p) << ": " << (why ? "no: " + *why : std::string("yes")) << "\n";
+  }
 }
 
 }  // namespace
@@ -98,6 +120,9 @@ int main(int argc, char** argv) {
       options.attentions = false;
     } else if (arg == "--debug") {
       options.debug = true;
+    } else if (arg == "--cpu-info") {
+      PrintCpuInfo();
+      return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
