@@ -1,7 +1,8 @@
 // beit-server: hosts BEiT checkpoints behind beit.v1.BeitService, grpc.health.v1 and server
 // reflection, with Prometheus metrics on their own port. Health is NOT_SERVING until every model
 // is loaded and warmed up. SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
-// finish within --grace-period-s, exit 0.
+// finish within --grace-period-s, exit 0. Exit codes: 1 startup failure (a model, a port, TLS),
+// 2 bad flags, 3 a --precision this CPU cannot compute (one log line says which feature is missing).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "model/compute_backend.h"
+#include "model/cpu_tier.h"
 #include "model/memory_reuse.h"
 #include "model/model_error.h"
 #include "server/bearer_token_auth.h"
@@ -43,6 +45,11 @@ using beit::serving::LogLevel;
 
 int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::Logger log(options.log_level, options.log_format);
+  // A precision this CPU cannot compute is refused before anything else, in one line.
+  if (auto why = beit::PrecisionUnsupportedReason(options.precision)) {
+    log.Log(LogLevel::kError, "precision not supported on this CPU", {{"error", *why}});
+    return 3;
+  }
   log.Log(LogLevel::kInfo, "starting",
           {{"version", std::string(BEIT_VERSION)},
            {"compute", beit::ComputeBackendVersion()},

@@ -196,6 +196,7 @@ void FillModelInfo(const ServedModel& model, pb::ModelInfo* info) {
   info->set_path(d.path);
   info->set_max_batch_size(model.batching().max_batch_size);
   info->set_precision(d.precision);
+  info->set_cpu_tier(d.cpu_tier);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "model/cpu_tier.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
 #include "server/request_validation.h"
@@ -55,6 +56,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   d.architecture = m->runner_->architecture();
   d.pooling = EmbeddingPooling(*m->runner_);
   d.precision = PrecisionName(hosting.precision);
+  d.cpu_tier = CpuTierName(EffectiveCpuTier());
   d.image_height = c.image_height;
   d.image_width = c.image_width;
   d.patch_size = c.patch_size;

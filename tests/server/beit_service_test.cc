@@ -15,6 +15,7 @@
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/safetensors.h"
+#include "tests/model/cpu_tier_skip.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
@@ -440,12 +441,14 @@ TEST_F(BeitServiceTest, ModelInfoAndListModels) {
   EXPECT_EQ(info.labels_size(), 6);
   EXPECT_EQ(info.max_batch_size(), 8);
   EXPECT_EQ(info.stats_size(), 2);
+  EXPECT_EQ(info.cpu_tier(), CpuTierName(EffectiveCpuTier()));  // the server inherits this process's cap
   request.set_model("missing");
   grpc::ClientContext context3;
   EXPECT_EQ(stub->GetModelInfo(&context3, request, &info).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST(BeitServiceBf16, ServesBf16ModelsCloseToTransformers) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kBF16);
   ServerProcess server;
   std::string error;
   ASSERT_TRUE(server.Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--precision", "bf16"}, &error)) << error;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
+#include "model/cpu_tier.h"
 #include "model/image/png_encoder.h"
 #include "model/safetensors.h"
 #include "tests/server/server_process.h"
@@ -201,6 +202,7 @@ TEST_F(BundledModelsTest, ClassifiesGarments) {
 TEST_F(BundledModelsTest, ReducedPrecisionsAgreeWithF32OnRealImages) {
   const std::vector<int> f32 = ClassifyAll(*stub_, pngs_);
   for (const std::string precision : {"bf16", "int8"}) {
+    if (PrecisionUnsupportedReason(*ParsePrecision(precision))) continue;  // refused at this tier: cpu_tier_test
     ServerProcess server;
     std::string error;
     ASSERT_TRUE(server.Start({"--model", "cls=" + kModels + "/fashion-mnist-cls", "--precision", precision}, &error))
@@ -240,6 +242,7 @@ TEST_F(BundledModelsTest, ReducedPrecisionSegmentationAgreesWithF32) {
   constexpr int kImages = 500;
   const std::vector<std::vector<int>> f32 = SegmentFirst(*stub_, pngs_, kImages);
   for (const std::string precision : {"bf16", "int8"}) {
+    if (PrecisionUnsupportedReason(*ParsePrecision(precision))) continue;  // refused at this tier: cpu_tier_test
     ServerProcess server;
     std::string error;
     ASSERT_TRUE(server.Start({"--model", "seg=" + kModels + "/fashion-mnist-seg", "--precision", precision}, &error))

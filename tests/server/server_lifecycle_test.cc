@@ -3,7 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <csignal>
 #include <map>
@@ -194,6 +196,35 @@ TEST(ServerLifecycle, SigtermUnderLoadAnswersEveryCallAndExitsZero) {
             sent.load())
       << seen;
   EXPECT_LE(outcome.count(grpc::StatusCode::CANCELLED), 8) << seen;
+}
+
+// A precision the CPU cannot compute stops the server at startup with exit code 3 and one line
+// naming the precision, the missing CPU feature and what to use instead; no oneDNN error text.
+// The tier is capped with ONEDNN_MAX_CPU_ISA, so this runs what such a CPU runs on any machine.
+TEST(ServerLifecycle, APrecisionTheCpuCannotComputeIsRefusedInOneLine) {
+  struct Refusal {
+    const char* tier;
+    const char* precision;
+    std::vector<std::string> expected_words;
+  };
+  for (const Refusal& r : {Refusal{"AVX2", "bf16", {"bf16", "AVX512-BF16", "tier avx2", "int8", "f32"}},
+                           Refusal{"SSE41", "int8", {"int8", "AVX2", "tier portable", "f32"}}}) {
+    SCOPED_TRACE(r.tier);
+    const char* previous = std::getenv("ONEDNN_MAX_CPU_ISA");
+    const std::string saved = previous ? previous : "";
+    setenv("ONEDNN_MAX_CPU_ISA", r.tier, 1);  // the child inherits it
+    ServerProcess server;
+    std::string error;
+    const bool started =
+        server.Start({"--model", "m=" + ModelDir("cls-relpos-meanpool"), "--precision", r.precision}, &error);
+    if (previous) setenv("ONEDNN_MAX_CPU_ISA", saved.c_str(), 1); else unsetenv("ONEDNN_MAX_CPU_ISA");
+    ASSERT_FALSE(started);
+    EXPECT_EQ(server.WaitForExit(30), 3);
+    const std::string log = server.log();
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+    for (const std::string& word : r.expected_words) EXPECT_NE(log.find(word), std::string::npos) << word << " in " << log;
+    for (const char* onednn_words : {"primitive", "descriptor", "dnnl"}) EXPECT_EQ(log.find(onednn_words), std::string::npos) << log;
+  }
 }
 
 }  // namespace
