@@ -1,34 +1,61 @@
 #include "bench/cpu_peak.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <chrono>
 #include <cstdint>
+
+#include "model/cpu_tier.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start some results from a self-initialised "undefined" vector,
 // which -Wuninitialized reports once inlined here; it is not a real read.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#define BEIT_AVX512 __attribute__((target("avx512f,avx512bf16,avx512vnni")))
+#define BEIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512bf16,avx512vnni")))
+#define BEIT_AVX2 __attribute__((target("avx2,fma,avxvnni")))
+#endif
 
 namespace beit {
 namespace {
 
-constexpr int kChains = 12;      // independent accumulators: enough to cover the FMA latency
+constexpr int kChains = 12;      // independent accumulators: enough to cover the multiply-add latency
 constexpr int64_t kBlock = 1 << 16;  // iterations between clock reads
 
-enum class Op { kF32, kBf16, kInt8 };
+enum class Op { kNone, kF32x16, kBf16x16, kVnnix16, kF32x8, kVnnix8, kMaddubsx8 };
 
-// Runs multiply-adds until `seconds` have passed; returns the vector instructions issued. The
-// result is folded into `sink` so the loop cannot be dropped.
+struct Probe {
+  Op op;
+  double flops_per_step;  // per chain step: lanes x products per lane x 2
+  const char* instruction;
+};
+
+Probe ProbeFor(const std::string& precision) {
+  const CpuTier tier = EffectiveCpuTier();
+  if (precision == "f32") {
+    if (TierHasAvx512(tier)) return {Op::kF32x16, 32, "vfmadd231ps zmm"};
+    if (TierHasAvx2(tier)) return {Op::kF32x8, 16, "vfmadd231ps ymm"};
+  } else if (precision == "bf16") {
+    if (TierHasBf16(tier)) return {Op::kBf16x16, 64, "vdpbf16ps zmm"};
+  } else if (precision == "int8") {
+    if (TierHasAvx512(tier) && TierHasVnni(tier)) return {Op::kVnnix16, 128, "vpdpbusd zmm"};
+    if (tier == CpuTier::kAvx2Vnni) return {Op::kVnnix8, 64, "vpdpbusd ymm"};
+    if (TierHasAvx2(tier)) return {Op::kMaddubsx8, 64, "vpmaddubsw+vpmaddwd+vpaddd ymm"};
+  }
+  return {Op::kNone, 0, ""};
+}
+
+#if defined(__x86_64__)
+// Runs multiply-adds until `seconds` have passed; returns the chain steps issued. The result is
+// folded into `sink` so the loop cannot be dropped. Operands are normal values in every reading
+// the loops use: f32 near 1, bf16 pairs (1.0, 1.0), bytes (0x80, 0x3F).
 template <Op kOp>
-BEIT_AVX512 __attribute__((noinline)) int64_t MultiplyAddLoop(double seconds, float* sink) {
+BEIT_AVX512 __attribute__((noinline)) int64_t Loop512(double seconds, float* sink) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
-  // Normal values in every interpretation the loops use: f32 near 1, bf16 pairs (1.0, 1.0),
-  // int8 bytes (0x80, 0x3F).
   const __m512 a = _mm512_castsi512_ps(_mm512_set1_epi32(0x3F803F80)), b = a;
   const auto start = std::chrono::steady_clock::now();
   int64_t issued = 0;
@@ -36,9 +63,9 @@ BEIT_AVX512 __attribute__((noinline)) int64_t MultiplyAddLoop(double seconds, fl
     for (int64_t it = 0; it < kBlock; ++it) {
 #pragma GCC unroll 12
       for (int i = 0; i < kChains; ++i) {
-        if constexpr (kOp == Op::kF32) {
+        if constexpr (kOp == Op::kF32x16) {
           acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
-        } else if constexpr (kOp == Op::kBf16) {
+        } else if constexpr (kOp == Op::kBf16x16) {
           acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
         } else {
           acc[i] = _mm512_castsi512_ps(
@@ -54,36 +81,77 @@ BEIT_AVX512 __attribute__((noinline)) int64_t MultiplyAddLoop(double seconds, fl
   return issued;
 }
 
+template <Op kOp>
+BEIT_AVX2 __attribute__((noinline)) int64_t Loop256(double seconds, float* sink) {
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
+  const __m256 a = _mm256_castsi256_ps(_mm256_set1_epi32(0x3F803F80)), b = a;
+  (void)b;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t issued = 0;
+  do {
+    for (int64_t it = 0; it < kBlock; ++it) {
+#pragma GCC unroll 12
+      for (int i = 0; i < kChains; ++i) {
+        if constexpr (kOp == Op::kF32x8) {
+          acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
+        } else if constexpr (kOp == Op::kVnnix8) {
+          acc[i] = _mm256_castsi256_ps(
+              _mm256_dpbusd_avx_epi32(_mm256_castps_si256(acc[i]), _mm256_castps_si256(a), _mm256_castps_si256(b)));
+        } else {
+          // The accumulator is one operand, so the compiler cannot hoist the products out of the loop.
+          const __m256i pairs = _mm256_maddubs_epi16(_mm256_castps_si256(a), _mm256_castps_si256(acc[i]));
+          acc[i] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(acc[i]), _mm256_madd_epi16(pairs, ones)));
+        }
+      }
+    }
+    issued += kBlock * kChains;
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds);
+  __m256 total = acc[0];
+  for (int i = 1; i < kChains; ++i) total = _mm256_add_ps(total, acc[i]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, total);
+  *sink = lanes[0] + lanes[7];
+  return issued;
+}
+
+int64_t RunLoop(Op op, double seconds, float* sink) {
+  switch (op) {
+    case Op::kF32x16: return Loop512<Op::kF32x16>(seconds, sink);
+    case Op::kBf16x16: return Loop512<Op::kBf16x16>(seconds, sink);
+    case Op::kVnnix16: return Loop512<Op::kVnnix16>(seconds, sink);
+    case Op::kF32x8: return Loop256<Op::kF32x8>(seconds, sink);
+    case Op::kVnnix8: return Loop256<Op::kVnnix8>(seconds, sink);
+    case Op::kMaddubsx8: return Loop256<Op::kMaddubsx8>(seconds, sink);
+    default: return 0;
+  }
+}
+#else
+int64_t RunLoop(Op, double, float*) { return 0; }
+#endif
+
 }  // namespace
 
+std::string CpuPeakInstruction(const std::string& precision) { return ProbeFor(precision).instruction; }
+
 double MeasureCpuPeakGflops(const std::string& precision, int threads, double seconds) {
-  Op op;
-  double flops_per_instruction;  // 16 lanes x products per lane x 2
-  if (precision == "f32" && __builtin_cpu_supports("avx512f")) {
-    op = Op::kF32, flops_per_instruction = 32;
-  } else if (precision == "bf16" && __builtin_cpu_supports("avx512bf16")) {
-    op = Op::kBf16, flops_per_instruction = 64;
-  } else if (precision == "int8" && __builtin_cpu_supports("avx512vnni")) {
-    op = Op::kInt8, flops_per_instruction = 128;
-  } else {
-    return 0;
-  }
+  const Probe probe = ProbeFor(precision);
+  if (probe.op == Op::kNone) return 0;
   int64_t issued = 0;
   float sink = 0;
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : issued)
   {
     float local = 0;
-    issued += op == Op::kF32    ? MultiplyAddLoop<Op::kF32>(seconds, &local)
-              : op == Op::kBf16 ? MultiplyAddLoop<Op::kBf16>(seconds, &local)
-                                : MultiplyAddLoop<Op::kInt8>(seconds, &local);
+    issued += RunLoop(probe.op, seconds, &local);
 #pragma omp atomic
     sink += local;
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   volatile float keep = sink;
   (void)keep;
-  return double(issued) * flops_per_instruction / elapsed / 1e9;
+  return double(issued) * probe.flops_per_step / elapsed / 1e9;
 }
 
 }  // namespace beit

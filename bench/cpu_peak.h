@@ -8,10 +8,17 @@
 // Contract:
 // - MeasureCpuPeakGflops(precision, threads, seconds) runs `threads` OpenMP threads, each a loop
 //   of 12 independent vector multiply-add chains for about `seconds`, and returns GFLOP/s over all
-//   threads (a multiply-add counts 2): "f32" times vfmadd231ps, "bf16" vdpbf16ps (2 products per
-//   32-bit lane), "int8" vpdpbusd (4 products per lane, GOP/s), all on 512-bit vectors.
-// - Returns 0 when the CPU lacks the instruction (AVX-512F / AVX512-BF16 / AVX512-VNNI) or the
-//   precision is unknown.
+//   threads (a multiply-add counts 2). The instructions are those of the CPU tier the engine runs
+//   at (model/cpu_tier.h, so ONEDNN_MAX_CPU_ISA caps the probe too):
+//     f32:  vfmadd231ps on 512-bit vectors (AVX-512 tiers) or 256-bit ones (AVX2 tiers; Zen 2/3 and
+//           Intel cores issue two per cycle);
+//     bf16: vdpbf16ps, 512-bit (avx512_core_bf16 and above);
+//     int8: vpdpbusd, 512-bit (avx512_core_vnni and above) or 256-bit (avx2_vnni); on AVX2 and
+//           avx512_core without VNNI the u8 x s8 sequence oneDNN's kernels use there,
+//           vpmaddubsw + vpmaddwd + vpaddd (32 / 64 products per sequence), as GOP/s.
+// - Returns 0 when the tier has no instruction for the precision (bf16 below avx512_core_bf16,
+//   anything at the portable tier), or the precision is unknown. CpuPeakInstruction() names what
+//   was (or would be) timed, "" for none.
 #pragma once
 
 #include <string>
@@ -19,5 +26,6 @@
 namespace beit {
 
 double MeasureCpuPeakGflops(const std::string& precision, int threads, double seconds);
+std::string CpuPeakInstruction(const std::string& precision);
 
 }  // namespace beit

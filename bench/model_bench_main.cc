@@ -110,20 +110,10 @@ double PeakRssMb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Options o = Parse(argc, argv);
-  beit::ReuseFreedMemory();  // as beit-server does
-  if (o.threads > 0) beit::SetComputeThreads(o.threads);
+void Bench(const Options& o) {
   std::unique_ptr<beit::ModelRunner> model;
   const auto load_start = std::chrono::steady_clock::now();
-  try {
-    model = beit::ModelRunner::Load(o.model, nullptr, *beit::ParsePrecision(o.precision));
-  } catch (const beit::ModelError& e) {
-    std::fprintf(stderr, "beit-bench: %s\n", e.what());
-    return 1;
-  }
+  model = beit::ModelRunner::Load(o.model, nullptr, *beit::ParsePrecision(o.precision));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   const beit::BeitConfig& c = model->config();
   const double gflop = GflopPerImage(c);
@@ -168,11 +158,33 @@ int main(int argc, char** argv) {
                                    {"onednn_matmul_gflops", matmul_gflops},
                                    {"efficiency", achieved / matmul_gflops},
                                    {"cpu_peak_gflops", cpu_peak_gflops},
+                                   {"cpu_peak_instruction", beit::CpuPeakInstruction(o.precision)},
                                    {"cpu_peak_efficiency", cpu_peak_gflops > 0 ? achieved / cpu_peak_gflops : 0.0},
                                    {"load_s", load_s},
-                                   {"compute", beit::ComputeBackendVersion() + " " + beit::ComputeBackendIsa()}};
+                                   {"compute", beit::ComputeBackendVersion() + " " + beit::ComputeBackendIsa()},
+                                   {"cpu_tier", beit::ComputeBackendIsa()}};
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  beit::ReuseFreedMemory();  // as beit-server does
+  if (o.threads > 0) beit::SetComputeThreads(o.threads);
+  try {
+    Bench(o);
+  } catch (const std::exception& e) {
+    // Never an abort: one JSON line with the error (compare.sh shows it), and a non-zero exit.
+    const nlohmann::ordered_json line = {{"peer", o.peer + "-" + o.precision},
+                                         {"dtype", o.precision},
+                                         {"cpu_tier", beit::ComputeBackendIsa()},
+                                         {"error", e.what()}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fprintf(stderr, "beit-bench: %s\n", e.what());
+    return 1;
   }
   return 0;
 }
