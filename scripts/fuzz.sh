@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for a bounded time, seeded with
 # its corpus in tests/fuzz/seeds/ (made by make_seeds.py). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
-# New inputs found go to build-fuzz/corpus/<target>/, never into the repository.
+# New inputs found go to build-fuzz/corpus/<target>/ and crashing ones to build-fuzz/<target>-crash-*,
+# never into the repository; a fixed crash is kept as a seed named regression-* in tests/fuzz/seeds/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-30}
@@ -23,6 +24,7 @@ for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuz
   log=build-fuzz/$target.log
   if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "build-fuzz/tests/fuzz/$target" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
+        -artifact_prefix="build-fuzz/$target-" \
         -timeout=10 -max_len=20000 -print_final_stats=1 "$corpus" "$seeds" >"$log" 2>&1; then
     tail -60 "$log"
     echo "fuzz.sh: $target failed; the crashing input is named in the log above ($log)" >&2
