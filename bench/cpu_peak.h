@@ -13,9 +13,10 @@
 //     f32:  vfmadd231ps on 512-bit vectors (AVX-512 tiers) or 256-bit ones (AVX2 tiers; Zen 2/3 and
 //           Intel cores issue two per cycle);
 //     bf16: vdpbf16ps, 512-bit (avx512_core_bf16 and above);
-//     int8: vpdpbusd, 512-bit (avx512_core_vnni and above) or 256-bit (avx2_vnni); on AVX2 and
-//           avx512_core without VNNI the u8 x s8 sequence oneDNN's kernels use there,
-//           vpmaddubsw + vpmaddwd + vpaddd (32 / 64 products per sequence), as GOP/s.
+//     int8: vpdpbusd, 512-bit (avx512_core_vnni and above) or 256-bit (avx2_vnni); without VNNI
+//           vpmaddubsw (u8 x s8 pairs into s16), 512-bit at avx512_core, 256-bit at avx2: the
+//           multiplies only — the kernels there also spend instructions widening the sums, so
+//           this ceiling is one no int8 kernel reaches. As GOP/s.
 // - Returns 0 when the tier has no instruction for the precision (bf16 below avx512_core_bf16,
 //   anything at the portable tier), or the precision is unknown. CpuPeakInstruction() names what
 //   was (or would be) timed, "" for none.

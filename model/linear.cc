@@ -205,8 +205,9 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   }
   // int8 runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base batch 8:
   // four of 394), so its quantised input and f32 product stay in cache between the passes; its
-  // exact integer sums make any slicing give the same answers. f32 and bf16 run group by group.
-  int64_t chunk = group_rows;
+  // exact integer sums make any slicing give the same answers. f32 and bf16 run group by group
+  // where that costs nothing (AVX-512 tiers), whole elsewhere (linear.h says why).
+  int64_t chunk = BatchedAnswersAreBitIdentical(precision_) ? group_rows : rows;
   if (precision_ == Precision::kInt8) {
     const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
     chunk = (rows + chunks - 1) / chunks;

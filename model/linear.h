@@ -12,10 +12,14 @@
 //   (except an int8 Linear with a residual sum, which writes f32). Other combinations are
 //   ModelErrors.
 // - Rows come in independent groups of `group_rows` rows (one image's tokens; 1 for pooled
-//   vectors), and an answer never depends on the batch: f32 and bf16 run every group through the
-//   same [group_rows, in] matmul, because oneDNN's GEMMs may block or split the reduction
-//   differently for a different number of rows (its AVX2 GEMM does), which moves the last bits.
-//   int8 accumulates exactly in s32, so it runs any rows together (in slices, below).
+//   vectors). Where BatchedAnswersAreBitIdentical(precision) (cpu_tier.h) a group's answer never depends on
+//   the other groups (the batch), to the bit: int8 accumulates exactly in s32, so it runs any
+//   rows together (in slices, below); f32 and bf16 at AVX-512 tiers run every group through the
+//   same [group_rows, in] matmul (oneDNN's brgemm: no measurable cost). At AVX2 tiers f32 runs all
+//   rows as one matmul: oneDNN 2.6's AVX2 GEMM picks its reduction blocking by the number of rows
+//   (197 rows round differently from 394 or 1576), so a batch can move an image's results in the
+//   last bits (tests/model/linear_test.cc bounds it), but one matmul per image cost 19 % of
+//   BEiT-base's batch-8 throughput there (bench/RESULTS.md).
 // - One matmul primitive per distinct (rows, y type), created on first use and cached.
 //   Thread-safe.
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/model/cpu_tier_skip.h"
+#include "tests/model/cpu_tier_testing.h"
 
 #include <algorithm>
 #include <cmath>

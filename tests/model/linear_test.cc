@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "model/model_error.h"
-#include "tests/model/cpu_tier_skip.h"
+#include "tests/model/cpu_tier_testing.h"
 
 namespace beit {
 namespace {
@@ -109,13 +109,17 @@ TEST_F(LinearTest, Int8RowsAreIndependentAcrossSlices) {
   }
 }
 
-// An image's rows give the same bits whatever batch they come in and wherever in it: f32 and
-// bf16 run each group of rows (one image's tokens) through the same matmul; oneDNN's AVX2 GEMM
-// gave different last bits for a different number of rows before.
+// An image's rows (a group) against the same rows computed alone: the same bits where
+// BatchedAnswersAreBitIdentical (int8 everywhere; f32 and bf16 at AVX-512 tiers, one matmul per
+// group), and within kAvx2BatchTolerance of the largest output otherwise (f32 at AVX2 tiers, where
+// oneDNN's GEMM blocks the reduction by the number of rows: 197 and 985 rows of this shape round
+// differently). BEiT-base's widths.
+constexpr double kAvx2BatchTolerance = 1e-6;  // relative to max |y|; measured 1.7e-7
+
 TEST_F(LinearTest, AGroupsRowsDoNotDependOnTheBatch) {
-  const int64_t in = 96, out = 160, group = 197, groups = 5;
+  const int64_t in = 768, out = 768, group = 197, groups = 5;
   Tensor weight({out, in}), bias({out});
-  for (int64_t i = 0; i < weight.numel(); ++i) weight.data[i] = 0.1f * std::sin(0.37f * i + 0.2f);
+  for (int64_t i = 0; i < weight.numel(); ++i) weight.data[i] = 0.05f * std::sin(0.37f * i + 0.2f);
   for (int64_t o = 0; o < out; ++o) bias.data[o] = 0.01f * o;
   std::vector<float> x(groups * group * in);
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.011f * i) * (1 + i % 5);
@@ -126,10 +130,21 @@ TEST_F(LinearTest, AGroupsRowsDoNotDependOnTheBatch) {
     const Linear linear(weight, &bias, {"gelu", false});
     std::vector<float> together(groups * group * out), alone(group * out);
     linear.Forward(stream_, x.data(), groups * group, group, together.data());
+    double worst = 0, largest = 0;
     for (int64_t g = 0; g < groups; ++g) {
       linear.Forward(stream_, x.data() + g * group * in, group, group, alone.data());
       stream_.wait();
-      for (int64_t i = 0; i < group * out; ++i) ASSERT_EQ(together[g * group * out + i], alone[i]) << g << " " << i;
+      for (int64_t i = 0; i < group * out; ++i) {
+        worst = std::max(worst, std::fabs(double(together[g * group * out + i]) - alone[i]));
+        largest = std::max(largest, std::fabs(double(alone[i])));
+      }
+    }
+    std::printf("%s at tier %s: largest batch-vs-alone difference %.3g of max |y| %.3g\n", PrecisionName(precision),
+                CpuTierName(EffectiveCpuTier()), worst, largest);
+    if (BatchedAnswersAreBitIdentical(precision)) {
+      EXPECT_EQ(worst, 0.0);
+    } else {
+      EXPECT_LE(worst, kAvx2BatchTolerance * largest);
     }
   }
 }

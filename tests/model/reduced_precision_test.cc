@@ -4,7 +4,7 @@
 // runs); and int8 answers do not depend on the batch they ran in.
 #include <gtest/gtest.h>
 
-#include "tests/model/cpu_tier_skip.h"
+#include "tests/model/cpu_tier_testing.h"
 
 #include <algorithm>
 #include <cmath>

@@ -15,7 +15,7 @@
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/safetensors.h"
-#include "tests/model/cpu_tier_skip.h"
+#include "tests/model/cpu_tier_testing.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
@@ -331,7 +331,7 @@ TEST_F(BeitServiceTest, ConcurrentCallsBatchAndEqualTheirUnbatchedAnswers) {
       ASSERT_EQ(together[i].predictions_size(), 5);
       for (int k = 0; k < 5; ++k) {
         EXPECT_EQ(together[i].predictions(k).index(), alone[i].predictions(k).index());
-        EXPECT_EQ(together[i].predictions(k).score(), alone[i].predictions(k).score()) << "bit-identical";
+        ExpectSameAnswerAsAlone(together[i].predictions(k).score(), alone[i].predictions(k).score());
       }
     }
   }
