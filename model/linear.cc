@@ -18,8 +18,9 @@ using tag = dnnl::memory::format_tag;
 namespace {
 // Rows of the matmul used to let oneDNN choose the weights' layout (a batch of BEiT tokens).
 constexpr int64_t kLayoutProbeRows = 256;
-// Largest int8 slice: BEiT-base batch 8 ran 10 % faster in 394-row slices than in one 1576-row
-// matmul (bench/RESULTS.md); f32 and bf16 showed no gain, so they run whole.
+// Largest int8 slice with VNNI: BEiT-base batch 8 ran 10 % faster in 394-row slices than in one
+// 1576-row matmul (bench/RESULTS.md); f32 and bf16 showed no gain, and without VNNI the slices
+// cost 10 %, so those run whole.
 constexpr int64_t kInt8MaxRows = 512;
 
 // Symmetric s8 of one row: q = round(x / scale), scale = max|x| / levels (1 for an all-zero or
@@ -203,12 +204,13 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   if (y.type != dt::f32 && precision_ == Precision::kInt8 && options_.accumulate) {
     throw ModelError("an int8 Linear with a residual sum writes f32 outputs");
   }
-  // int8 runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base batch 8:
-  // four of 394), so its quantised input and f32 product stay in cache between the passes; its
-  // exact integer sums make any slicing give the same answers. f32 and bf16 run group by group
+  // int8 with VNNI runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base
+  // batch 8: four of 394), so its quantised input and f32 product stay in cache between the
+  // passes; oneDNN's AVX2 int8 GEMM runs 10 % faster whole (bench/RESULTS.md). Exact integer sums
+  // make any slicing give the same answers. f32 and bf16 run group by group
   // where that costs nothing (AVX-512 tiers), whole elsewhere (linear.h says why).
   int64_t chunk = BatchedAnswersAreBitIdentical(precision_) ? group_rows : rows;
-  if (precision_ == Precision::kInt8) {
+  if (precision_ == Precision::kInt8 && TierHasVnni(EffectiveCpuTier())) {
     const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
     chunk = (rows + chunks - 1) / chunks;
   }

@@ -31,7 +31,8 @@
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
 //   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are
 //   applied in f32. A row's result depends only on that row, so batching never changes answers.
-//   Big inputs run in slices of at most 512 rows (faster: the intermediates stay in cache). The
+//   With VNNI big inputs run in slices of at most 512 rows (faster: the intermediates stay in
+//   cache; oneDNN's AVX2 int8 GEMM is faster whole). The
 //   int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
 //   and keep the largest size that thread has needed (BEiT-base: about 8 MB per calling thread).
 //   CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply u8 x s8 pairs with vpmaddubsw, whose

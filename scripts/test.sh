@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds (Release and ASan+UBSan), runs the whole
-# suite on both builds with ctest, the concurrency tests under ThreadSanitizer, then each fuzzer
-# briefly. The `long` label (a minute of overload) is left out: ctest --test-dir build -L long;
+# suite on both builds with ctest, the engine's tests again at every lower CPU tier the machine
+# has (ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels alike: model/cpu_tier.h) and the
+# served-model tests at the lowest supported tier (AVX2), the concurrency tests under
+# ThreadSanitizer, then each fuzzer briefly. The `long` label (a minute of overload) is left
+# out: ctest --test-dir build -L long;
 # the `train` label (Python training tools) runs once, in the Release pass.
 # This is what .ci/run calls.
 set -euo pipefail
@@ -12,7 +15,29 @@ scripts/install_deps.sh --dev
 
 echo "== Release build and tests"
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j2 -LE long
+NATIVE_TIER=$(env -u ONEDNN_MAX_CPU_ISA build/tools/beit-run --cpu-info | sed -n 's/^cpu_tier: //p')
+echo "== CPU tier: $NATIVE_TIER (native)"
+env -u ONEDNN_MAX_CPU_ISA ctest --test-dir build --output-on-failure -j2 -LE long
+
+echo "== The engine's tests and golden fixtures at each lower CPU tier (label model)"
+# ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels together; a cap above the CPU gives a lower
+# tier, which beit-run --cpu-info reports: such tiers are skipped, and said so.
+ran=("$NATIVE_TIER (native, all labels)") skipped=()
+for tier in AVX2 AVX512_CORE AVX512_CORE_VNNI AVX512_CORE_BF16 AVX512_CORE_AMX; do
+  name=${tier,,}
+  [[ "$name" == "$NATIVE_TIER" ]] && continue
+  got=$(ONEDNN_MAX_CPU_ISA=$tier build/tools/beit-run --cpu-info | sed -n 's/^cpu_tier: //p')
+  if [[ "$got" != "$name" ]]; then skipped+=("$name (above this CPU)"); continue; fi
+  echo "-- tier $name"
+  ONEDNN_MAX_CPU_ISA=$tier ctest --test-dir build --output-on-failure -j2 -L model
+  ran+=("$name")
+done
+if [[ "$NATIVE_TIER" != "avx2" ]]; then
+  echo "-- served models at the lowest supported tier, avx2 (the model-serving server suites)"
+  ONEDNN_MAX_CPU_ISA=AVX2 ctest --test-dir build --output-on-failure -j2 -L server \
+    -R '^(ServedModel|BeitServiceTest|BundledModelsTest|BeitServiceBf16|ServerLifecycle)\.'
+fi
+echo "== CPU tiers: ran ${ran[*]}; served models at avx2 and native; skipped: ${skipped[*]:-none}"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 scripts/build.sh --sanitize
