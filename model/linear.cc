@@ -209,10 +209,14 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   // passes; oneDNN's AVX2 int8 GEMM runs 10 % faster whole (bench/RESULTS.md). Exact integer sums
   // make any slicing give the same answers. f32 and bf16 run group by group
   // where that costs nothing (AVX-512 tiers), whole elsewhere (linear.h says why).
-  int64_t chunk = BatchedAnswersAreBitIdentical(precision_) ? group_rows : rows;
-  if (precision_ == Precision::kInt8 && TierHasVnni(EffectiveCpuTier())) {
-    const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
-    chunk = (rows + chunks - 1) / chunks;
+  int64_t chunk = rows;
+  if (precision_ == Precision::kInt8) {
+    if (TierHasVnni(EffectiveCpuTier())) {
+      const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
+      chunk = (rows + chunks - 1) / chunks;
+    }
+  } else if (BatchedAnswersAreBitIdentical(precision_)) {
+    chunk = group_rows;
   }
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t n = std::min(chunk, rows - r0);
