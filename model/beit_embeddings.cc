@@ -97,11 +97,10 @@ std::pair<int64_t, int64_t> BeitEmbeddings::Forward(dnnl::stream& stream, const 
     for (int64_t c = 0; c < C; ++c) out[c] = cls_token_.data[c] + (positions ? cls_position_.data[c] : 0.f);
     for (int64_t t = 0; t < patches; ++t) {
       float* dst = out + (t + 1) * C;
-      if (bool_masked_pos && (*bool_masked_pos)[b * patches + t]) {
-        std::copy(mask_token_.data.begin(), mask_token_.data.end(), dst);
-        continue;
-      }
-      const float* src = projected.data() + (b * patches + t) * C;
+      // A masked patch becomes the mask token, which then gets its position embedding like any
+      // patch (Transformers 5 adds positions after masking: mim-abspos checks it).
+      const bool masked = bool_masked_pos && (*bool_masked_pos)[b * patches + t];
+      const float* src = masked ? mask_token_.ptr() : projected.data() + (b * patches + t) * C;
       if (positions) {
         const float* pos = positions->ptr() + t * C;
         for (int64_t c = 0; c < C; ++c) dst[c] = src[c] + pos[c];

@@ -4,8 +4,10 @@
 // - Forward takes pixel_values [B, num_channels, H, W] (H, W >= patch_size; any size, as
 //   Transformers' strided convolution floors H/p, W/p) and writes [B, 1 + h*w, C] tokens.
 // - Absolute position embeddings are bicubically resized (align_corners=False) from the
-//   checkpoint's grid to h x w when they differ, and added to the patch tokens before masking;
-//   the CLS token gets position 0. The resized table is cached per grid size.
+//   checkpoint's grid to h x w when they differ, and added to every patch token after masking
+//   (a masked patch gets mask token + its position, as Transformers 5 computes; DiT's pre-training
+//   checkpoints are exactly this case); the CLS token gets position 0. The resized table is
+//   cached per grid size.
 // - bool_masked_pos [B, h*w] (nonzero = masked) replaces those patch tokens by the mask token; it
 //   requires a checkpoint with use_mask_token.
 // - Bad shapes are ModelErrors that say what was expected.
