@@ -77,7 +77,8 @@ class FieldReader {
 }  // namespace
 
 std::string BeitConfig::architecture() const {
-  return architectures.empty() ? "BeitModel" : architectures.front();
+  if (!architectures.empty()) return architectures.front();
+  return model_type == "data2vec-vision" ? "Data2VecVisionModel" : "BeitModel";
 }
 
 bool IsSupportedActivation(const std::string& name) {
@@ -97,11 +98,10 @@ BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& sour
   BeitConfig c;
 
   if (r.Has("model_type")) {
-    std::string model_type;
-    r.String("model_type", &model_type);
-    if (model_type != "beit") {
-      throw ModelError(source + ": field 'model_type' is '" + model_type +
-                       "', but this server implements only 'beit'");
+    r.String("model_type", &c.model_type);
+    if (c.model_type != "beit" && c.model_type != "data2vec-vision") {
+      throw ModelError(source + ": field 'model_type' is '" + c.model_type +
+                       "', but this server implements the BEiT family: 'beit' (BEiT, DiT) and 'data2vec-vision'");
     }
   }
   if (r.Has("architectures")) {
@@ -162,6 +162,8 @@ BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& sour
     c.out_indices = r.IntList("out_indices", 0);
   } else if (r.Has("segmentation_indices")) {
     c.out_indices = r.IntList("segmentation_indices", 0);
+  } else if (c.model_type == "data2vec-vision") {
+    c.out_indices = {3, 5, 7, 11};  // Data2VecVisionConfig's own default
   } else {
     c.out_indices = {c.num_hidden_layers};
   }
@@ -206,8 +208,11 @@ BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& sour
     throw ModelError(source + ": field 'patch_size' (" + std::to_string(c.patch_size) +
                      ") is larger than 'image_size'");
   }
+  // BeitConfig (a backbone config) rejects stages beyond the encoder; Data2VecVisionConfig keeps
+  // its default [3, 5, 7, 11] even for shallower models and uses it only for segmentation, whose
+  // head checks what it picks (semantic_segmenter.cc).
   for (int idx : c.out_indices) {
-    if (idx > c.num_hidden_layers) {
+    if (idx > c.num_hidden_layers && c.model_type == "beit") {
       throw ModelError(source + ": field 'out_indices' holds " + std::to_string(idx) +
                        ", beyond num_hidden_layers (" + std::to_string(c.num_hidden_layers) + ")");
     }

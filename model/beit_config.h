@@ -19,6 +19,7 @@
 namespace beit {
 
 struct BeitConfig {
+  std::string model_type = "beit";             // or "data2vec-vision": the same architecture
   std::vector<std::string> architectures;
   int vocab_size = 8192;
   int hidden_size = 768;
@@ -59,7 +60,8 @@ struct BeitConfig {
   int patch_grid_height() const { return image_height / patch_size; }
   int patch_grid_width() const { return image_width / patch_size; }
   bool layer_scale() const { return layer_scale_init_value > 0.0f; }
-  // architectures[0], or "BeitModel" when the list is absent or empty.
+  // architectures[0], or the bare model ("BeitModel", "Data2VecVisionModel") when the list is
+  // absent or empty.
   std::string architecture() const;
 };
 

@@ -69,10 +69,10 @@ void AddBackboneOutputs(std::vector<NamedOutput>& out, const BeitModel& model, B
 ModelRunner::~ModelRunner() = default;
 
 std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vector<std::string>* warnings,
-                                               Precision precision) {
+                                               Precision precision, WeightsFormat weights) {
   if (auto why = PrecisionUnsupportedReason(precision)) throw ModelError(*why);
   try {
-    return LoadAt(dir, warnings, precision);
+    return LoadAt(dir, warnings, precision, weights);
   } catch (const dnnl::error& e) {
     // A kernel oneDNN cannot build here: say what was asked of which CPU, not oneDNN's own words.
     throw ModelError(dir + ": this CPU (tier " + std::string(CpuTierName(EffectiveCpuTier())) +
@@ -82,26 +82,29 @@ std::unique_ptr<ModelRunner> ModelRunner::Load(const std::string& dir, std::vect
 }
 
 std::unique_ptr<ModelRunner> ModelRunner::LoadAt(const std::string& dir, std::vector<std::string>* warnings,
-                                                 Precision precision) {
+                                                 Precision precision, WeightsFormat weights) {
   const ScopedPrecision scoped_precision(precision);
   std::unique_ptr<ModelRunner> r(new ModelRunner());
   r->precision_ = precision;
   r->config_ = LoadBeitConfig(dir + "/config.json");
   r->architecture_ = r->config_.architecture();
-  Checkpoint ckpt(dir + "/model.safetensors");
+  Checkpoint ckpt = OpenCheckpoint(dir, weights);
   const std::string& a = r->architecture_;
-  if (a == "BeitModel") {
-    r->bare_ = std::make_unique<BeitModel>(r->config_, ckpt, /*add_pooling_layer=*/true);
-  } else if (a == "BeitForImageClassification") {
+  // Data2Vec-Vision is BEiT's architecture under other class names (and weight prefix, which
+  // Checkpoint finds); its bare model has no pooler unless asked, as in Transformers.
+  if (a == "BeitModel" || a == "Data2VecVisionModel") {
+    r->bare_ = std::make_unique<BeitModel>(r->config_, ckpt, /*add_pooling_layer=*/a == "BeitModel");
+  } else if (a == "BeitForImageClassification" || a == "Data2VecVisionForImageClassification") {
     r->classifier_ = std::make_unique<ImageClassifier>(r->config_, ckpt);
   } else if (a == "BeitForMaskedImageModeling") {
     r->mim_ = std::make_unique<MaskedImageModel>(r->config_, ckpt);
-  } else if (a == "BeitForSemanticSegmentation") {
+  } else if (a == "BeitForSemanticSegmentation" || a == "Data2VecVisionForSemanticSegmentation") {
     r->segmenter_ = std::make_unique<SemanticSegmenter>(r->config_, ckpt);
   } else {
     throw ModelError(dir + "/config.json: architecture '" + a +
                      "' is not supported; expected BeitModel, BeitForImageClassification, "
-                     "BeitForMaskedImageModeling or BeitForSemanticSegmentation");
+                     "BeitForMaskedImageModeling, BeitForSemanticSegmentation, Data2VecVisionModel, "
+                     "Data2VecVisionForImageClassification or Data2VecVisionForSemanticSegmentation");
   }
   if (warnings) {
     for (const auto& name : ckpt.UnusedNames()) {
@@ -110,6 +113,15 @@ std::unique_ptr<ModelRunner> ModelRunner::LoadAt(const std::string& dir, std::ve
   }
   return r;
 }
+
+ModelHead ModelRunner::head() const {
+  if (classifier_) return ModelHead::kImageClassification;
+  if (mim_) return ModelHead::kMaskedImageModeling;
+  if (segmenter_) return ModelHead::kSemanticSegmentation;
+  return ModelHead::kNone;
+}
+
+bool ModelRunner::has_pooler() const { return classifier_ || (bare_ && architecture_ == "BeitModel"); }
 
 std::vector<NamedOutput> ModelRunner::Run(const RunInputs& in, const RunOptions& options) const {
   dnnl::stream stream(CpuEngine());

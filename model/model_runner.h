@@ -1,9 +1,12 @@
 // A BEiT checkpoint folder loaded for inference, whatever its architecture.
 //
 // Contract:
-// - Load(dir) reads dir/config.json and dir/model.safetensors (the layout save_pretrained writes),
-//   builds the class named by architectures[0] (BeitModel, BeitForImageClassification,
-//   BeitForMaskedImageModeling, BeitForSemanticSegmentation) and checks every tensor it needs.
+// - Load(dir) reads dir/config.json and the folder's weights in any format Transformers reads
+//   (checkpoint.h: safetensors, sharded safetensors, pytorch_model.bin, flax_model.msgpack;
+//   `weights` forces one), builds the class named by architectures[0] (BeitModel,
+//   BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation, and
+//   Data2Vec-Vision's Data2VecVisionModel, ...ForImageClassification, ...ForSemanticSegmentation)
+//   and checks every tensor it needs.
 //   Unused tensors are reported in `warnings`. Any problem is a ModelError naming the file.
 // - Run returns outputs named as in Transformers' output objects and the golden fixtures:
 //   logits, last_hidden_state, pooler_output (BeitModel) or beit.last_hidden_state,
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "model/beit_config.h"
+#include "model/checkpoint.h"
 #include "model/precision.h"
 #include "model/tensor.h"
 
@@ -57,22 +61,30 @@ struct NamedOutput {
   bool is_label_map = false;
 };
 
+// What a checkpoint's class puts on top of the encoder, whatever the family's class name
+// (BeitForImageClassification and Data2VecVisionForImageClassification are both kImageClassification).
+enum class ModelHead { kNone, kImageClassification, kMaskedImageModeling, kSemanticSegmentation };
+
 class ModelRunner {
  public:
   static std::unique_ptr<ModelRunner> Load(const std::string& dir, std::vector<std::string>* warnings = nullptr,
-                                           Precision precision = Precision::kF32);
+                                           Precision precision = Precision::kF32,
+                                           WeightsFormat weights = WeightsFormat::kAuto);
   ~ModelRunner();
 
   std::vector<NamedOutput> Run(const RunInputs& inputs, const RunOptions& options) const;
 
   const BeitConfig& config() const { return config_; }
   const std::string& architecture() const { return architecture_; }
+  ModelHead head() const;
+  // Whether the encoder has its pooler (pooler_output): bare BeitModel and the classifiers.
+  bool has_pooler() const;
   Precision precision() const { return precision_; }
 
  private:
   ModelRunner() = default;
   static std::unique_ptr<ModelRunner> LoadAt(const std::string& dir, std::vector<std::string>* warnings,
-                                             Precision precision);
+                                             Precision precision, WeightsFormat weights);
 
   BeitConfig config_;
   std::string architecture_;

@@ -1,10 +1,5 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -12,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/file_bytes.h"
+#include "model/float_conversion.h"
 #include "model/model_error.h"
 
 namespace beit {
@@ -32,32 +29,6 @@ bool ParseDType(const std::string& s, DType* out) {
     }
   }
   return false;
-}
-
-float HalfToFloat(uint16_t h) {
-  uint32_t sign = (h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: renormalise
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400) == 0);
-      bits = sign | ((127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 }  // namespace
@@ -94,56 +65,22 @@ size_t DTypeSize(DType dtype) {
   return 0;
 }
 
-// The file's bytes: a read-only mapping of the file, or (FromBytes) an owned copy.
-struct SafetensorsFile::Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  std::vector<uint8_t> owned;
-  ~Mapping() {
-    if (owned.empty() && addr && addr != MAP_FAILED) munmap(addr, size);
-  }
-};
-
 SafetensorsFile SafetensorsFile::FromBytes(const std::string& name, std::vector<uint8_t> bytes) {
-  if (bytes.size() < 8) {
-    throw ModelError(name + ": truncated (" + std::to_string(bytes.size()) +
-                     " bytes; a safetensors file starts with an 8-byte header length)");
-  }
-  auto mapping = std::make_shared<Mapping>();
-  mapping->owned = std::move(bytes);
-  mapping->addr = mapping->owned.data();
-  mapping->size = mapping->owned.size();
-  return Parse(name, std::move(mapping));
+  return Parse(name, FileBytes::FromMemory(std::move(bytes)));
 }
 
-SafetensorsFile SafetensorsFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw ModelError(path + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw ModelError(path + ": not a regular file");
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+SafetensorsFile SafetensorsFile::Open(const std::string& path) { return Parse(path, FileBytes::Map(path)); }
+
+SafetensorsFile SafetensorsFile::Parse(const std::string& path, std::shared_ptr<const FileBytes> contents) {
+  const uint64_t file_size = contents->size();
   if (file_size < 8) {
-    ::close(fd);
     throw ModelError(path + ": truncated (" + std::to_string(file_size) +
                      " bytes; a safetensors file starts with an 8-byte header length)");
   }
-  auto mapping = std::make_shared<Mapping>();
-  mapping->size = file_size;
-  mapping->addr = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (mapping->addr == MAP_FAILED) throw ModelError(path + ": mmap failed: " + std::strerror(errno));
-  return Parse(path, std::move(mapping));
-}
-
-SafetensorsFile SafetensorsFile::Parse(const std::string& path, std::shared_ptr<Mapping> mapping) {
   SafetensorsFile file;
   file.path_ = path;
-  file.mapping_ = mapping;
-  const uint64_t file_size = mapping->size;
-  const auto* bytes = static_cast<const uint8_t*>(mapping->addr);
+  file.bytes_ = contents;
+  const uint8_t* bytes = contents->data();
 
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes, 8);  // little-endian on every platform we build for
@@ -226,11 +163,7 @@ const TensorInfo* SafetensorsFile::Find(const std::string& name) const {
 }
 
 void SafetensorsFile::Release(const TensorInfo& info) const {
-  if (!mapping_ || !mapping_->owned.empty()) return;  // only file mappings hold pages to drop
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t first = (reinterpret_cast<uintptr_t>(data_ + info.begin) + page - 1) / page * page;
-  const uintptr_t last = reinterpret_cast<uintptr_t>(data_ + info.end) / page * page;
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (bytes_) bytes_->Release(data_ + info.begin, info.end - info.begin);
 }
 
 std::vector<uint8_t> SafetensorsFile::ReadBytes(const TensorInfo& info) const {
@@ -238,40 +171,12 @@ std::vector<uint8_t> SafetensorsFile::ReadBytes(const TensorInfo& info) const {
 }
 
 Tensor SafetensorsFile::ReadFloat(const TensorInfo& info) const {
-  Tensor out(info.shape);
-  const uint8_t* src = data_ + info.begin;
-  const size_t n = out.data.size();
-  float* dst = out.ptr();
-  switch (info.dtype) {
-    case DType::kF32:
-      if (n > 0) std::memcpy(dst, src, n * 4);  // an empty tensor has no buffer to copy into
-      break;
-    case DType::kF64:
-      for (size_t i = 0; i < n; ++i) {
-        double d;
-        std::memcpy(&d, src + 8 * i, 8);
-        dst[i] = static_cast<float>(d);
-      }
-      break;
-    case DType::kF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = HalfToFloat(h);
-      }
-      break;
-    case DType::kBF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        uint32_t bits = static_cast<uint32_t>(h) << 16;
-        std::memcpy(dst + i, &bits, 4);
-      }
-      break;
-    default:
-      throw ModelError(path_ + ": tensor '" + info.name + "' has dtype " + DTypeName(info.dtype) +
-                       "; expected a floating-point dtype (F32, F16, BF16, F64)");
+  if (!IsFloatDType(info.dtype)) {
+    throw ModelError(path_ + ": tensor '" + info.name + "' has dtype " + DTypeName(info.dtype) +
+                     "; expected a floating-point dtype (F32, F16, BF16, F64)");
   }
+  Tensor out(info.shape);
+  ConvertToFloat(info.dtype, data_ + info.begin, DTypeSize(info.dtype), out.data.size(), out.ptr());
   return out;
 }
 

@@ -20,6 +20,8 @@
 
 namespace beit {
 
+class FileBytes;
+
 enum class DType { kBool, kU8, kI8, kI16, kI32, kI64, kF16, kBF16, kF32, kF64 };
 
 const char* DTypeName(DType dtype);
@@ -51,10 +53,9 @@ class SafetensorsFile {
   void Release(const TensorInfo& info) const;
 
  private:
-  struct Mapping;
-  static SafetensorsFile Parse(const std::string& path, std::shared_ptr<Mapping> mapping);
+  static SafetensorsFile Parse(const std::string& path, std::shared_ptr<const FileBytes> bytes);
   std::string path_;
-  std::shared_ptr<Mapping> mapping_;
+  std::shared_ptr<const FileBytes> bytes_;
   const uint8_t* data_ = nullptr;  // start of the data area
   std::vector<TensorInfo> tensors_;
 };

@@ -64,7 +64,8 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::ModelRepository models;
   std::vector<std::string> warnings;
   try {
-    models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings, options.precision);
+    models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings, options.precision,
+                options.weights_format);
   } catch (const std::exception& e) {
     log.Log(LogLevel::kError, "model load failed", {{"error", std::string(e.what())}});
     return 1;

@@ -6,13 +6,15 @@ namespace beit::serving {
 
 void ModelRepository::Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching,
                            const DecodeLimits& limits, ServingObserver* observer,
-                           std::vector<std::string>* warnings, Precision precision) {
+                           std::vector<std::string>* warnings, Precision precision,
+                           WeightsFormat weights_format) {
   HostingOptions hosting;
   hosting.batching = batching;
   hosting.decode_limits = limits;
   hosting.compute_mutex = &compute_mutex_;
   hosting.observer = observer;
   hosting.precision = precision;
+  hosting.weights_format = weights_format;
   for (const ModelSpec& spec : specs) {
     if (spec.name.empty()) throw ModelError("--model " + spec.dir + ": the model needs a name (NAME=DIR)");
     if (models_.count(spec.name)) throw ModelError("--model " + spec.name + ": the name is used twice");

@@ -29,7 +29,8 @@ struct ModelSpec {
 class ModelRepository {
  public:
   void Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching, const DecodeLimits& limits,
-            ServingObserver* observer, std::vector<std::string>* warnings, Precision precision = Precision::kF32);
+            ServingObserver* observer, std::vector<std::string>* warnings, Precision precision = Precision::kF32,
+            WeightsFormat weights_format = WeightsFormat::kAuto);
 
   absl::StatusOr<ServedModel*> Find(const std::string& name) const;
   absl::StatusOr<ServedModel*> FindForTask(const std::string& name, Task task) const;

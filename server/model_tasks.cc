@@ -93,10 +93,8 @@ std::vector<std::pair<int, float>> TopKSoftmax(const float* values, int count, i
 }
 
 std::string EmbeddingPooling(const ModelRunner& model) {
-  const std::string& a = model.architecture();
-  const bool has_pooler = a == "BeitModel" || a == "BeitForImageClassification";
   if (!model.config().use_mean_pooling) return "cls";
-  return has_pooler ? "mean" : "mean-no-pooler";
+  return model.has_pooler() ? "mean" : "mean-no-pooler";
 }
 
 std::vector<absl::StatusOr<ClassifyOutput>> RunClassifyBatch(const ModelRunner& model, std::vector<ClassifyInput>& batch) {

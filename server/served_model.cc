@@ -39,7 +39,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
-  m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision);
+  m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format);
   const std::string processor_path = dir + "/preprocessor_config.json";
   ImageProcessorConfig processor_config;
   if (std::filesystem::exists(processor_path)) {
@@ -68,20 +68,20 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
                      std::to_string(c.image_height) + "x" + std::to_string(c.image_width));
   }
 
-  const std::string& a = d.architecture;
-  if (a == "BeitForImageClassification" || a == "BeitForSemanticSegmentation") {
+  const ModelHead head = m->runner_->head();
+  if (head == ModelHead::kImageClassification || head == ModelHead::kSemanticSegmentation) {
     for (int i = 0; i < c.num_labels; ++i) {
       const auto it = c.id2label.find(i);
       d.labels.push_back(it == c.id2label.end() ? "LABEL_" + std::to_string(i) : it->second);
     }
   }
-  if (a == "BeitForImageClassification") {
+  if (head == ModelHead::kImageClassification) {
     d.tasks.push_back(Task::kClassify);
     m->classify_ = m->MakeBatcher(Task::kClassify, &RunClassifyBatch);
-  } else if (a == "BeitForSemanticSegmentation") {
+  } else if (head == ModelHead::kSemanticSegmentation) {
     d.tasks.push_back(Task::kSegment);
     m->segment_ = m->MakeBatcher(Task::kSegment, &RunSegmentBatch);
-  } else if (a == "BeitForMaskedImageModeling") {
+  } else if (head == ModelHead::kMaskedImageModeling) {
     d.vocab_size = c.vocab_size;
     d.tasks.push_back(Task::kPredictTokens);
     m->predict_tokens_ = m->MakeBatcher(Task::kPredictTokens, &RunPredictTokensBatch);

@@ -40,6 +40,7 @@ struct HostingOptions {
   BatcherOptions batching;
   DecodeLimits decode_limits;
   Precision precision = Precision::kF32;
+  WeightsFormat weights_format = WeightsFormat::kAuto;
   std::mutex* compute_mutex = nullptr;  // required
   ServingObserver* observer = nullptr;  // optional
 };

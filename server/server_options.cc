@@ -108,6 +108,14 @@ const std::map<std::string, Setter>& Flags() {
          o.precision = *p;
          return absl::OkStatus();
        }},
+      {"weights-format",
+       [](ServerOptions& o, const std::string& v) {
+         if (!ParseWeightsFormat(v, &o.weights_format)) {
+           return absl::InvalidArgumentError("--weights-format: expected auto, safetensors, pytorch or flax, got '" + v +
+                                             "'");
+         }
+         return absl::OkStatus();
+       }},
       {"max-concurrent-streams", IntegerFlag("max-concurrent-streams", &ServerOptions::max_concurrent_streams, 1, 100000)},
       {"max-connection-idle-s",
        IntegerFlag("max-connection-idle-s", &ServerOptions::max_connection_idle_seconds, 1, 86400 * 7)},
@@ -243,8 +251,11 @@ std::string ServerUsage() {
 Usage: beit-server --model NAME=DIR [--model NAME=DIR ...] [flags]
 
 Models
-  --model NAME=DIR            serve the save_pretrained folder DIR (config.json, model.safetensors,
+  --model NAME=DIR            serve the save_pretrained folder DIR (config.json, weights,
                               preprocessor_config.json) as NAME; repeat for several models
+  --weights-format F          auto (default: model.safetensors, sharded safetensors,
+                              pytorch_model.bin, flax_model.msgpack, in that order), safetensors,
+                              pytorch or flax
   --config FILE               JSON object with any flag below as a key (dashes or underscores) and
                               "models": {"NAME": "DIR"}; command-line flags override it
   --precision P               f32 (default: Transformers' numbers to 1e-4), bf16 (bfloat16 matmuls

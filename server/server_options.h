@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/image/image_decoder.h"
+#include "model/checkpoint.h"
 #include "model/precision.h"
 #include "server/dynamic_batcher.h"
 #include "server/logger.h"
@@ -31,6 +32,7 @@ struct ServerOptions {
   int64_t max_message_bytes = 64 << 20;
   DecodeLimits decode_limits;
   Precision precision = Precision::kF32;
+  WeightsFormat weights_format = WeightsFormat::kAuto;
   int grace_period_seconds = 15;
   int metrics_port = 8002;  // Prometheus /metrics; 0 picks a free port, -1 turns metrics off
   std::string metrics_host;  // empty: the same as `host`

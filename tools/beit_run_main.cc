@@ -49,6 +49,8 @@ constexpr const char* kUsage =
     "  --target-size HxW    segmentation: size of semantic_map.K for image K (repeat per image)\n"
     "  --no-hidden-states   skip hidden_states.N\n"
     "  --no-attentions      skip attentions.N\n"
+    "  --weights-format F   auto (model.safetensors, shards, pytorch_model.bin, flax_model.msgpack,\n"
+    "                       in that order), safetensors, pytorch or flax\n"
     "  --debug              also write debug.* intermediates (relative position bias, fpn features,\n"
     "                       auxiliary head logits)\n"
     "  --cpu-info           print the CPU tier, the kernels it selects and the precisions it runs\n";
@@ -84,6 +86,7 @@ void PrintCpuInfo() {
 
 int main(int argc, char** argv) {
   std::string model_dir, inputs_path, output_path, image_path, preprocessor_path;
+  beit::WeightsFormat weights_format = beit::WeightsFormat::kAuto;
   beit::RunOptions options;
   options.hidden_states = true;
   options.attentions = true;
@@ -118,6 +121,12 @@ int main(int argc, char** argv) {
       options.hidden_states = false;
     } else if (arg == "--no-attentions") {
       options.attentions = false;
+    } else if (arg == "--weights-format") {
+      const std::string v = value();
+      if (!beit::ParseWeightsFormat(v, &weights_format)) {
+        std::cerr << "beit-run: --weights-format wants auto, safetensors, pytorch or flax, got '" << v << "'\n";
+        return 2;
+      }
     } else if (arg == "--debug") {
       options.debug = true;
     } else if (arg == "--cpu-info") {
@@ -143,7 +152,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<beit::ModelRunner> runner;
     if (!model_dir.empty()) {
       std::vector<std::string> warnings;
-      runner = beit::ModelRunner::Load(model_dir, &warnings);
+      runner = beit::ModelRunner::Load(model_dir, &warnings, beit::Precision::kF32, weights_format);
       for (const auto& w : warnings) std::cerr << "beit-run: warning: " << w << "\n";
     }
     beit::RunInputs inputs;
@@ -160,7 +169,7 @@ int main(int argc, char** argv) {
     }
     std::vector<beit::NamedOutput> outputs;
     if (runner) {
-      if (image_mode && runner->architecture() != "BeitForSemanticSegmentation") options.target_sizes.clear();
+      if (image_mode && runner->head() != beit::ModelHead::kSemanticSegmentation) options.target_sizes.clear();
       outputs = runner->Run(inputs, options);
     }
     if (image_mode) {

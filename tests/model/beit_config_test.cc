@@ -71,6 +71,17 @@ TEST(BeitConfig, InvalidValuesNameTheField) {
   EXPECT_NE(ErrorOf(R"({"patch_size": 512})").find("'patch_size'"), std::string::npos);
 }
 
+// Data2Vec-Vision is BEiT's architecture under its own model_type, class names and defaults.
+TEST(BeitConfig, Data2VecVisionIsTheBeitFamily) {
+  // Its default out_indices outlive shallow encoders: only segmentation uses (and checks) them.
+  const BeitConfig c = ParseBeitConfig(R"({"model_type": "data2vec-vision", "num_hidden_layers": 2})");
+  EXPECT_EQ(c.model_type, "data2vec-vision");
+  EXPECT_EQ(c.architecture(), "Data2VecVisionModel");
+  EXPECT_EQ(c.out_indices, (std::vector<int>{3, 5, 7, 11}));  // Data2VecVisionConfig's default
+  EXPECT_EQ(ParseBeitConfig(R"({"model_type": "beit"})").architecture(), "BeitModel");
+  EXPECT_NE(ErrorOf(R"({"model_type": "vit"})").find("data2vec-vision"), std::string::npos);
+}
+
 TEST(BeitConfig, BadJsonIsAClearError) {
   EXPECT_NE(ErrorOf("{\"hidden_size\": 12,").find("not valid JSON"), std::string::npos);
   EXPECT_NE(ErrorOf("[1, 2]").find("JSON object"), std::string::npos);

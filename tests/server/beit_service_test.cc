@@ -472,5 +472,80 @@ TEST(BeitServiceBf16, ServesBf16ModelsCloseToTransformers) {
   for (const auto& prediction : response.predictions()) EXPECT_NEAR(prediction.score(), p[prediction.index()], 2e-3);
 }
 
+
+// Every Hub format and the rest of the BEiT family, served: pytorch_model.bin (zip, legacy, views),
+// flax_model.msgpack, float16 shards, DiT and Data2Vec-Vision, each answering as Transformers did
+// for its fixture (Classify, PredictTokens on the fixture's mask, Embed of a bare model).
+TEST(BeitServiceFormats, EveryHubFormatServesTransformersAnswers) {
+  const std::vector<std::string> classifiers = {"cls-dit-bin", "cls-relpos-bin-legacy", "cls-bin-views", "cls-flax",
+                                                "cls-sharded-f16", "d2v-cls-bin"};
+  const std::vector<std::string> mims = {"mim-flax", "mim-abspos"};
+  std::vector<std::string> args = {"--model", "d2v-model=" + ModelDir("d2v-model")};
+  for (const auto& f : classifiers) args.insert(args.end(), {"--model", f + "=" + ModelDir(f)});
+  for (const auto& f : mims) args.insert(args.end(), {"--model", f + "=" + ModelDir(f)});
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start(args, &error)) << error;
+  auto stub = pb::BeitService::NewStub(server.channel());
+
+  for (const std::string& f : classifiers) {
+    SCOPED_TRACE(f);
+    const Tensor pixels = ReadTensor(ModelDir(f) + "/inputs.safetensors", "pixel_values");
+    const Tensor logits = ReadTensor(ModelDir(f) + "/outputs.safetensors", "logits");
+    const int labels = static_cast<int>(logits.dim(1));
+    pb::ClassifyRequest request;
+    request.set_model(f);
+    *request.mutable_image() = PixelImage(pixels, 0);
+    request.set_top_k(labels);
+    pb::ClassifyResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Classify(&context, request, &response).ok());
+    const std::vector<double> p = Softmax(logits.ptr(), labels);
+    ASSERT_EQ(response.predictions_size(), labels);
+    for (const auto& prediction : response.predictions()) EXPECT_NEAR(prediction.score(), p[prediction.index()], 1e-5);
+  }
+
+  for (const std::string& f : mims) {
+    SCOPED_TRACE(f);
+    const SafetensorsFile inputs = SafetensorsFile::Open(ModelDir(f) + "/inputs.safetensors");
+    const Tensor pixels = inputs.ReadFloat(*inputs.Find("pixel_values"));
+    const std::vector<uint8_t> mask = inputs.ReadBytes(*inputs.Find("bool_masked_pos"));  // [B, P]
+    const Tensor logits = ReadTensor(ModelDir(f) + "/outputs.safetensors", "logits");       // [B, P, V]
+    const int patches = static_cast<int>(logits.dim(1)), vocab = static_cast<int>(logits.dim(2));
+    pb::PredictTokensRequest request;
+    request.set_model(f);
+    *request.mutable_image() = PixelImage(pixels, 0);
+    for (int i = 0; i < patches; ++i) request.add_mask(mask[i] != 0);
+    request.set_top_k(2);
+    pb::PredictTokensResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->PredictTokens(&context, request, &response).ok());
+    ASSERT_GT(response.patches_size(), 0);
+    for (const pb::MaskedPatch& patch : response.patches()) {
+      const std::vector<double> p = Softmax(logits.ptr() + patch.patch_index() * vocab, vocab);
+      for (const auto& t : patch.predictions()) EXPECT_NEAR(t.probability(), p[t.token_id()], 1e-5);
+    }
+  }
+
+  // Data2VecVisionModel has no pooler: Embed is the mean of the last hidden state's patch tokens.
+  const Tensor pixels = ReadTensor(ModelDir("d2v-model") + "/inputs.safetensors", "pixel_values");
+  const Tensor last = ReadTensor(ModelDir("d2v-model") + "/outputs.safetensors", "last_hidden_state");  // [B, N, D]
+  const int64_t N = last.dim(1), D = last.dim(2);
+  pb::EmbedRequest request;
+  request.set_model("d2v-model");
+  *request.mutable_image() = PixelImage(pixels, 0);
+  pb::EmbedResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Embed(&context, request, &response).ok());
+  ASSERT_EQ(response.embedding_size(), D);
+  for (int64_t d = 0; d < D; ++d) {
+    double mean = 0;
+    for (int64_t n = 1; n < N; ++n) mean += last.data[n * D + d];
+    EXPECT_NEAR(response.embedding(d), mean / double(N - 1), 1e-4) << d;
+  }
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitForExit(30), 0);
+}
+
 }  // namespace
 }  // namespace beit::testing
