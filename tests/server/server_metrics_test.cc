@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <sstream>
@@ -216,6 +217,12 @@ TEST(ServerMetrics, ExpiredRequestsAndThePendingGauge) {
                            &error))
       << error;
   auto stub = pb::BeitService::NewStub(server.channel());
+  // One forward's time here (Release or a sanitizer build, a fast or a slow machine): the expiring
+  // calls get five of them, while twenty or more forwards are queued ahead of them.
+  const auto start = std::chrono::steady_clock::now();
+  Flood(*stub, 1);
+  const auto one_forward = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto deadline = std::clamp(5 * one_forward, 40ms, 5000ms);
   const Scrape before(HttpGet(server.metrics_port(), "/metrics"));
   std::map<grpc::StatusCode, int> backlog, expiring;
   std::thread load([&] { backlog = Flood(*stub, 40); });
@@ -225,10 +232,9 @@ TEST(ServerMetrics, ExpiredRequestsAndThePendingGauge) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_GE(pending, 20) << "the autoscaling gauge shows the backlog";
-  // 20+ forwards of 0.9 GFLOP each are ahead of them (88 ms here, 40 ms even at 450 GFLOP/s): they
-  // expire queued.
-  // (200 ms was too long on a fast machine: the backlog drained first.)
-  expiring = Flood(*stub, 4, /*deadline=*/40ms);
+  // A fixed 200 ms let a fast machine drain the backlog first; a fixed 40 ms expired calls before
+  // a sanitizer build's server had taken them in.
+  expiring = Flood(*stub, 4, deadline);
   load.join();
   ASSERT_EQ(backlog[grpc::StatusCode::OK], 40);
   EXPECT_EQ(expiring[grpc::StatusCode::DEADLINE_EXCEEDED], 4);
