@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "model/cpu_tier.h"
+#include "model/ops/cpu_tier.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -9,7 +9,7 @@
 // - MeasureCpuPeakGflops(precision, threads, seconds) runs `threads` OpenMP threads, each a loop
 //   of 12 independent vector multiply-add chains for about `seconds`, and returns GFLOP/s over all
 //   threads (a multiply-add counts 2). The instructions are those of the CPU tier the engine runs
-//   at (model/cpu_tier.h, so ONEDNN_MAX_CPU_ISA caps the probe too):
+//   at (model/ops/cpu_tier.h, so ONEDNN_MAX_CPU_ISA caps the probe too):
 //     f32:  vfmadd231ps on 512-bit vectors (AVX-512 tiers) or 256-bit ones (AVX2 tiers; Zen 2/3 and
 //           Intel cores issue two per cycle);
 //     bf16: vdpbf16ps, 512-bit (avx512_core_bf16 and above);

@@ -24,8 +24,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/cpu_peak.h"
-#include "model/compute_backend.h"
-#include "model/memory_reuse.h"
+#include "model/ops/compute_backend.h"
+#include "model/ops/memory_reuse.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
 

@@ -1,15 +1,15 @@
 #include "model/model_runner.h"
 
-#include "model/beit_model.h"
-#include "model/checkpoint.h"
-#include "model/cpu_tier.h"
-#include "model/dnnl_context.h"
-#include "model/image_classifier.h"
-#include "model/linear.h"
-#include "model/masked_image_model.h"
+#include "model/beit/beit_model.h"
+#include "model/io/checkpoint.h"
+#include "model/ops/cpu_tier.h"
+#include "model/ops/dnnl_context.h"
+#include "model/heads/image_classifier.h"
+#include "model/ops/linear.h"
+#include "model/heads/masked_image_model.h"
 #include "model/model_error.h"
-#include "model/semantic_postprocess.h"
-#include "model/semantic_segmenter.h"
+#include "model/heads/semantic_postprocess.h"
+#include "model/heads/semantic_segmenter.h"
 
 namespace beit {
 namespace {

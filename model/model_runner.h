@@ -15,7 +15,7 @@
 //   semantic_scores.K (softmax probability of each pixel's label), and semantic_map_native. With `debug`,
 //   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
 // - Run is thread-safe; each call uses its own oneDNN stream.
-// - `precision` (model/precision.h) chooses the matmuls' arithmetic for the whole model. A
+// - `precision` (model/ops/precision.h) chooses the matmuls' arithmetic for the whole model. A
 //   precision the CPU tier cannot run (cpu_tier.h) is a ModelError with one line saying which
 //   CPU feature is missing and what to use instead, before anything is read; no oneDNN error
 //   text reaches the caller.
@@ -28,9 +28,9 @@
 #include <utility>
 #include <vector>
 
-#include "model/beit_config.h"
-#include "model/checkpoint.h"
-#include "model/precision.h"
+#include "model/io/beit_config.h"
+#include "model/io/checkpoint.h"
+#include "model/ops/precision.h"
 #include "model/tensor.h"
 
 namespace beit {

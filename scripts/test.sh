@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds (Release and ASan+UBSan), runs the whole
 # suite on both builds with ctest, the engine's tests again at every lower CPU tier the machine
-# has (ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels alike: model/cpu_tier.h) and the
+# has (ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels alike: model/ops/cpu_tier.h) and the
 # served-model tests at the lowest supported tier (AVX2), the concurrency tests under
 # ThreadSanitizer, then each fuzzer briefly. The `long` label (a minute of overload) is left
 # out: ctest --test-dir build -L long;

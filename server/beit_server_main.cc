@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "model/compute_backend.h"
-#include "model/cpu_tier.h"
-#include "model/memory_reuse.h"
+#include "model/ops/compute_backend.h"
+#include "model/ops/cpu_tier.h"
+#include "model/ops/memory_reuse.h"
 #include "model/model_error.h"
 #include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
@@ -208,6 +208,6 @@ int main(int argc, char** argv) {
     std::fputs(beit::serving::ServerUsage().c_str(), stdout);
     return 0;
   }
-  beit::ReuseFreedMemory();  // before any thread starts; see model/memory_reuse.h
+  beit::ReuseFreedMemory();  // before any thread starts; see model/ops/memory_reuse.h
   return Serve(*options, stop_signals);
 }

@@ -21,7 +21,7 @@ struct ModelDescription {
   int vocab_size = 0;               // masked image modeling
   double load_seconds = 0;
   std::string precision = "f32";
-  std::string cpu_tier;  // what the engine computes at here (model/cpu_tier.h), e.g. "avx2"
+  std::string cpu_tier;  // what the engine computes at here (model/ops/cpu_tier.h), e.g. "avx2"
   int grid_height() const { return image_height / patch_size; }
   int grid_width() const { return image_width / patch_size; }
 };

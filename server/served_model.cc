@@ -5,7 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "model/cpu_tier.h"
+#include "model/ops/cpu_tier.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
 #include "server/request_validation.h"

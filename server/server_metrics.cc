@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "model/compute_backend.h"
+#include "model/ops/compute_backend.h"
 #include "absl/status/status.h"
 
 #ifndef BEIT_VERSION

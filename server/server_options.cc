@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/json_file.h"
+#include "model/io/json_file.h"
 #include "model/model_error.h"
 
 namespace beit::serving {

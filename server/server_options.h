@@ -14,8 +14,8 @@
 
 #include "absl/status/statusor.h"
 #include "model/image/image_decoder.h"
-#include "model/checkpoint.h"
-#include "model/precision.h"
+#include "model/io/checkpoint.h"
+#include "model/ops/precision.h"
 #include "server/dynamic_batcher.h"
 #include "server/logger.h"
 #include "server/model_repository.h"

@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "model/cpu_tier.h"
-#include "model/fused_attention.h"
+#include "model/ops/cpu_tier.h"
+#include "model/ops/fused_attention.h"
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
-#include "model/run_io.h"
+#include "model/io/run_io.h"
 
 namespace {
 

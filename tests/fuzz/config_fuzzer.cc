@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model/beit_config.h"
+#include "model/io/beit_config.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/flax_checkpoint.h"
+#include "model/io/flax_checkpoint.h"
 #include "model/model_error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

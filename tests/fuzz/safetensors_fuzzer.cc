@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "model/model_error.h"
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "model/model_error.h"
-#include "model/torch_checkpoint.h"
+#include "model/io/torch_checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model_runner.h"
-#include "model/run_io.h"
-#include "model/safetensors.h"
+#include "model/io/run_io.h"
+#include "model/io/safetensors.h"
 
 namespace beit {
 namespace {

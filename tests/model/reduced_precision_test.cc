@@ -4,17 +4,17 @@
 // runs); and int8 answers do not depend on the batch they ran in.
 #include <gtest/gtest.h>
 
-#include "tests/model/cpu_tier_testing.h"
+#include "tests/model/ops/cpu_tier_testing.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
-#include "model/dnnl_context.h"
-#include "model/linear.h"
+#include "model/ops/dnnl_context.h"
+#include "model/ops/linear.h"
 #include "model/model_runner.h"
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 
 namespace beit {
 namespace {

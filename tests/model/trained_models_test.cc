@@ -14,8 +14,8 @@
 #include "model/image/image_processor_config.h"
 #include "model/image/png_encoder.h"
 #include "model/model_runner.h"
-#include "model/run_io.h"
-#include "model/safetensors.h"
+#include "model/io/run_io.h"
+#include "model/io/safetensors.h"
 
 namespace beit {
 namespace {

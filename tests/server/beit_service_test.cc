@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
-#include "model/safetensors.h"
-#include "tests/model/cpu_tier_testing.h"
+#include "model/io/safetensors.h"
+#include "tests/model/ops/cpu_tier_testing.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {

@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
-#include "model/cpu_tier.h"
+#include "model/ops/cpu_tier.h"
 #include "model/image/png_encoder.h"
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {

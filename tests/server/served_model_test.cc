@@ -1,6 +1,6 @@
 // A served model's batchers under concurrent load from many threads, without gRPC: every answer
 // equals computing the request alone (bit for bit where the CPU tier promises it, within float
-// rounding elsewhere: tests/model/cpu_tier_testing.h), whatever it was batched with. This is also
+// rounding elsewhere: tests/model/ops/cpu_tier_testing.h), whatever it was batched with. This is also
 // what ThreadSanitizer runs over the batchers, the shared compute lock and the model.
 #include "server/served_model.h"
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "server/model_repository.h"
-#include "tests/model/cpu_tier_testing.h"
+#include "tests/model/ops/cpu_tier_testing.h"
 
 namespace beit::serving {
 namespace {

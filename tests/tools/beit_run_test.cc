@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 
 namespace beit {
 namespace {

@@ -13,7 +13,7 @@
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
 #include "model/image/png_decoder.h"
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 
 namespace beit {
 namespace {
