@@ -54,7 +54,7 @@ TEST(BeitRun, UsageErrorsExitTwo) {
 TEST(BeitRun, HelpListsEveryFlag) {
   Result r = RunBeitRun("--help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--model", "--inputs", "--output", "--target-size", "--debug"}) {
+  for (const char* flag : {"--model", "--inputs", "--output", "--target-size", "--debug", "--weights-format", "--cpu-info"}) {
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
   }
 }
@@ -131,6 +131,53 @@ TEST(BeitRun, CorruptImageExitsOneWithTheReason) {
 TEST(BeitRun, ImageAndInputsAreExclusive) {
   Result r = RunBeitRun("--model m --inputs i --image x --output o");
   EXPECT_EQ(r.exit_code, 2);
+}
+
+
+// Every checkpoint format and the rest of the BEiT family, as a user runs beit-run on a folder
+// downloaded from the Hub: every output within 1e-4 of Transformers' (the golden file).
+TEST(BeitRun, EveryHubFormatGivesTransformersOutputs) {
+  for (const char* fixture : {"cls-dit-bin", "cls-relpos-bin-legacy", "cls-bin-views", "d2v-cls-bin", "d2v-model",
+                              "cls-flax", "mim-flax", "cls-sharded-f16", "mim-abspos"}) {
+    SCOPED_TRACE(fixture);
+    const std::string m = kModels + fixture;
+    const std::string out = TempPath(std::string(fixture) + ".safetensors");
+    Result r = RunBeitRun("--model " + m + " --inputs " + m + "/inputs.safetensors --output " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;  // every tensor used or ignorable
+    SafetensorsFile ours = SafetensorsFile::Open(out);
+    SafetensorsFile golden = SafetensorsFile::Open(m + "/outputs.safetensors");
+    int compared = 0;
+    for (const TensorInfo& g : golden.tensors()) {
+      const TensorInfo* o = ours.Find(g.name);
+      ASSERT_NE(o, nullptr) << g.name;
+      ASSERT_EQ(o->shape, g.shape) << g.name;
+      const Tensor a = ours.ReadFloat(*o), b = golden.ReadFloat(g);
+      double err = 0, scale = 1;
+      for (size_t i = 0; i < a.data.size(); ++i) {
+        err = std::max(err, std::fabs(double(a.data[i]) - b.data[i]));
+        scale = std::max(scale, std::fabs(double(b.data[i])));
+      }
+      EXPECT_LE(err, 1e-4 * scale) << g.name;
+      ++compared;
+    }
+    EXPECT_GE(compared, 3);
+  }
+}
+
+// --weights-format forces one format: a folder without it is an error that names what was looked for.
+TEST(BeitRun, WeightsFormatForcesOneFormat) {
+  const std::string m = kModels + "cls-dit-bin";  // pytorch_model.bin only
+  Result r = RunBeitRun("--model " + m + " --inputs " + m + "/inputs.safetensors --output " +
+                        TempPath("forced.safetensors") + " --weights-format safetensors");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("model.safetensors"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("pytorch_model.bin"), std::string::npos) << r.output;
+  r = RunBeitRun("--model " + m + " --inputs " + m + "/inputs.safetensors --output " +
+                 TempPath("forced.safetensors") + " --weights-format pytorch");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunBeitRun("--model " + m + " --inputs x --output y --weights-format onnx");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
 }  // namespace
