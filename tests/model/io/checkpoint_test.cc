@@ -13,6 +13,7 @@
 #include "model/model_error.h"
 #include "model/io/safetensors.h"
 #include "model/io/safetensors_weights.h"
+#include "model/io/torch_checkpoint.h"
 
 namespace beit {
 namespace {
@@ -80,6 +81,22 @@ TEST_F(CheckpointTest, AFolderWithoutWeightsSaysWhatItLookedFor) {
   const std::string forced = OpenError(WeightsFormat::kPytorch);
   EXPECT_NE(forced.find("pytorch_model.bin"), std::string::npos) << forced;
   EXPECT_EQ(forced.find("model.safetensors"), std::string::npos) << forced;  // only what was asked
+}
+
+// pytorch_model.bin.index.json: the shards are pytorch files, read through the same index logic.
+TEST_F(CheckpointTest, PytorchShardsServeTheirTensors) {
+  const std::string fixture = std::string(BEIT_TEST_DATA_DIR) + "/models/cls-dit-bin/pytorch_model.bin";
+  fs::copy_file(fixture, Dir() + "/pytorch_model-00001-of-00001.bin");
+  const auto whole = TorchCheckpointFile::Open(fixture);
+  std::string map;
+  for (const std::string& name : whole->Names()) {
+    map += (map.empty() ? "" : ", ") + ("\"" + name + "\": \"pytorch_model-00001-of-00001.bin\"");
+  }
+  WriteText("pytorch_model.bin.index.json", "{\"weight_map\": {" + map + "}}");
+  Checkpoint ckpt = OpenCheckpoint(Dir());
+  EXPECT_NE(ckpt.path().find("pytorch_model.bin.index.json"), std::string::npos);
+  const std::string name = "beit.embeddings.patch_embeddings.projection.weight";
+  EXPECT_EQ(ckpt.Take(name, whole->ShapeOf(name)).data, whole->ReadFloat(name).data);
 }
 
 TEST_F(CheckpointTest, BrokenIndexesAreClearErrors) {
