@@ -1,11 +1,13 @@
 // The arithmetic a model's transformer layers use. f32 is exact to Transformers (1e-4); bf16 stores
 // Linear weights as bfloat16 and rounds matmul inputs to bfloat16 with f32 accumulation (about 2x
-// faster on CPUs with AVX512-BF16; logits agree with f32 to cosine >= 0.9999); int8 quantises
-// Linear weights per output channel and inputs per token (row), both symmetric s8, with s32
-// accumulation (VNNI; cosine >= 0.9995). In both reduced precisions the attention matmuls and the
-// segmentation heads' 1x1 and transposed convolutions take bf16 operands (their 3x3 convolutions
-// run f32 Winograd where the CPU has it, see conv.h); LayerNorm, softmax, the patch embedding and
-// the heads' other ops stay f32.
+// faster on CPUs with AVX512-BF16, and refused elsewhere: cpu_tier.h; logits agree with f32 to
+// cosine >= 0.9999); int8 quantises Linear weights per output channel (7-bit without VNNI) and
+// inputs per token (row), both symmetric s8, with s32 accumulation (cosine >= 0.9995). Every
+// Linear (the patch embedding and the heads' too) takes the model's precision. Where the CPU tier
+// has native bf16 (UsesBf16Operands), reduced precisions also give the attention matmuls and the
+// segmentation heads' 1x1 and transposed convolutions bf16 operands (3x3 convolutions run f32
+// Winograd where the CPU has it, see conv.h); elsewhere those stay f32. LayerNorm, softmax and the
+// heads' other ops are f32.
 // See tests/model/reduced_precision_test.cc.
 #pragma once
 
