@@ -158,6 +158,7 @@ TEST(Bf16Attention, ReturnedProbabilitiesAndHeadMaskAgreeWithF32) {
 
 // Per-token quantisation: an image's int8 answer is the same alone or in a batch.
 TEST(Int8, AnswersDoNotDependOnTheBatch) {
+  BEIT_SKIP_UNLESS_TIER_RUNS(Precision::kInt8);
   const std::string dir = std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool";
   const SafetensorsFile inputs = SafetensorsFile::Open(dir + "/inputs.safetensors");
   RunInputs batch;
