@@ -50,82 +50,85 @@ Probe ProbeFor(const std::string& precision) {
 }
 
 #if defined(__x86_64__)
-// Runs multiply-adds until `seconds` have passed; returns the chain steps issued. The result is
-// folded into `sink` so the loop cannot be dropped. Operands are normal values in every reading
-// the loops use: f32 near 1, bf16 pairs (1.0, 1.0), bytes (0x80, 0x3F).
+// One block of kBlock steps on every chain, with the chains in registers; `acc` holds them between
+// blocks (kChains vectors of 16 floats' room). Operands are normal values in every reading the
+// loops use: f32 near 1, bf16 pairs (1.0, 1.0), bytes (0x80, 0x3F).
 template <Op kOp>
-BEIT_AVX512 __attribute__((noinline)) int64_t Loop512(double seconds, float* sink) {
-  __m512 acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+BEIT_AVX512 __attribute__((noinline)) void Block512(float* acc) {
+  __m512 r[kChains];
+  for (int i = 0; i < kChains; ++i) r[i] = _mm512_loadu_ps(acc + 16 * i);
   const __m512 a = _mm512_castsi512_ps(_mm512_set1_epi32(0x3F803F80)), b = a;
+  for (int64_t it = 0; it < kBlock; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) {
+      if constexpr (kOp == Op::kF32x16) {
+        r[i] = _mm512_fmadd_ps(a, b, r[i]);
+      } else if constexpr (kOp == Op::kBf16x16) {
+        r[i] = _mm512_dpbf16_ps(r[i], (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+      } else if constexpr (kOp == Op::kMaddubsx16) {  // the previous products are the next u8 operand
+        r[i] = _mm512_castsi512_ps(_mm512_maddubs_epi16(_mm512_castps_si512(r[i]), _mm512_castps_si512(b)));
+      } else {
+        r[i] = _mm512_castsi512_ps(
+            _mm512_dpbusd_epi32(_mm512_castps_si512(r[i]), _mm512_castps_si512(a), _mm512_castps_si512(b)));
+      }
+    }
+  }
+  for (int i = 0; i < kChains; ++i) _mm512_storeu_ps(acc + 16 * i, r[i]);
+}
+
+template <Op kOp>
+BEIT_AVX2 __attribute__((noinline)) void Block256(float* acc) {
+  __m256 r[kChains];
+  for (int i = 0; i < kChains; ++i) r[i] = _mm256_loadu_ps(acc + 16 * i);
+  const __m256 a = _mm256_castsi256_ps(_mm256_set1_epi32(0x3F803F80)), b = a;
+  for (int64_t it = 0; it < kBlock; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) {
+      if constexpr (kOp == Op::kF32x8) {
+        r[i] = _mm256_fmadd_ps(a, b, r[i]);
+      } else if constexpr (kOp == Op::kVnnix8) {
+        r[i] = _mm256_castsi256_ps(
+            _mm256_dpbusd_avx_epi32(_mm256_castps_si256(r[i]), _mm256_castps_si256(a), _mm256_castps_si256(b)));
+      } else {  // the previous products are the next u8 operand
+        r[i] = _mm256_castsi256_ps(_mm256_maddubs_epi16(_mm256_castps_si256(r[i]), _mm256_castps_si256(b)));
+      }
+    }
+  }
+  for (int i = 0; i < kChains; ++i) _mm256_storeu_ps(acc + 16 * i, r[i]);
+}
+
+using BlockFunction = void (*)(float* acc);
+
+BlockFunction BlockFor(Op op) {
+  switch (op) {
+    case Op::kF32x16: return Block512<Op::kF32x16>;
+    case Op::kBf16x16: return Block512<Op::kBf16x16>;
+    case Op::kVnnix16: return Block512<Op::kVnnix16>;
+    case Op::kMaddubsx16: return Block512<Op::kMaddubsx16>;
+    case Op::kF32x8: return Block256<Op::kF32x8>;
+    case Op::kVnnix8: return Block256<Op::kVnnix8>;
+    case Op::kMaddubsx8: return Block256<Op::kMaddubsx8>;
+    default: return nullptr;
+  }
+}
+
+// Runs blocks until `seconds` have passed; returns the chain steps issued. The accumulators are
+// folded into `sink` so the work cannot be dropped.
+int64_t RunLoop(Op op, double seconds, float* sink) {
+  const BlockFunction block = BlockFor(op);
+  if (!block) return 0;
+  float acc[kChains * 16];
+  for (int i = 0; i < kChains * 16; ++i) acc[i] = float(i / 16);
   const auto start = std::chrono::steady_clock::now();
   int64_t issued = 0;
   do {
-    for (int64_t it = 0; it < kBlock; ++it) {
-#pragma GCC unroll 12
-      for (int i = 0; i < kChains; ++i) {
-        if constexpr (kOp == Op::kF32x16) {
-          acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
-        } else if constexpr (kOp == Op::kBf16x16) {
-          acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
-        } else if constexpr (kOp == Op::kMaddubsx16) {  // the previous products are the next u8 operand
-          acc[i] = _mm512_castsi512_ps(_mm512_maddubs_epi16(_mm512_castps_si512(acc[i]), _mm512_castps_si512(b)));
-        } else {
-          acc[i] = _mm512_castsi512_ps(
-              _mm512_dpbusd_epi32(_mm512_castps_si512(acc[i]), _mm512_castps_si512(a), _mm512_castps_si512(b)));
-        }
-      }
-    }
+    block(acc);
     issued += kBlock * kChains;
   } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds);
   float total = 0;
-  for (int i = 0; i < kChains; ++i) total += _mm512_reduce_add_ps(acc[i]);
+  for (float x : acc) total += x;
   *sink = total;
   return issued;
-}
-
-template <Op kOp>
-BEIT_AVX2 __attribute__((noinline)) int64_t Loop256(double seconds, float* sink) {
-  __m256 acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
-  const __m256 a = _mm256_castsi256_ps(_mm256_set1_epi32(0x3F803F80)), b = a;
-  const auto start = std::chrono::steady_clock::now();
-  int64_t issued = 0;
-  do {
-    for (int64_t it = 0; it < kBlock; ++it) {
-#pragma GCC unroll 12
-      for (int i = 0; i < kChains; ++i) {
-        if constexpr (kOp == Op::kF32x8) {
-          acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
-        } else if constexpr (kOp == Op::kVnnix8) {
-          acc[i] = _mm256_castsi256_ps(
-              _mm256_dpbusd_avx_epi32(_mm256_castps_si256(acc[i]), _mm256_castps_si256(a), _mm256_castps_si256(b)));
-        } else {  // the previous products are the next u8 operand
-          acc[i] = _mm256_castsi256_ps(_mm256_maddubs_epi16(_mm256_castps_si256(acc[i]), _mm256_castps_si256(b)));
-        }
-      }
-    }
-    issued += kBlock * kChains;
-  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds);
-  __m256 total = acc[0];
-  for (int i = 1; i < kChains; ++i) total = _mm256_add_ps(total, acc[i]);
-  float lanes[8];
-  _mm256_storeu_ps(lanes, total);
-  *sink = lanes[0] + lanes[7];
-  return issued;
-}
-
-int64_t RunLoop(Op op, double seconds, float* sink) {
-  switch (op) {
-    case Op::kF32x16: return Loop512<Op::kF32x16>(seconds, sink);
-    case Op::kBf16x16: return Loop512<Op::kBf16x16>(seconds, sink);
-    case Op::kVnnix16: return Loop512<Op::kVnnix16>(seconds, sink);
-    case Op::kMaddubsx16: return Loop512<Op::kMaddubsx16>(seconds, sink);
-    case Op::kF32x8: return Loop256<Op::kF32x8>(seconds, sink);
-    case Op::kVnnix8: return Loop256<Op::kVnnix8>(seconds, sink);
-    case Op::kMaddubsx8: return Loop256<Op::kMaddubsx8>(seconds, sink);
-    default: return 0;
-  }
 }
 #else
 int64_t RunLoop(Op, double, float*) { return 0; }
