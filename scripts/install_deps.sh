@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages beit-serve needs to build and test, only when missing.
-# Usage: scripts/install_deps.sh [--dev]   (--dev adds the test/benchmark/sanitizer tools)
+# Usage: scripts/install_deps.sh [--dev] [--container]
+#   --dev        adds the test/benchmark/sanitizer tools
+#   --container  adds what scripts/container_check.sh builds and runs the image with
 set -euo pipefail
 
 RUNTIME_BUILD=(
@@ -16,8 +18,18 @@ DEV=(
   python3-torch dataset-fashion-mnist qemu-user
 )
 
+# buildah builds the Dockerfile without a Docker daemon (chroot isolation, vfs storage);
+# debootstrap makes the bookworm base image it builds on; jq reads the image config.
+CONTAINER=(buildah debootstrap jq)
+
 want=("${RUNTIME_BUILD[@]}")
-if [[ "${1:-}" == "--dev" ]]; then want+=("${DEV[@]}"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --dev) want+=("${DEV[@]}") ;;
+    --container) want+=("${CONTAINER[@]}") ;;
+    *) echo "install_deps: unknown flag $arg (use --dev, --container)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

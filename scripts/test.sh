@@ -3,9 +3,10 @@
 # suite on both builds with ctest, the engine's tests again at every lower CPU tier the machine
 # has (ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels alike: model/ops/cpu_tier.h) and the
 # served-model tests at the lowest supported tier (AVX2), the concurrency tests under
-# ThreadSanitizer, then each fuzzer briefly. The `long` label (a minute of overload) is left
-# out: ctest --test-dir build -L long;
-# the `train` label (Python training tools) runs once, in the Release pass.
+# ThreadSanitizer, each fuzzer briefly, and last the container image built from
+# docker/Dockerfile, started and checked (scripts/container_check.sh --self-test). The `long`
+# label (a minute of overload) is left out: ctest --test-dir build -L long; the `train` label
+# (Python training tools) runs once, in the Release pass.
 # This is what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,3 +59,6 @@ done
 
 echo "== libFuzzer: each target for a bounded time (clang, ASan+UBSan)"
 scripts/fuzz.sh "${BEIT_FUZZ_SECONDS:-30}"
+
+echo "== The container image: docker/Dockerfile built with buildah, started as its user, checked"
+scripts/container_check.sh --self-test

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks docker/Dockerfile without a Docker engine (none runs on these machines).
+"""Checks docker/Dockerfile as text, in a second (scripts/container_check.sh builds and runs it).
 
 Everything it refers to must exist in the repository, and it must follow the hadolint rules
 that apply to it:
@@ -10,7 +10,8 @@ that apply to it:
   - DL3006/DL3007 tagged base images, never :latest; DL3000 absolute WORKDIR; DL3002 the last
     USER is not root; DL3004 no sudo; DL3003 no cd in RUN (use WORKDIR); DL3008-style: apt-get
     install with -y and --no-install-recommends (DL3015) in the same RUN as apt-get update
-    (DL3009 cleanup of /var/lib/apt/lists too); DL3025 exec (JSON) form for ENTRYPOINT, CMD and
+    (DL3009 cleanup of /var/lib/apt/lists too, and apt-get clean: the base has no
+    auto-clean hook of its own); DL3025 exec (JSON) form for ENTRYPOINT, CMD and
     HEALTHCHECK CMD; COPY --from names a stage defined earlier.
 Usage: check_dockerfile.py REPO_ROOT   (exit 0 when every check passes; each failure printed)
 """
@@ -113,6 +114,8 @@ def main(root):
                     errors.append("apt-get install without -y")
                 if "rm -rf /var/lib/apt/lists/*" not in rest:
                     errors.append("apt lists not removed after install (DL3009)")
+                if "apt-get clean" not in rest:
+                    errors.append("downloaded packages not removed after install (apt-get clean)")
         elif keyword in ("ENTRYPOINT", "CMD"):
             try:
                 json.loads(rest)
