@@ -1,6 +1,7 @@
-// beit-client: command-line client for beit-server (beit.v1.BeitService).
+// beit-client: command-line client for beit-server: beit.v1.BeitService, or with --api v2 the
+// Open Inference Protocol (KServe v2, inference.GRPCInferenceService).
 // Results print as JSON on stdout; errors print the gRPC status on stderr (exit 1); usage
-// errors exit 2.
+// errors, including a command or flag --api v2 has no equivalent for, exit 2.
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "client/load_generator.h"
 #include "client/npy_writer.h"
+#include "client/open_inference_client.h"
 #include "client/segmentation_overlay.h"
 #include "model/image/image_decoder.h"
 #include "model/image/png_encoder.h"
@@ -28,10 +30,10 @@ using nlohmann::json;
 
 constexpr const char* kUsage = R"(beit-client: talks to beit-server.
 
-Usage: beit-client [--server HOST:PORT] [--timeout-ms N] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
-                   [--token-file FILE] COMMAND [flags]
+Usage: beit-client [--server HOST:PORT] [--api beit|v2] [--timeout-ms N]
+                   [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND [flags]
 
-Commands
+Commands (--api beit, the default: beit.v1.BeitService)
   classify        --model M --image FILE [--top-k K]
   segment         --model M --image FILE [--size HxW] [--scores] [--png LABELS.png] [--overlay OVERLAY.png]
                   (--png: the label map as a PNG; --overlay: the image with class colours blended in)
@@ -44,7 +46,24 @@ Commands
                   [--concurrency 1,2,4,8 | --rate CALLS_PER_S] [--duration-s 10] [--warmup-s 1]
                   [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
 
-Defaults: --server localhost:50051, --timeout-ms 60000. FILE is a JPEG or PNG.
+Commands with --api v2 (Open Inference Protocol / KServe v2: inference.GRPCInferenceService)
+  classify        --model M --image FILE [--top-k K]
+                  (ModelInfer, output `probabilities` with classification: K; same JSON as above, no stats)
+  segment         --model M --image FILE [--size HxW] [--png LABELS.png] [--overlay OVERLAY.png]
+                  (output `label_map`; class_counts give index and pixels: v2 metadata has no labels)
+  embed           --model M --image FILE [--npy OUT.npy]             (output `pooler_output`)
+  predict-tokens  --model M --image FILE (--mask-ratio R [--seed S] | --mask 0,1,1,...)
+                  (output `predicted_tokens`: the argmax token of each masked patch, -1 elsewhere)
+  info            [--model M]            ModelMetadata; without --model: ServerMetadata
+  health          [--model M]            ServerReady (ModelReady with --model); exit 0 only when ready
+  bench           as above; each call is one ModelInfer of the --task's request above (BYTES `image`)
+  --typed         (classify, segment, embed, predict-tokens, bench) send the inputs as typed contents
+                  instead of raw_input_contents
+  Not available with --api v2 (exit 2): segment --scores; embed --l2, --layers, --cls, --mean,
+  --patches; predict-tokens --top-k; health --service.
+
+Defaults: --server localhost:50051, --api beit, --timeout-ms 60000. FILE is a JPEG or PNG.
+Bench lines carry "api": "beit" or "v2", so both APIs' throughput can be compared.
 TLS: --tls-ca is the PEM CA that signed the server's certificate; --tls-cert/--tls-key present a
 client certificate (mutual TLS). --token-file sends 'authorization: Bearer <token>' on every call.
 )";
@@ -69,7 +88,7 @@ struct Flags {
   bool Has(const std::string& name) const { return values.count(name) > 0; }
 };
 
-const std::vector<std::string> kSwitches = {"scores", "l2", "cls", "mean", "patches"};
+const std::vector<std::string> kSwitches = {"scores", "l2", "cls", "mean", "patches", "typed"};
 
 Flags ParseFlags(const std::vector<std::string>& args, size_t from) {
   Flags flags;
@@ -130,6 +149,8 @@ void WriteFile(const std::string& path, const std::string& bytes) {
 
 struct Session {
   std::unique_ptr<pb::BeitService::Stub> stub;
+  std::unique_ptr<beit::client::OpenInferenceClient> v2;  // with --api v2
+  std::string api = "beit";
   int timeout_ms = 60000;
   std::string token;  // empty: none
   // Deadline and credentials of every call.
@@ -174,14 +195,20 @@ pb::ClassifyRequest ClassifyRequest(const Flags& f) {
   return r;
 }
 
+// --size HxW as (height, width).
+std::pair<int, int> OutputSize(const Flags& f) {
+  const std::string size = f.Get("size");
+  const size_t x = size.find('x');
+  if (x == std::string::npos) throw UsageError("--size: expected HxW, e.g. 480x640");
+  return {ToInt("size", size.substr(0, x)), ToInt("size", size.substr(x + 1))};
+}
+
 pb::SegmentRequest SegmentRequest(const Flags& f) {
   auto r = RequestFor<pb::SegmentRequest>(f);
   if (f.Has("size")) {
-    const std::string size = f.Get("size");
-    const size_t x = size.find('x');
-    if (x == std::string::npos) throw UsageError("--size: expected HxW, e.g. 480x640");
-    r.set_output_height(ToInt("size", size.substr(0, x)));
-    r.set_output_width(ToInt("size", size.substr(x + 1)));
+    const auto [height, width] = OutputSize(f);
+    r.set_output_height(height);
+    r.set_output_width(width);
   }
   r.set_return_scores(f.Has("scores"));
   return r;
@@ -223,6 +250,15 @@ json Classify(Session& s, const Flags& f) {
   return {{"model", response.model()}, {"predictions", predictions}, {"stats", StatsJson(response.stats())}};
 }
 
+// --overlay: the --image with the label map's class colours blended in.
+void WriteOverlay(const Flags& f, const beit::LabelMap& labels) {
+  const beit::Image8 image = beit::DecodeImageFile(f.Get("image"));
+  if (image.height != labels.shape[0] || image.width != labels.shape[1]) {
+    throw UsageError("--overlay needs the label map at the image's size (leave out --size)");
+  }
+  WriteFile(f.Get("overlay"), beit::EncodeRgbPng(beit::client::OverlayLabels(image, labels)));
+}
+
 json Segment(Session& s, const Flags& f) {
   pb::SegmentRequest request = SegmentRequest(f);
   request.set_return_png(f.Has("png"));
@@ -244,13 +280,8 @@ json Segment(Session& s, const Flags& f) {
     out["png"] = f.Get("png");
   }
   if (f.Has("overlay")) {
-    const beit::Image8 image = beit::DecodeImageFile(f.Get("image"));
-    if (image.height != response.height() || image.width != response.width()) {
-      throw UsageError("--overlay needs the label map at the image's size (leave out --size)");
-    }
-    beit::LabelMap labels({response.height(), response.width()},
-                          std::vector<int32_t>(response.label_map().begin(), response.label_map().end()));
-    WriteFile(f.Get("overlay"), beit::EncodeRgbPng(beit::client::OverlayLabels(image, labels)));
+    WriteOverlay(f, beit::LabelMap({response.height(), response.width()},
+                                   std::vector<int32_t>(response.label_map().begin(), response.label_map().end())));
     out["overlay"] = f.Get("overlay");
   }
   if (f.Has("scores")) {
@@ -362,6 +393,199 @@ int Health(const std::shared_ptr<grpc::Channel>& channel, const Session& s, cons
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
+// --- Open Inference Protocol (--api v2) -------------------------------------------------------
+
+namespace oip = beit::client;  // the v2 client's types
+
+// beit.v1 flags with no v2 equivalent: a usage error naming the first one given.
+void RejectForV2(const Flags& f, const std::string& command, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (f.Has(name)) throw UsageError("--" + name + " is not available with --api v2 " + command);
+  }
+}
+
+oip::TensorEncoding Encoding(const Flags& f) {
+  return f.Has("typed") ? oip::TensorEncoding::kTyped : oip::TensorEncoding::kRaw;
+}
+
+// A ModelInfer of --model on the encoded --image (`image` BYTES [1]) asking for one output.
+oip::InferRequestSpec V2Spec(const Flags& f, const std::string& output, oip::InferParameters output_parameters = {}) {
+  oip::InferRequestSpec spec;
+  spec.model = f.Require("model");
+  spec.inputs.push_back(oip::ImageInput({ReadFile(f.Require("image"))}));
+  spec.outputs.push_back({output, std::move(output_parameters)});
+  return spec;
+}
+
+inference::ModelInferRequest V2ClassifyRequest(const Flags& f) {
+  const int64_t k = ToInt("top-k", f.Get("top-k", "5"));
+  return oip::MakeInferRequest(V2Spec(f, "probabilities", {{"classification", k}}), Encoding(f));
+}
+
+inference::ModelInferRequest V2SegmentRequest(const Flags& f) {
+  RejectForV2(f, "segment", {"scores"});
+  oip::InferRequestSpec spec = V2Spec(f, "label_map");
+  if (f.Has("size")) {
+    const auto [height, width] = OutputSize(f);
+    spec.parameters["output_height"] = int64_t{height};
+    spec.parameters["output_width"] = int64_t{width};
+  }
+  return oip::MakeInferRequest(spec, Encoding(f));
+}
+
+inference::ModelInferRequest V2EmbedRequest(const Flags& f) {
+  RejectForV2(f, "embed", {"l2", "layers", "cls", "mean", "patches"});
+  return oip::MakeInferRequest(V2Spec(f, "pooler_output"), Encoding(f));
+}
+
+inference::ModelInferRequest V2PredictTokensRequest(const Flags& f) {
+  RejectForV2(f, "predict-tokens", {"top-k"});
+  oip::InferRequestSpec spec = V2Spec(f, "predicted_tokens");
+  if (f.Has("mask")) {
+    std::vector<bool> mask;
+    for (int m : IntList("mask", f.Get("mask"))) mask.push_back(m != 0);
+    spec.inputs.push_back(oip::MaskInput({mask}));
+  } else {
+    spec.parameters["mask_ratio"] = ToDouble("mask-ratio", f.Require("mask-ratio"));
+    spec.parameters["seed"] = int64_t{ToInt("seed", f.Get("seed", "0"))};
+  }
+  return oip::MakeInferRequest(spec, Encoding(f));
+}
+
+// Runs ModelInfer and returns the output `name` of `datatype` for the one image sent, with the
+// model's name.
+struct V2Answer {
+  std::string model;
+  oip::OutputTensor output;
+};
+
+V2Answer V2Infer(const Session& s, const inference::ModelInferRequest& request, const std::string& name,
+               const std::string& datatype) {
+  oip::InferResult result;
+  Check(s.v2->Infer(request, &result));
+  const oip::OutputTensor* output = result.Find(name);
+  if (output == nullptr) throw std::runtime_error("the response has no output '" + name + "'");
+  if (output->datatype != datatype) {
+    throw std::runtime_error("output '" + name + "' is " + output->datatype + ", expected " + datatype);
+  }
+  if (output->shape.empty() || output->shape[0] != 1) {
+    throw std::runtime_error("output '" + name + "' is not one image's (its first dimension is not 1)");
+  }
+  return {result.model, *output};
+}
+
+json V2Classify(const Session& s, const Flags& f) {
+  const V2Answer answer = V2Infer(s, V2ClassifyRequest(f), "probabilities", "BYTES");
+  const auto images = oip::ParseClassifications(answer.output);
+  if (!images.ok()) throw std::runtime_error(std::string(images.status().message()));
+  json predictions = json::array();
+  for (const oip::Classification& c : images->front()) {
+    predictions.push_back({{"index", c.index}, {"label", c.label}, {"score", c.score}});
+  }
+  return {{"model", answer.model}, {"predictions", predictions}};
+}
+
+json V2Segment(const Session& s, const Flags& f) {
+  const V2Answer answer = V2Infer(s, V2SegmentRequest(f), "label_map", "INT32");
+  const std::vector<int64_t>& shape = answer.output.shape;
+  if (shape.size() != 3) throw std::runtime_error("output 'label_map' is not [1, H, W]");
+  beit::LabelMap map({shape[1], shape[2]}, std::vector<int32_t>(answer.output.ints.begin(), answer.output.ints.end()));
+  // Most pixels first, ties to the lower index (as beit.v1's class_counts).
+  std::map<int32_t, int64_t> pixels;
+  for (int32_t label : map.data) ++pixels[label];
+  std::vector<std::pair<int32_t, int64_t>> counts(pixels.begin(), pixels.end());
+  std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  json class_counts = json::array();
+  for (const auto& [index, n] : counts) class_counts.push_back({{"index", index}, {"pixels", n}});
+  json out = {{"model", answer.model}, {"height", shape[1]}, {"width", shape[2]}, {"class_counts", class_counts}};
+  if (f.Has("png")) {
+    WriteFile(f.Get("png"), beit::EncodeLabelMapPng(map));
+    out["png"] = f.Get("png");
+  }
+  if (f.Has("overlay")) {
+    WriteOverlay(f, map);
+    out["overlay"] = f.Get("overlay");
+  }
+  return out;
+}
+
+json V2Embed(const Session& s, const Flags& f) {
+  const V2Answer answer = V2Infer(s, V2EmbedRequest(f), "pooler_output", "FP32");
+  const std::vector<float>& embedding = answer.output.fp32;
+  json out = {{"model", answer.model}, {"embedding", embedding}};
+  if (f.Has("npy")) {
+    beit::client::WriteNpy(f.Get("npy"), {static_cast<int64_t>(embedding.size())}, embedding);
+    out["npy"] = f.Get("npy");
+  }
+  return out;
+}
+
+json V2PredictTokens(const Session& s, const Flags& f) {
+  const V2Answer answer = V2Infer(s, V2PredictTokensRequest(f), "predicted_tokens", "INT64");
+  std::vector<int> mask;
+  for (int64_t token : answer.output.ints) mask.push_back(token >= 0 ? 1 : 0);
+  return {{"model", answer.model}, {"mask", mask}, {"predicted_tokens", answer.output.ints}};
+}
+
+json TensorsJson(const std::vector<oip::TensorDescription>& tensors) {
+  json out = json::array();
+  for (const auto& t : tensors) out.push_back({{"name", t.name}, {"datatype", t.datatype}, {"shape", t.shape}});
+  return out;
+}
+
+json V2Info(const Session& s, const Flags& f) {
+  if (f.Has("model")) {
+    oip::ModelDescription m;
+    Check(s.v2->ModelMetadata(f.Get("model"), "", &m));
+    return {{"name", m.name},
+            {"versions", m.versions},
+            {"platform", m.platform},
+            {"inputs", TensorsJson(m.inputs)},
+            {"outputs", TensorsJson(m.outputs)}};
+  }
+  oip::ServerDescription d;
+  Check(s.v2->ServerMetadata(&d));
+  return {{"name", d.name}, {"version", d.version}, {"extensions", d.extensions}};
+}
+
+// ServerReady (ModelReady with --model): prints it; exit code 0 only when ready.
+int V2Health(const Session& s, const Flags& f) {
+  RejectForV2(f, "health", {"service"});
+  bool ready = false;
+  json out;
+  if (f.Has("model")) {
+    Check(s.v2->ModelReady(f.Get("model"), "", &ready));
+    out = {{"model", f.Get("model")}, {"ready", ready}};
+  } else {
+    Check(s.v2->ServerReady(&ready));
+    out = {{"ready", ready}};
+  }
+  std::cout << out.dump() << std::endl;
+  return ready ? 0 : 1;
+}
+
+// The bench's call for --api v2: one ModelInfer of the task's request (the response is received,
+// not interpreted, as beit.v1's bench does).
+beit::client::Call V2BenchCall(const Session& s, const std::string& task, const Flags& f) {
+  std::shared_ptr<const inference::ModelInferRequest> request;
+  if (task == "classify") {
+    request = std::make_shared<inference::ModelInferRequest>(V2ClassifyRequest(f));
+  } else if (task == "segment") {
+    request = std::make_shared<inference::ModelInferRequest>(V2SegmentRequest(f));
+  } else if (task == "embed") {
+    request = std::make_shared<inference::ModelInferRequest>(V2EmbedRequest(f));
+  } else if (task == "predict-tokens") {
+    request = std::make_shared<inference::ModelInferRequest>(V2PredictTokensRequest(f));
+  } else {
+    throw UsageError("--task: expected classify, segment, embed or predict-tokens");
+  }
+  const oip::OpenInferenceClient* client = s.v2.get();
+  return [client, request] {
+    inference::ModelInferResponse response;
+    return client->ModelInfer(*request, &response);
+  };
+}
+
 // Prints one JSON line per load level; returns 0.
 int Bench(Session& s, const Flags& f) {
   const std::string task = f.Get("task", "classify");
@@ -375,7 +599,9 @@ int Bench(Session& s, const Flags& f) {
       return rpc(context);
     };
   };
-  if (task == "classify") {
+  if (s.api == "v2") {
+    call = V2BenchCall(s, task, f);
+  } else if (task == "classify") {
     auto request = std::make_shared<pb::ClassifyRequest>(ClassifyRequest(f));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::ClassifyResponse r;
@@ -417,6 +643,7 @@ int Bench(Session& s, const Flags& f) {
     options.rate = rate;
     const beit::client::LoadReport r = beit::client::GenerateLoad(options, call);
     json line = {{"tool", "beit-client bench"},
+                 {"api", s.api},
                  {"task", task},
                  {"model", f.Get("model")},
                  {"mode", rate > 0 ? "rate" : "concurrency"},
@@ -453,6 +680,9 @@ int main(int argc, char** argv) {
       if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
       if (args[i] == "--server") {
         server = args[++i];
+      } else if (args[i] == "--api") {
+        session.api = args[++i];
+        if (session.api != "beit" && session.api != "v2") throw UsageError("--api: expected beit or v2");
       } else if (args[i] == "--timeout-ms") {
         session.timeout_ms = ToInt("timeout-ms", args[++i]);
       } else if (args[i] == "--tls-ca") {
@@ -470,6 +700,8 @@ int main(int argc, char** argv) {
     if (i >= args.size()) throw UsageError("no command given");
     const std::string command = args[i];
     const Flags flags = ParseFlags(args, i + 1);
+    if (flags.Has("api")) throw UsageError("--api goes before the command");
+    if (session.api == "beit" && flags.Has("typed")) throw UsageError("--typed needs --api v2");
     grpc::ChannelArguments channel_args;
     channel_args.SetMaxReceiveMessageSize(256 << 20);
     channel_args.SetMaxSendMessageSize(256 << 20);
@@ -486,7 +718,31 @@ int main(int argc, char** argv) {
     const auto channel = grpc::CreateCustomChannel(server, credentials, channel_args);
     session.stub = pb::BeitService::NewStub(channel);
     json out;
-    if (command == "classify") {
+    if (session.api == "v2") {
+      const Session* prepare = &session;
+      session.v2 = std::make_unique<beit::client::OpenInferenceClient>(
+          channel, [prepare](grpc::ClientContext& context) { prepare->Prepare(context); });
+      if (flags.Has("typed") && (command == "info" || command == "health")) {
+        throw UsageError("--typed is for the commands that run ModelInfer, not " + command);
+      }
+      if (command == "classify") {
+        out = V2Classify(session, flags);
+      } else if (command == "segment") {
+        out = V2Segment(session, flags);
+      } else if (command == "embed") {
+        out = V2Embed(session, flags);
+      } else if (command == "predict-tokens") {
+        out = V2PredictTokens(session, flags);
+      } else if (command == "info") {
+        out = V2Info(session, flags);
+      } else if (command == "bench") {
+        return Bench(session, flags);
+      } else if (command == "health") {
+        return V2Health(session, flags);
+      } else {
+        throw UsageError("unknown command '" + command + "'");
+      }
+    } else if (command == "classify") {
       out = Classify(session, flags);
     } else if (command == "segment") {
       out = Segment(session, flags);

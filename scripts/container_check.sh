@@ -9,7 +9,8 @@
 #   - the entrypoint exists, every shared library the binaries need is in the image, and the
 #     models the command names are readable and not writable by the image's user;
 #   - the image's HEALTHCHECK command, as declared, passes within its start period;
-#   - Classify of a bundled example image returns its label; /metrics answers;
+#   - Classify of a bundled example image returns its label; /metrics and the Open Inference
+#     Protocol's /v2/health/ready (HTTP) answer;
 #   - the server runs as uid 10001; SIGTERM stops it with exit 0 within the stop timeout;
 #   - the image stays within its size budget (the largest packages are listed).
 # Then it builds with --build-arg MODEL_DIR=<the bundled segmentation model> and serves that, and
@@ -181,8 +182,9 @@ start_server() {
   ((${#entry[@]} > 0)) || fail "$image has no ENTRYPOINT"
   SERVER_GRPC_PORT=$(flag_value --port 50051 "${SERVER_ARGS[@]}")
   SERVER_METRICS_PORT=$(flag_value --metrics-port 8002 "${SERVER_ARGS[@]}")
+  SERVER_HTTP_PORT=$(flag_value --http-port 8000 "${SERVER_ARGS[@]}")
   local port
-  for port in "$SERVER_GRPC_PORT" "$SERVER_METRICS_PORT"; do
+  for port in "$SERVER_GRPC_PORT" "$SERVER_METRICS_PORT" "$SERVER_HTTP_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       fail "port $port is already in use on this machine (the container shares its network)"
     fi
@@ -263,6 +265,15 @@ check_metrics() {
   say "/metrics answers ($(grep -c '^beit_' <<<"$response") beit_ samples)"
 }
 
+check_http_ready() {
+  local response
+  response=$(exec 3<>"/dev/tcp/127.0.0.1/$SERVER_HTTP_PORT" \
+             && printf 'GET /v2/health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && cat <&3) \
+    || fail "the Open Inference Protocol's HTTP port $SERVER_HTTP_PORT does not answer"
+  grep -q '^HTTP/1\.[01] 200' <<<"$response" || fail "/v2/health/ready answered $(head -1 <<<"$response")"
+  say "/v2/health/ready answers 200 on port $SERVER_HTTP_PORT"
+}
+
 check_runs_as() {
   local want=$1 pid uids
   pid=$(descendant_named "$SERVER_RUN_PID" "$(basename "${SERVER_ARGS[0]}")") \
@@ -316,6 +327,7 @@ check_default_image() {
   [[ "$label" == Sneaker ]] || fail "Classify of examples/sneaker.png said '$label', want 'Sneaker'"
   say "Classify examples/sneaker.png: $label ($(jq -r '.predictions[0].score' <<<"$json"))"
   check_metrics
+  check_http_ready
   check_runs_as 10001
   check_size "$image"
   stop_server

@@ -16,7 +16,8 @@ cmake --build build-fuzz -j "${BEIT_BUILD_JOBS:-2}"
 # target:seed-corpus pairs
 for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuzzer:safetensors config_fuzzer:config \
             request_validation_fuzzer:requests flax_checkpoint_fuzzer:flax \
-            torch_checkpoint_fuzzer:torch; do
+            torch_checkpoint_fuzzer:torch bytes_tensor_fuzzer:bytes_tensor \
+            http_infer_request_fuzzer:http_infer; do
   target=${pair%%:*}
   seeds=tests/fuzz/seeds/${pair##*:}
   corpus=build-fuzz/corpus/$target

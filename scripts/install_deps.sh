@@ -8,7 +8,7 @@ set -euo pipefail
 RUNTIME_BUILD=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
-  libdnnl-dev ocl-icd-opencl-dev
+  libdnnl-dev ocl-icd-opencl-dev libcpp-httplib-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev
   prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev
 )

@@ -2,12 +2,13 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 namespace beit::serving {
 namespace {
 
 // Compares without an early exit, so timing does not reveal how much of a guess was right.
-bool ConstantTimeEquals(const std::string& expected, grpc::string_ref given) {
+bool ConstantTimeEquals(const std::string& expected, std::string_view given) {
   unsigned char difference = expected.size() == given.size() ? 0 : 1;
   for (size_t i = 0; i < expected.size(); ++i) {
     const unsigned char g = i < given.size() ? static_cast<unsigned char>(given.data()[i]) : 0;
@@ -35,7 +36,17 @@ absl::Status BearerTokenAuth::Check(const std::multimap<grpc::string_ref, grpc::
   if (it == client_metadata.end()) {
     return absl::UnauthenticatedError("this server requires a token: send metadata 'authorization: Bearer <token>'");
   }
-  if (!ConstantTimeEquals(expected_, it->second)) {
+  if (!ConstantTimeEquals(expected_, std::string_view(it->second.data(), it->second.size()))) {
+    return absl::UnauthenticatedError("the bearer token is not valid for this server");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BearerTokenAuth::CheckHeader(const std::string* authorization) const {
+  if (!authorization) {
+    return absl::UnauthenticatedError("this server requires a token: send the header 'Authorization: Bearer <token>'");
+  }
+  if (!ConstantTimeEquals(expected_, *authorization)) {
     return absl::UnauthenticatedError("the bearer token is not valid for this server");
   }
   return absl::OkStatus();

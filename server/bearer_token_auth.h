@@ -1,5 +1,5 @@
-// Optional request authentication: a shared bearer token, sent by clients as gRPC metadata
-// `authorization: Bearer <token>`.
+// Optional request authentication: a shared bearer token, sent by clients as gRPC metadata or an
+// HTTP header `authorization: Bearer <token>`.
 //
 // Contract:
 // - FromFile(path) reads the token (surrounding whitespace trimmed); an unreadable or empty file
@@ -7,6 +7,7 @@
 // - Check(metadata) is OK only for exactly "Bearer <token>"; the comparison takes the same time
 //   wherever the first difference is (constant time in the token's content). Otherwise
 //   UNAUTHENTICATED with a message saying what to send.
+// - CheckHeader(value) is the same check on the header's value (nullptr: the header is absent).
 #pragma once
 
 #include <map>
@@ -26,6 +27,7 @@ class BearerTokenAuth {
   explicit BearerTokenAuth(std::string token) : expected_("Bearer " + std::move(token)) {}
 
   absl::Status Check(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) const;
+  absl::Status CheckHeader(const std::string* authorization) const;
 
  private:
   const std::string expected_;

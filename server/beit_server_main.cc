@@ -1,6 +1,7 @@
-// beit-server: hosts BEiT checkpoints behind beit.v1.BeitService, grpc.health.v1 and server
-// reflection, with Prometheus metrics on their own port. Health is NOT_SERVING until every model
-// is loaded and warmed up. SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
+// beit-server: hosts BEiT checkpoints behind beit.v1.BeitService, the Open Inference Protocol
+// (KServe v2: inference.GRPCInferenceService on the gRPC port, HTTP/REST on --http-port),
+// grpc.health.v1 and server reflection, with Prometheus metrics on their own port. Health is
+// NOT_SERVING (and /v2/health/ready 503) until every model is loaded and warmed up. SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
 // finish within --grace-period-s, exit 0. Exit codes: 1 startup failure (a model, a port, TLS),
 // 2 bad flags, 3 a --precision this CPU cannot compute (one log line says which feature is missing).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -21,6 +22,9 @@
 #include "model/model_error.h"
 #include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
+#include "server/open_inference/grpc_inference_service.h"
+#include "server/open_inference/http_inference_server.h"
+#include "server/open_inference/inference_executor.h"
 #include "server/logger.h"
 #include "server/model_repository.h"
 #include "server/observer_list.h"
@@ -126,6 +130,10 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::WorkerPool workers(options.preprocess_threads, static_cast<size_t>(options.max_pending_preprocess));
   beit::serving::BeitServiceImpl service(&models, &workers, {&observers});
   service.RequireToken(auth.get(), options.auth_exempt_info);
+  // The Open Inference Protocol (KServe v2) beside beit.v1, on the same models and batchers.
+  beit::serving::open_inference::InferenceExecutor executor(&models, &workers, BEIT_VERSION);
+  beit::serving::open_inference::GrpcInferenceService v2_service(&executor, {&observers});
+  v2_service.RequireToken(auth.get(), options.auth_exempt_info);
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's reflection cannot check tokens: with authentication on, it runs only when exempt.
   const bool reflection = !auth || options.auth_exempt_reflection;
@@ -136,6 +144,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   const std::string address = options.host + ":" + std::to_string(options.port);
   builder.AddListeningPort(address, credentials, &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&v2_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
@@ -149,6 +158,30 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
 
+  // The Open Inference Protocol over HTTP/REST: up before the warm-up, so /v2/health/ready can
+  // say 503 until it is done. The same TLS files and token as gRPC.
+  std::unique_ptr<beit::serving::open_inference::HttpInferenceServer> http;
+  int http_port = -1;
+  if (options.http_port >= 0) {
+    beit::serving::open_inference::HttpServerOptions http_options;
+    http_options.tls_cert = options.tls_cert;
+    http_options.tls_key = options.tls_key;
+    http_options.tls_client_ca = options.tls_client_ca;
+    http_options.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+    http = std::make_unique<beit::serving::open_inference::HttpInferenceServer>(
+        &executor, std::vector<beit::serving::ServingObserver*>{&observers}, auth.get(), http_options);
+    const std::string http_host = options.http_host.empty() ? options.host : options.http_host;
+    absl::StatusOr<int> bound = http->Start(http_host, options.http_port);
+    if (!bound.ok()) {
+      log.Log(LogLevel::kError, "cannot serve HTTP",
+              {{"address", http_host + ":" + std::to_string(options.http_port)},
+               {"error", std::string(bound.status().message())}});
+      server->Shutdown();
+      return 1;
+    }
+    http_port = *bound;
+  }
+
   try {
     models.WarmupAll();
   } catch (const std::exception& e) {
@@ -158,6 +191,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   }
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
+  executor.SetReady(true);
   std::string names;
   for (const auto* m : models.models()) {
     names += (names.empty() ? "" : ", ") + m->description().name + " (" + m->description().architecture + ")";
@@ -165,12 +199,13 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   log.Log(LogLevel::kInfo, "serving",
           {{"grpc_port", static_cast<int64_t>(port)},
            {"metrics_port", static_cast<int64_t>(metrics_port)},
+           {"http_port", static_cast<int64_t>(http_port)},
            {"tls", std::string(options.tls_cert.empty() ? "off" : options.tls_client_ca.empty() ? "on" : "mutual")},
            {"auth", std::string(auth ? "bearer-token" : "off")},
            {"reflection", std::string(reflection ? "on" : "off")}});
   // The one stdout line: tools and tests read the ports from it.
-  std::printf("beit-server listening on %s:%d serving %s; metrics on port %d\n", options.host.c_str(), port,
-              names.c_str(), metrics_port);
+  std::printf("beit-server listening on %s:%d serving %s; metrics on port %d; http on port %d\n",
+              options.host.c_str(), port, names.c_str(), metrics_port, http_port);
   std::fflush(stdout);
 
   int signal_number = 0;
@@ -181,6 +216,8 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   health->SetServingStatus(kServiceName, false);
   health->SetServingStatus(false);
   service.StopAccepting();
+  executor.StopAccepting();
+  if (http) http->Stop();  // answers what it accepted; new HTTP calls were refused (503) above
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(options.grace_period_seconds));
   models.ShutdownAll();
   workers.Shutdown();
@@ -197,6 +234,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that disconnects while its HTTPS answer is written makes OpenSSL's write() raise
+  // SIGPIPE, which would end the process: the error is handled where it happens instead.
+  std::signal(SIGPIPE, SIG_IGN);
 
   const absl::StatusOr<ServerOptions> options =
       beit::serving::ParseServerOptions(std::vector<std::string>(argv + 1, argv + argc));

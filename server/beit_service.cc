@@ -9,6 +9,7 @@
 
 #include "model/image/png_encoder.h"
 #include "model/model_error.h"
+#include "server/grpc_call_support.h"
 #include "server/request_validation.h"
 
 namespace beit::serving {
@@ -17,10 +18,6 @@ namespace {
 namespace pb = beit::v1;
 
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
 
 // A unary call's reactor: remembers client cancellation for the batcher, reports the finished
 // request to the observers, deletes itself when done.
@@ -61,13 +58,6 @@ bool Unauthenticated(const BearerTokenAuth* auth, const grpc::CallbackServerCont
 
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
-  const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return Clock::time_point::max();
-  const auto left = deadline - std::chrono::system_clock::now();
-  if (left > std::chrono::hours(24 * 365)) return Clock::time_point::max();
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
-}
 
 absl::StatusOr<PreparedImage> PrepareImage(const ServedModel& model, const pb::Image& image) {
   switch (image.source_case()) {

@@ -92,6 +92,15 @@ std::vector<std::pair<int, float>> TopKSoftmax(const float* values, int count, i
   return best;
 }
 
+std::vector<float> Softmax(const float* values, int count) {
+  const float top = *std::max_element(values, values + count);
+  double sum = 0.0;
+  for (int i = 0; i < count; ++i) sum += std::exp(static_cast<double>(values[i]) - top);
+  std::vector<float> p(count);
+  for (int i = 0; i < count; ++i) p[i] = static_cast<float>(std::exp(static_cast<double>(values[i]) - top) / sum);
+  return p;
+}
+
 std::string EmbeddingPooling(const ModelRunner& model) {
   if (!model.config().use_mean_pooling) return "cls";
   return model.has_pooler() ? "mean" : "mean-no-pooler";
@@ -106,6 +115,7 @@ std::vector<absl::StatusOr<ClassifyOutput>> RunClassifyBatch(const ModelRunner& 
   std::vector<absl::StatusOr<ClassifyOutput>> results;
   for (size_t i = 0; i < batch.size(); ++i) {
     ClassifyOutput out;
+    if (batch[i].with_logits) out.logits = CopyFloats(logits.ptr() + i * num_labels, num_labels);
     for (const auto& [index, p] : TopKSoftmax(logits.ptr() + i * num_labels, num_labels, batch[i].top_k)) {
       const auto label = model.config().id2label.find(index);
       out.predictions.push_back(
@@ -130,6 +140,12 @@ std::vector<absl::StatusOr<SegmentOutput>> RunSegmentBatch(const ModelRunner& mo
     SegmentOutput out;
     out.label_map = RequireOutput(outputs, "semantic_map." + std::to_string(i)).labels;
     if (batch[i].with_scores) out.scores = RequireOutput(outputs, "semantic_scores." + std::to_string(i)).values;
+    if (batch[i].with_logits) {
+      const Tensor& logits = RequireOutput(outputs, "logits").values;  // [B, num_labels, h, w]
+      out.logits = Tensor({logits.dim(1), logits.dim(2), logits.dim(3)});
+      const size_t per_image = out.logits.data.size();
+      std::memcpy(out.logits.ptr(), logits.ptr() + i * per_image, per_image * sizeof(float));
+    }
     results.push_back(std::move(out));
   }
   return results;
@@ -158,6 +174,7 @@ std::vector<absl::StatusOr<EmbedOutput>> RunEmbedBatch(const ModelRunner& model,
       out.embedding = CopyFloats(last.ptr() + i * N * D, D);
     }
     if (in.l2_normalize) L2Normalize(out.embedding);
+    if (in.with_last_hidden_state) out.last_hidden_state = CopyFloats(last.ptr() + i * N * D, N * D);
     for (int layer : in.layers) {
       const Tensor& hidden = RequireOutput(outputs, "hidden_states." + std::to_string(layer)).values;
       const float* tokens = hidden.ptr() + i * N * D;
@@ -197,6 +214,7 @@ std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const Mod
       out.patches.push_back(std::move(patch));
     }
     out.mask = batch[i].mask;
+    if (batch[i].with_logits) out.logits = CopyFloats(logits.ptr() + i * P * vocab, P * vocab);
     results.push_back(std::move(out));
   }
   return results;

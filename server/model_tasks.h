@@ -5,6 +5,9 @@
 // Contract:
 // - Inputs carry one preprocessed image [1, 3, H, W] each, all of the model's image size (the
 //   caller validated them: see ServedModel). Per-request parameters were validated too.
+// - Every task returns its head's raw logits too (the backbone's last_hidden_state for Embed)
+//   when the input asks (`with_logits`, `with_last_hidden_state`): the Open Inference Protocol's
+//   outputs; beit.v1 never asks.
 // - Classify: softmax over logits, top_k best (ties: lower index first), labels from id2label.
 // - Segment: post_process_semantic_segmentation at (height, width), optional winner probabilities.
 // - Embed: the pooler output (mean of patch tokens + LayerNorm, or the final CLS token); for heads
@@ -27,6 +30,7 @@ namespace beit::serving {
 struct ClassifyInput {
   Tensor pixels;
   int top_k = 5;
+  bool with_logits = false;
 };
 struct ClassScore {
   int index = 0;
@@ -35,16 +39,19 @@ struct ClassScore {
 };
 struct ClassifyOutput {
   std::vector<ClassScore> predictions;
+  std::vector<float> logits;  // [num_labels] when asked
 };
 
 struct SegmentInput {
   Tensor pixels;
   int64_t height = 0, width = 0;  // output size
   bool with_scores = false;
+  bool with_logits = false;
 };
 struct SegmentOutput {
   LabelMap label_map;  // [height, width]
   Tensor scores;       // [height, width] when asked
+  Tensor logits;       // [num_labels, h, w] at the head's own resolution, when asked
 };
 
 struct EmbedInput {
@@ -52,6 +59,7 @@ struct EmbedInput {
   bool l2_normalize = false;
   std::vector<int> layers;
   bool include_cls = false, include_mean = false, include_patches = false;
+  bool with_last_hidden_state = false;
 };
 struct LayerTokens {
   int layer = 0;
@@ -60,12 +68,14 @@ struct LayerTokens {
 struct EmbedOutput {
   std::vector<float> embedding;
   std::vector<LayerTokens> layers;
+  std::vector<float> last_hidden_state;  // [1 + num_patches, hidden] when asked
 };
 
 struct PredictTokensInput {
   Tensor pixels;
   std::vector<uint8_t> mask;  // one per patch, 1 = masked
   int top_k = 5;
+  bool with_logits = false;
 };
 struct TokenScore {
   int token_id = 0;
@@ -78,6 +88,7 @@ struct MaskedPatchPrediction {
 struct PredictTokensOutput {
   std::vector<MaskedPatchPrediction> patches;
   std::vector<uint8_t> mask;  // the mask used
+  std::vector<float> logits;  // [num_patches, vocab_size] when asked
 };
 
 // "mean", "cls" or "mean-no-pooler" (see the contract above).
@@ -88,6 +99,9 @@ std::vector<absl::StatusOr<SegmentOutput>> RunSegmentBatch(const ModelRunner& mo
 std::vector<absl::StatusOr<EmbedOutput>> RunEmbedBatch(const ModelRunner& model, std::vector<EmbedInput>& batch);
 std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const ModelRunner& model,
                                                                         std::vector<PredictTokensInput>& batch);
+
+// Softmax over `values` (the same arithmetic as TopKSoftmax's probabilities).
+std::vector<float> Softmax(const float* values, int count);
 
 // Softmax over `values`, then the k best (index, probability), best first, lower index on ties.
 std::vector<std::pair<int, float>> TopKSoftmax(const float* values, int count, int k);

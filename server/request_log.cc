@@ -25,7 +25,10 @@ LogLevel LevelFor(int code) {
 void RequestLog::RequestFinished(const RequestRecord& r) {
   const LogLevel level = LevelFor(r.code);
   if (!logger_->Enabled(level)) return;
-  std::vector<LogField> fields = {{"model", r.model}, {"rpc", r.rpc}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))},
+  std::vector<LogField> fields = {{"model", r.model},
+                                  {"rpc", r.rpc},
+                                  {"api", r.api},
+                                  {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))},
                                   {"ms", r.total_seconds * 1e3}};
   if (r.preprocess_seconds >= 0) fields.push_back({"preprocess_ms", r.preprocess_seconds * 1e3});
   if (r.queue_seconds >= 0) fields.push_back({"queue_ms", r.queue_seconds * 1e3});

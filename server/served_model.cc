@@ -55,6 +55,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   d.path = dir;
   d.architecture = m->runner_->architecture();
   d.pooling = EmbeddingPooling(*m->runner_);
+  d.has_pooler = m->runner_->has_pooler();
   d.precision = PrecisionName(hosting.precision);
   d.cpu_tier = CpuTierName(EffectiveCpuTier());
   d.image_height = c.image_height;

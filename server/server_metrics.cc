@@ -140,7 +140,7 @@ ServerMetrics::ServerMetrics(const ModelRepository* models)
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
                     .Name("beit_requests_total")
-                    .Help("Finished calls by model, RPC and gRPC status code.")
+                    .Help("Finished calls by model, RPC, gRPC status code and API (beit, v2_grpc, v2_http).")
                     .Register(*registry_)),
       request_seconds_(prometheus::BuildHistogram()
                            .Name("beit_request_duration_seconds")
@@ -219,7 +219,12 @@ ServerMetrics::RpcSeries& ServerMetrics::Series(const std::string& model, const 
 
 void ServerMetrics::RequestFinished(const RequestRecord& r) {
   const std::string& model = r.model.empty() || hosted_.count(r.model) ? r.model : kUnknownModel;
-  requests_.Add({{"model", model}, {"rpc", r.rpc}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))}}).Increment();
+  requests_
+      .Add({{"model", model},
+            {"rpc", r.rpc},
+            {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))},
+            {"api", r.api}})
+      .Increment();
   RpcSeries& s = Series(model, r.rpc);
   s.request_seconds->Observe(r.total_seconds);
   if (r.preprocess_seconds >= 0) s.preprocess_seconds->Observe(r.preprocess_seconds);

@@ -101,6 +101,8 @@ const std::map<std::string, Setter>& Flags() {
       {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
       {"metrics-port", IntegerFlag("metrics-port", &ServerOptions::metrics_port, -1, 65535)},
       {"metrics-host", StringFlag(&ServerOptions::metrics_host)},
+      {"http-port", IntegerFlag("http-port", &ServerOptions::http_port, -1, 65535)},
+      {"http-host", StringFlag(&ServerOptions::http_host)},
       {"precision",
        [](ServerOptions& o, const std::string& v) {
          const std::optional<Precision> p = ParsePrecision(v);
@@ -282,6 +284,10 @@ Security
   --auth-exempt LIST          services callable without the token, from health, reflection, info
                               (default health,reflection; health is always exempt: probes carry no
                               token; reflection cannot check tokens, so leaving it out turns it off)
+  --http-host ADDR            Open Inference Protocol (KServe v2) HTTP/REST listen address (default:
+                              --host); the same TLS and token as gRPC
+  --http-port N               its port (default 8000; 0 picks a free port, printed at start; -1 off).
+                              The protocol's gRPC service shares the gRPC port
   --max-concurrent-streams N  concurrent calls per HTTP/2 connection (default 100)
   --max-connection-idle-s N   close connections idle this long (default 600)
 Observability

@@ -36,6 +36,8 @@ struct ServerOptions {
   int grace_period_seconds = 15;
   int metrics_port = 8002;  // Prometheus /metrics; 0 picks a free port, -1 turns metrics off
   std::string metrics_host;  // empty: the same as `host`
+  int http_port = 8000;      // Open Inference Protocol over HTTP/REST; 0 picks a free port, -1 off
+  std::string http_host;     // empty: the same as `host`
   int max_concurrent_streams = 100;  // per HTTP/2 connection
   int max_connection_idle_seconds = 600;
   // TLS: both or neither; a client CA turns on mutual TLS (client certificates required).

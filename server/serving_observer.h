@@ -9,7 +9,8 @@ namespace beit::serving {
 
 struct RequestRecord {
   std::string model;         // as the request named it (may be unknown to the server)
-  std::string rpc;           // "Classify", "Segment", ...
+  std::string rpc;           // "Classify", "Segment", ..., "ModelInfer", "ServerReady", ...
+  std::string api = "beit";  // "beit" (beit.v1), "v2_grpc" or "v2_http" (Open Inference Protocol)
   int code = 0;              // gRPC status code
   std::string message;       // empty on success
   double total_seconds = 0;  // from the handler being called to the answer

@@ -151,6 +151,43 @@ TEST_F(BeitClientTest, BenchPrintsOneJsonLinePerLevel) {
   EXPECT_EQ(levels, 2);
 }
 
+// --api v2: the same answers through the Open Inference Protocol's ModelInfer.
+TEST_F(BeitClientTest, ApiV2GivesTheSameAnswersAsBeitV1) {
+  const std::string image = Image("chelsea_q90_420.jpg");
+  const ClientRun v1 = Client("classify --model cls --image " + image + " --top-k 3");
+  for (const char* typed : {"", " --typed"}) {
+    const ClientRun v2 = Client(std::string("--api v2 classify --model cls --image ") + image + " --top-k 3" + typed);
+    ASSERT_EQ(v2.exit_code, 0) << v2.out;
+    const json a = json::parse(v1.out), b = json::parse(v2.out);
+    ASSERT_EQ(b["predictions"].size(), 3u);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(a["predictions"][k]["index"], b["predictions"][k]["index"]);
+      EXPECT_EQ(a["predictions"][k]["label"], b["predictions"][k]["label"]);
+      EXPECT_NEAR(a["predictions"][k]["score"].get<double>(), b["predictions"][k]["score"].get<double>(), 1e-6);
+    }
+  }
+  const ClientRun segment = Client("--api v2 segment --model seg --image " + image);
+  ASSERT_EQ(segment.exit_code, 0) << segment.out;
+  const ClientRun segment_v1 = Client("segment --model seg --image " + image);
+  EXPECT_EQ(json::parse(segment.out)["height"], json::parse(segment_v1.out)["height"]);
+  const ClientRun tokens = Client("--api v2 predict-tokens --model mim --image " + image + " --mask-ratio 0.3 --seed 4");
+  ASSERT_EQ(tokens.exit_code, 0) << tokens.out;
+  const ClientRun health = Client("--api v2 health");
+  EXPECT_EQ(health.exit_code, 0) << health.out;
+  const ClientRun info = Client("--api v2 info --model mim");
+  ASSERT_EQ(info.exit_code, 0) << info.out;
+  EXPECT_NE(info.out.find("bool_masked_pos"), std::string::npos) << info.out;
+  const ClientRun bench = Client("--api v2 bench --model cls --image " + Image("tiny_5x3.png") +
+                                 " --concurrency 2 --duration-s 0.3 --warmup-s 0.1");
+  ASSERT_EQ(bench.exit_code, 0) << bench.out;
+  const json line = json::parse(bench.out);
+  EXPECT_EQ(line["api"], "v2");
+  EXPECT_EQ(line["ok"], line["calls"]);
+  const ClientRun missing = Client("--api v2 classify --model nope --image " + image);
+  EXPECT_EQ(missing.exit_code, 1) << missing.out;
+  EXPECT_NE(missing.out.find("NOT_FOUND"), std::string::npos) << missing.out;
+}
+
 TEST_F(BeitClientTest, ErrorsShowTheStatusAndExitNonZero) {
   ClientRun run = Client("classify --model nope --image " + Image("tiny_5x3.png"));
   EXPECT_EQ(run.exit_code, 1);

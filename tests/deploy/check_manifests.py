@@ -11,7 +11,8 @@
    OMP_NUM_THREADS equal to the CPU limit; non-root, read-only root filesystem; a grace period
    longer than the server's drain plus the preStop pause; config.json keys are real beit-server
    flags; Services, PDB, HPA and ServiceMonitor select the pods / target the Deployment; the
-   prometheus-adapter rule and the HPA agree on the metric; the KServe runtime's port is h2c.
+   prometheus-adapter rule and the HPA agree on the metric; the KServe runtime's port is h2c and its
+   REST example routes to --http-port as http1.
 Usage: check_manifests.py REPO_ROOT
 """
 import copy
@@ -161,6 +162,7 @@ def check(name, docs, root):
     options = open(os.path.join(root, "server", "server_options.h")).read()
     grpc_port = int(re.search(r"int port = (\d+);", options).group(1))
     metrics_port = int(re.search(r"int metrics_port = (\d+);", options).group(1))
+    http_port = int(re.search(r"int http_port = (\d+);", options).group(1))
     usage = open(os.path.join(root, "server", "server_options.cc")).read()
 
     deployment = by_kind["Deployment"][0]
@@ -173,12 +175,19 @@ def check(name, docs, root):
         fail(f"{name}: no beit-server container")
         return
     ports = {p["name"]: p["containerPort"] for p in server.get("ports", [])}
-    if ports.get("grpc") != grpc_port or ports.get("metrics") != metrics_port:
-        fail(f"{name}: container ports {ports}, expected grpc {grpc_port} and metrics {metrics_port}")
+    if ports.get("grpc") != grpc_port or ports.get("metrics") != metrics_port or ports.get("http") != http_port:
+        fail(f"{name}: container ports {ports}, expected grpc {grpc_port}, metrics {metrics_port}, http {http_port}")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        p = server.get(probe, {}).get("grpc", {})
-        if p.get("port") != grpc_port:
-            fail(f"{name}: {probe} must be a native gRPC probe on the numeric port {grpc_port}, got {p}")
+        # A native gRPC probe on grpc.health, or an HTTP probe on the Open Inference Protocol's
+        # health endpoint (live for liveness, ready otherwise), on numeric ports.
+        p = server.get(probe, {})
+        path = "/v2/health/live" if probe == "livenessProbe" else "/v2/health/ready"
+        grpc_ok = set(p) & {"grpc", "httpGet"} == {"grpc"} and p["grpc"].get("port") == grpc_port
+        http_ok = (set(p) & {"grpc", "httpGet"} == {"httpGet"} and p["httpGet"].get("port") == http_port
+                   and p["httpGet"].get("path") == path)
+        if not (grpc_ok or http_ok):
+            fail(f"{name}: {probe} must be a native gRPC probe on port {grpc_port} or an HTTP GET of {path} on "
+                 f"port {http_port}, got {p}")
     resources = server.get("resources", {})
     if resources.get("requests") != resources.get("limits"):
         fail(f"{name}: resources requests must equal limits (Guaranteed QoS)")
@@ -260,14 +269,26 @@ def check_extras(root):
     rule = adapter["rules"][0]
     if "beit_pending_requests" not in rule["seriesQuery"] or rule["name"]["as"] != "beit_pending_requests":
         fail("prometheus-adapter rule must expose beit_pending_requests under that name")
-    runtime, isvc = list(yaml.safe_load_all(open(os.path.join(root, "deploy", "kserve", "servingruntime.yaml"))))
+    runtime, *services = list(yaml.safe_load_all(open(os.path.join(root, "deploy", "kserve", "servingruntime.yaml"))))
     if runtime["apiVersion"] != "serving.kserve.io/v1alpha1" or runtime["kind"] != "ServingRuntime":
         fail("kserve/servingruntime.yaml: first document must be a serving.kserve.io/v1alpha1 ServingRuntime")
-    port = runtime["spec"]["containers"][0]["ports"][0]
-    if port.get("name") != "h2c" or port.get("containerPort") != 50051:
-        fail("KServe routes gRPC to the container port named h2c; it must be beit-server's 50051")
-    if isvc["spec"]["predictor"]["model"]["runtime"] != runtime["metadata"]["name"]:
-        fail("the InferenceService example must name the ServingRuntime")
+    if sorted(runtime["spec"].get("protocolVersions", [])) != ["grpc-v2", "v2"]:
+        fail("the ServingRuntime must declare protocolVersions v2 (HTTP/REST) and grpc-v2")
+    container = runtime["spec"]["containers"][0]
+    port = container["ports"][0]
+    args = container["args"]
+    if port.get("name") != "h2c" or str(port.get("containerPort")) != args[args.index("--port") + 1]:
+        fail("KServe routes gRPC to the container port named h2c; it must be the --port the runtime passes")
+    by_protocol = {s["spec"]["predictor"]["model"].get("protocolVersion"): s for s in services}
+    if set(by_protocol) != {"v2", "grpc-v2"}:
+        fail("the KServe examples must be one InferenceService per protocol version (v2, grpc-v2)")
+    for s in services:
+        if s["kind"] != "InferenceService" or s["spec"]["predictor"]["model"]["runtime"] != runtime["metadata"]["name"]:
+            fail("each InferenceService example must name the ServingRuntime")
+    rest_ports = by_protocol.get("v2", {}).get("spec", {}).get("predictor", {}).get("model", {}).get("ports", [])
+    if not rest_ports or rest_ports[0].get("name") != "http1" or \
+            str(rest_ports[0].get("containerPort")) != args[args.index("--http-port") + 1]:
+        fail("the REST (v2) InferenceService must route to the runtime's --http-port as the port named http1")
 
 
 def main(root):

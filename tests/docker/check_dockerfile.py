@@ -6,7 +6,7 @@ that apply to it:
   - build context: every COPY source exists (ARG defaults substituted) and is not .dockerignored;
     every scripts/... it runs exists and is executable; binaries copied from the build stage are
     CMake install() targets; the HEALTHCHECK command is a beit-client command that exists;
-  - EXPOSE matches the server's default gRPC and metrics ports;
+  - EXPOSE matches the server's default gRPC, metrics and HTTP (Open Inference Protocol) ports;
   - DL3006/DL3007 tagged base images, never :latest; DL3000 absolute WORKDIR; DL3002 the last
     USER is not root; DL3004 no sudo; DL3003 no cd in RUN (use WORKDIR); DL3008-style: apt-get
     install with -y and --no-install-recommends (DL3015) in the same RUN as apt-get update
@@ -133,8 +133,10 @@ def main(root):
     options = open(os.path.join(root, "server", "server_options.h")).read()
     grpc_port = int(re.search(r"int port = (\d+);", options).group(1))
     metrics_port = int(re.search(r"int metrics_port = (\d+);", options).group(1))
-    if exposed != {grpc_port, metrics_port}:
-        errors.append(f"EXPOSE {sorted(exposed)}: expected the server defaults {grpc_port} and {metrics_port}")
+    http_port = int(re.search(r"int http_port = (\d+);", options).group(1))
+    if exposed != {grpc_port, metrics_port, http_port}:
+        errors.append(f"EXPOSE {sorted(exposed)}: expected the server defaults {grpc_port}, {metrics_port} and "
+                      f"{http_port}")
     if not healthcheck or healthcheck[0] != "beit-client" or "health" not in healthcheck:
         errors.append("HEALTHCHECK must run `beit-client ... health`")
     elif '"health"' not in open(os.path.join(root, "client", "beit_client_main.cc")).read():

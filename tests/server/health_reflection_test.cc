@@ -57,6 +57,7 @@ TEST_F(HealthReflectionTest, ReflectionListsTheServiceAndItsDescriptors) {
   std::vector<std::string> services;
   for (const auto& s : response.list_services_response().service()) services.push_back(s.name());
   EXPECT_NE(std::find(services.begin(), services.end(), "beit.v1.BeitService"), services.end());
+  EXPECT_NE(std::find(services.begin(), services.end(), "inference.GRPCInferenceService"), services.end());
   EXPECT_NE(std::find(services.begin(), services.end(), "grpc.health.v1.Health"), services.end());
 
   reflection::ServerReflectionRequest symbol;

@@ -30,8 +30,9 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
     *error = "pipe failed";
     return false;
   }
-  // Free ports for gRPC and metrics, so tests can run side by side.
-  std::vector<std::string> argv_storage = {BEIT_SERVER_BINARY, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"};
+  // Free ports for gRPC, metrics and HTTP, so tests can run side by side.
+  std::vector<std::string> argv_storage = {BEIT_SERVER_BINARY, "--host", "127.0.0.1", "--port", "0",
+                                           "--metrics-port", "0", "--http-port", "0"};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
@@ -66,6 +67,8 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
         port_ = std::stoi(output.substr(colon + 1));
         const size_t metrics = output.find("metrics on port ", at);
         if (metrics != std::string::npos && metrics < eol) metrics_port_ = std::stoi(output.substr(metrics + 16));
+        const size_t http = output.find("http on port ", at);
+        if (http != std::string::npos && http < eol) http_port_ = std::stoi(output.substr(http + 13));
         return true;
       }
     }

@@ -1,8 +1,9 @@
 // Test harness: runs the real beit-server binary on a free port and talks to it over gRPC.
 //
 // Contract:
-// - Start(args) spawns BEIT_SERVER_BINARY with `--port 0 --metrics-port 0` and `args` (later
-//   flags win), waits (up to 60 s) for its "listening on HOST:PORT ... metrics on port M" line, and
+// - Start(args) spawns BEIT_SERVER_BINARY with `--port 0 --metrics-port 0 --http-port 0` and
+//   `args` (later flags win), waits (up to 60 s) for its "listening on HOST:PORT ... metrics on
+//   port M; http on port H" line, and
 //   returns false if the process exits first. The server's stderr (its log) goes to a file that
 //   log() reads back.
 // - channel() is an insecure channel to it; Signal(SIGTERM) and WaitForExit() drive shutdown;
@@ -29,6 +30,7 @@ class ServerProcess {
   bool Start(const std::vector<std::string>& args, std::string* error);
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }  // -1 when metrics are off
+  int http_port() const { return http_port_; }        // -1 when HTTP is off
   pid_t pid() const { return pid_; }
   std::string log() const;
   std::shared_ptr<grpc::Channel> channel() const;
@@ -41,6 +43,7 @@ class ServerProcess {
   int stdout_fd_ = -1;
   int port_ = 0;
   int metrics_port_ = -1;
+  int http_port_ = -1;
   std::string log_path_;
 };
 

@@ -1,15 +1,18 @@
 // TLS, mutual TLS and bearer-token authentication on a real beit-server, with certificates this
 // test makes with openssl (a throwaway CA, a server certificate for 127.0.0.1, a client one).
+#include <httplib.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include "beit/v1/beit_service.grpc.pb.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server/server_process.h"
 
@@ -130,6 +133,89 @@ TEST_F(TlsAuthTest, BearerTokenGuardsTheServiceButNotHealth) {
   grpc::health::v1::HealthCheckResponse response;
   EXPECT_TRUE(health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response).ok()) << "probes need no token";
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // The Open Inference Protocol's gRPC service: the same token; its readiness probe needs none.
+  auto v2 = inference::GRPCInferenceService::NewStub(channel);
+  auto infer = [&](const std::string& token) {
+    grpc::ClientContext c;
+    if (!token.empty()) c.AddMetadata("authorization", token);
+    inference::ModelInferRequest request;
+    request.set_model_name("cls");
+    auto* input = request.add_inputs();
+    input->set_name("image");
+    input->set_datatype("BYTES");
+    input->add_shape(1);
+    input->mutable_contents()->add_bytes_contents(
+        ReadFileBytes(std::string(BEIT_TEST_DATA_DIR) + "/preprocess/images/tiny_5x3.png"));
+    inference::ModelInferResponse answer;
+    return v2->ModelInfer(&c, request, &answer);
+  };
+  EXPECT_EQ(infer("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(infer("Bearer wrong-token").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(infer("Bearer s3cret-token").ok());
+  grpc::ClientContext ready_context, metadata_context;
+  inference::ServerReadyResponse ready;
+  EXPECT_TRUE(v2->ServerReady(&ready_context, inference::ServerReadyRequest(), &ready).ok());
+  EXPECT_TRUE(ready.ready());
+  inference::ServerMetadataResponse metadata;
+  EXPECT_EQ(v2->ServerMetadata(&metadata_context, inference::ServerMetadataRequest(), &metadata).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// The Open Inference Protocol's HTTP port takes the same certificate, client CA and token.
+TEST_F(TlsAuthTest, HttpPortServesTlsMutualTlsAndTheToken) {
+  // A refused TLS handshake can leave OpenSSL writing to a closed socket: an error, not a signal.
+  std::signal(SIGPIPE, SIG_IGN);
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--tls-cert", File("server.pem"),
+                            "--tls-key", File("server.key"), "--tls-client-ca", File("ca.pem"), "--auth-token-file",
+                            File("token")},
+                           &error))
+      << error;
+  ASSERT_GT(server.http_port(), 0);
+  auto client = [&](const std::string& cert, const std::string& key) {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", server.http_port(),
+                                                   cert.empty() ? std::string() : File(cert),
+                                                   key.empty() ? std::string() : File(key));
+    c->set_ca_cert_path(File("ca.pem"));
+    c->enable_server_certificate_verification(true);
+    c->set_connection_timeout(5, 0);
+    c->set_read_timeout(10, 0);
+    return c;
+  };
+  const std::string body =
+      R"({"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[1,3,32,32],"data":[)" +
+      [] {
+        std::string zeros;
+        for (int i = 0; i < 3 * 32 * 32; ++i) zeros += i ? ",0" : "0";
+        return zeros;
+      }() +
+      "]}]}";
+  auto mutual = client("client.pem", "client.key");
+  auto ready = mutual->Get("/v2/health/ready");
+  ASSERT_TRUE(ready) << httplib::to_string(ready.error());
+  EXPECT_EQ(ready->status, 200) << "probes need no token";
+  auto no_token = mutual->Post("/v2/models/cls/infer", body, "application/json");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
+  EXPECT_NE(no_token->body.find("Authorization: Bearer"), std::string::npos) << no_token->body;
+  auto wrong = mutual->Post("/v2/models/cls/infer", {{"Authorization", "Bearer wrong-token"}}, body, "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(mutual->Get("/v2/models/cls")->status, 401);
+  auto good = mutual->Post("/v2/models/cls/infer", {{"Authorization", "Bearer s3cret-token"}}, body, "application/json");
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200) << good->body;
+  // No client certificate, or one from another CA: no TLS session, no answer.
+  EXPECT_FALSE(client("", "")->Get("/v2/health/live"));
+  EXPECT_FALSE(client("other.pem", "other.key")->Get("/v2/health/live"));
+  // Plain HTTP to the TLS port gets nothing either.
+  httplib::Client plain("127.0.0.1", server.http_port());
+  plain.set_connection_timeout(5, 0);
+  plain.set_read_timeout(5, 0);
+  auto cleartext = plain.Get("/v2/health/live");
+  EXPECT_TRUE(!cleartext || cleartext->status != 200);
 }
 
 TEST_F(TlsAuthTest, InfoCanBeExemptAndBadSetupsRefuseToStart) {
