@@ -42,7 +42,10 @@ Commands (--api beit, the default: beit.v1.BeitService)
   predict-tokens  --model M --image FILE (--mask-ratio R [--seed S] | --mask 0,1,1,...) [--top-k K]
   info            [--model M]            (without --model: every hosted model)
   health          [--service NAME]       grpc.health.v1 check; exit 0 only when SERVING (container probes)
-  bench           --model M --image FILE [--task classify|segment|embed|predict-tokens]
+  explain         --model M --image FILE [--method rollout|last-layer] [--query cls|mean-patches]
+                  [--head H] [--size HxW] [--top-k K] [--png OVERLAY.png]
+                  (attention map on the patch grid; --png writes the heat-map overlay)
+  bench           --model M --image FILE [--task classify|segment|embed|predict-tokens|explain]
                   [--concurrency 1,2,4,8 | --rate CALLS_PER_S] [--duration-s 10] [--warmup-s 1]
                   [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
 
@@ -226,6 +229,37 @@ pb::EmbedRequest EmbedRequest(const Flags& f) {
   return r;
 }
 
+pb::ExplainRequest ExplainRequest(const Flags& f) {
+  auto r = RequestFor<pb::ExplainRequest>(f);
+  const std::string method = f.Get("method", "rollout");
+  if (method == "rollout") {
+    r.set_method(pb::EXPLAIN_METHOD_ATTENTION_ROLLOUT);
+  } else if (method == "last-layer") {
+    r.set_method(pb::EXPLAIN_METHOD_LAST_LAYER);
+  } else {
+    throw UsageError("--method: expected rollout or last-layer");
+  }
+  if (f.Has("query")) {
+    const std::string query = f.Get("query");
+    if (query == "cls") {
+      r.set_query(pb::EXPLAIN_QUERY_CLS);
+    } else if (query == "mean-patches") {
+      r.set_query(pb::EXPLAIN_QUERY_MEAN_PATCHES);
+    } else {
+      throw UsageError("--query: expected cls or mean-patches");
+    }
+  }
+  if (f.Has("head")) r.set_head(ToInt("head", f.Get("head")));
+  if (f.Has("size")) {
+    const auto [height, width] = OutputSize(f);
+    r.set_output_height(height);
+    r.set_output_width(width);
+  }
+  if (f.Has("top-k")) r.set_top_k(ToInt("top-k", f.Get("top-k")));
+  r.set_return_png(f.Has("png"));
+  return r;
+}
+
 pb::PredictTokensRequest PredictTokensRequest(const Flags& f) {
   auto r = RequestFor<pb::PredictTokensRequest>(f);
   if (f.Has("mask")) {
@@ -313,6 +347,30 @@ json Embed(Session& s, const Flags& f) {
   if (f.Has("npy")) {
     beit::client::WriteNpy(f.Get("npy"), {static_cast<int64_t>(embedding.size())}, embedding);
     out["npy"] = f.Get("npy");
+  }
+  return out;
+}
+
+json Explain(Session& s, const Flags& f) {
+  pb::ExplainResponse response;
+  grpc::ClientContext context;
+  s.Prepare(context);
+  Check(s.stub->Explain(&context, ExplainRequest(f), &response));
+  json predictions = json::array();
+  for (const auto& p : response.predictions()) {
+    predictions.push_back({{"index", p.index()}, {"label", p.label()}, {"score", p.score()}});
+  }
+  json out = {{"model", response.model()},
+              {"grid_height", response.grid_height()},
+              {"grid_width", response.grid_width()},
+              {"grid", std::vector<float>(response.grid().begin(), response.grid().end())},
+              {"height", response.height()},
+              {"width", response.width()},
+              {"predictions", predictions},
+              {"stats", StatsJson(response.stats())}};
+  if (f.Has("png")) {
+    WriteFile(f.Get("png"), response.png());
+    out["png"] = f.Get("png");
   }
   return out;
 }
@@ -625,8 +683,14 @@ int Bench(Session& s, const Flags& f) {
       pb::PredictTokensResponse r;
       return stub->PredictTokens(&c, *request, &r);
     });
+  } else if (task == "explain") {
+    auto request = std::make_shared<pb::ExplainRequest>(ExplainRequest(f));
+    call = with_context([stub, request](grpc::ClientContext& c) {
+      pb::ExplainResponse r;
+      return stub->Explain(&c, *request, &r);
+    });
   } else {
-    throw UsageError("--task: expected classify, segment, embed or predict-tokens");
+    throw UsageError("--task: expected classify, segment, embed, predict-tokens or explain");
   }
   beit::client::LoadOptions options;
   options.duration_s = ToDouble("duration-s", f.Get("duration-s", "10"));
@@ -750,6 +814,8 @@ int main(int argc, char** argv) {
       out = Embed(session, flags);
     } else if (command == "predict-tokens") {
       out = PredictTokens(session, flags);
+    } else if (command == "explain") {
+      out = Explain(session, flags);
     } else if (command == "info") {
       out = Info(session, flags);
     } else if (command == "bench") {

@@ -132,6 +132,7 @@ std::vector<NamedOutput> ModelRunner::Run(const RunInputs& in, const RunOptions&
   BeitModelRequest request;
   request.hidden_states = options.hidden_states;
   request.attentions = options.attentions;
+  request.attention_observer = options.attention_observer;  // every head forwards the request to its backbone
 
   if (in.bool_masked_pos && !mim_ && !bare_) {
     throw ModelError("bool_masked_pos applies to BeitForMaskedImageModeling (or BeitModel with a mask token), not " +

@@ -14,6 +14,10 @@
 //   semantic_map.K (image K resized to target_sizes[K]), with semantic_scores when asked
 //   semantic_scores.K (softmax probability of each pixel's label), and semantic_map_native. With `debug`,
 //   also debug.relative_position_bias.{N|shared}, debug.features.K, debug.auxiliary_logits.
+// - `attention_observer` (RunOptions), whatever the head, is called once per encoder layer, in
+//   order, with that layer's attention probabilities [B, H, N, N] (the `attentions.N` values),
+//   valid only during the call; it adds no outputs. For per-layer reductions (attention maps,
+//   model/explain/) without materialising every layer's tensor.
 // - Run is thread-safe; each call uses its own oneDNN stream.
 // - `precision` (model/ops/precision.h) chooses the matmuls' arithmetic for the whole model. A
 //   precision the CPU tier cannot run (cpu_tier.h) is a ModelError with one line saying which
@@ -22,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +57,9 @@ struct RunOptions {
   bool debug = false;
   std::vector<std::pair<int64_t, int64_t>> target_sizes;  // segmentation: one (H, W) per image
   bool semantic_scores = false;  // segmentation: also semantic_scores.K (winner probability per pixel)
+  // Called after each encoder layer with its probabilities [batch, heads, tokens, tokens].
+  std::function<void(int layer, const float* probs, int64_t batch, int64_t heads, int64_t tokens)>
+      attention_observer;
 };
 
 struct NamedOutput {

@@ -5,9 +5,13 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <utility>
 
+#include "model/image/heatmap_overlay.h"
+#include "model/image/image_decoder.h"
 #include "model/image/png_encoder.h"
+#include "model/ops/interpolate.h"
 #include "model/model_error.h"
 #include "server/grpc_call_support.h"
 #include "server/request_validation.h"
@@ -144,6 +148,44 @@ void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, Pred
   for (uint8_t m : out.mask) response->add_mask(m != 0);
 }
 
+// The overlay is drawn on the image as sent (decoded again: the request holds the bytes), or on
+// a greyscale picture of the pixel values.
+std::string ExplainOverlayPng(const pb::Image& source, const PreparedImage* pixels_only, const ExplainOutput& out) {
+  const Image8 image = source.source_case() == pb::Image::kEncoded
+                           ? DecodeImage(reinterpret_cast<const uint8_t*>(source.encoded().data()),
+                                         source.encoded().size())
+                           : GreyscaleFromPixels(pixels_only->pixels);
+  std::vector<float> map(static_cast<size_t>(image.height * image.width));
+  ResizeBilinear(out.grid.data(), 1, out.grid_height, out.grid_width, map.data(), image.height, image.width);
+  return EncodeRgbPng(HeatmapOverlay(image, map));
+}
+
+void FillExplain(const ServedModel& model, const pb::ExplainRequest& request, ExplainOutput& out,
+                 pb::ExplainResponse* response) {
+  response->set_grid_height(static_cast<int32_t>(out.grid_height));
+  response->set_grid_width(static_cast<int32_t>(out.grid_width));
+  response->mutable_grid()->Add(out.grid.begin(), out.grid.end());
+  response->set_height(static_cast<int32_t>(out.height));
+  response->set_width(static_cast<int32_t>(out.width));
+  response->mutable_map()->Add(out.map.begin(), out.map.end());
+  for (const ClassScore& s : out.predictions) {
+    pb::ClassPrediction* p = response->add_predictions();
+    p->set_index(s.index);
+    p->set_label(s.label);
+    p->set_score(s.score);
+  }
+  if (request.return_png()) {
+    std::optional<PreparedImage> pixels_only;
+    if (request.image().source_case() == pb::Image::kPixelValues) {
+      const auto& pv = request.image().pixel_values();
+      absl::StatusOr<PreparedImage> prepared = model.PreparePixelValues(
+          std::vector<int64_t>(pv.shape().begin(), pv.shape().end()), pv.data().data(), pv.data_size());
+      if (prepared.ok()) pixels_only = std::move(*prepared);
+    }
+    response->set_png(ExplainOverlayPng(request.image(), pixels_only ? &*pixels_only : nullptr, out));
+  }
+}
+
 pb::Task ToProto(Task task) {
   switch (task) {
     case Task::kClassify:
@@ -154,6 +196,8 @@ pb::Task ToProto(Task task) {
       return pb::TASK_EMBED;
     case Task::kPredictTokens:
       return pb::TASK_PREDICT_TOKENS;
+    case Task::kExplain:
+      return pb::TASK_EXPLAIN;
   }
   return pb::TASK_UNSPECIFIED;
 }
@@ -277,6 +321,11 @@ grpc::ServerUnaryReactor* BeitServiceImpl::PredictTokens(grpc::CallbackServerCon
                                                          pb::PredictTokensResponse* response) {
   return Serve(context, request, response, Task::kPredictTokens, &ServedModel::predict_tokens, MakePredictTokensInput,
                FillPredictTokens);
+}
+
+grpc::ServerUnaryReactor* BeitServiceImpl::Explain(grpc::CallbackServerContext* context,
+                                                   const pb::ExplainRequest* request, pb::ExplainResponse* response) {
+  return Serve(context, request, response, Task::kExplain, &ServedModel::explain, MakeExplainInput, FillExplain);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext* context,

@@ -48,6 +48,8 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
   grpc::ServerUnaryReactor* PredictTokens(grpc::CallbackServerContext* context,
                                           const beit::v1::PredictTokensRequest* request,
                                           beit::v1::PredictTokensResponse* response) override;
+  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* context, const beit::v1::ExplainRequest* request,
+                                    beit::v1::ExplainResponse* response) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const beit::v1::GetModelInfoRequest* request,
                                          beit::v1::ModelInfo* response) override;

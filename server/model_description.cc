@@ -12,6 +12,8 @@ const char* TaskName(Task task) {
       return "Embed";
     case Task::kPredictTokens:
       return "PredictTokens";
+    case Task::kExplain:
+      return "Explain";
   }
   return "?";
 }

@@ -10,14 +10,14 @@
 
 namespace beit::serving {
 
-enum class Task { kClassify, kSegment, kEmbed, kPredictTokens };
+enum class Task { kClassify, kSegment, kEmbed, kPredictTokens, kExplain };
 const char* TaskName(Task task);  // the RPC's name, e.g. "Classify"
 
 struct ModelDescription {
   std::string name, path, architecture, pooling;
   bool has_pooler = false;  // the backbone ends in a pooler (pooler_output exists)
   std::vector<Task> tasks;
-  int image_height = 0, image_width = 0, patch_size = 0, hidden_size = 0, num_layers = 0;
+  int image_height = 0, image_width = 0, patch_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0;
   std::vector<std::string> labels;  // classification and segmentation heads
   int vocab_size = 0;               // masked image modeling
   double load_seconds = 0;

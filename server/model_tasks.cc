@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <utility>
+
+#include "model/ops/interpolate.h"
 
 namespace beit::serving {
 namespace {
@@ -106,6 +109,20 @@ std::string EmbeddingPooling(const ModelRunner& model) {
   return model.has_pooler() ? "mean" : "mean-no-pooler";
 }
 
+namespace {
+
+std::vector<ClassScore> TopKClassScores(const ModelRunner& model, const float* logits, int num_labels, int k) {
+  std::vector<ClassScore> out;
+  for (const auto& [index, p] : TopKSoftmax(logits, num_labels, k)) {
+    const auto label = model.config().id2label.find(index);
+    out.push_back(
+        ClassScore{index, label == model.config().id2label.end() ? "LABEL_" + std::to_string(index) : label->second, p});
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<absl::StatusOr<ClassifyOutput>> RunClassifyBatch(const ModelRunner& model, std::vector<ClassifyInput>& batch) {
   RunInputs inputs;
   inputs.pixel_values = StackPixels(batch);
@@ -116,11 +133,7 @@ std::vector<absl::StatusOr<ClassifyOutput>> RunClassifyBatch(const ModelRunner& 
   for (size_t i = 0; i < batch.size(); ++i) {
     ClassifyOutput out;
     if (batch[i].with_logits) out.logits = CopyFloats(logits.ptr() + i * num_labels, num_labels);
-    for (const auto& [index, p] : TopKSoftmax(logits.ptr() + i * num_labels, num_labels, batch[i].top_k)) {
-      const auto label = model.config().id2label.find(index);
-      out.predictions.push_back(
-          ClassScore{index, label == model.config().id2label.end() ? "LABEL_" + std::to_string(index) : label->second, p});
-    }
+    out.predictions = TopKClassScores(model, logits.ptr() + i * num_labels, num_labels, batch[i].top_k);
     results.push_back(std::move(out));
   }
   return results;
@@ -215,6 +228,43 @@ std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const Mod
     }
     out.mask = batch[i].mask;
     if (batch[i].with_logits) out.logits = CopyFloats(logits.ptr() + i * P * vocab, P * vocab);
+    results.push_back(std::move(out));
+  }
+  return results;
+}
+
+std::vector<absl::StatusOr<ExplainOutput>> RunExplainBatch(const ModelRunner& model, std::vector<ExplainInput>& batch) {
+  RunInputs inputs;
+  inputs.pixel_values = StackPixels(batch);
+  std::vector<ExplanationRequest> requests;
+  for (const ExplainInput& in : batch) requests.push_back(in.explanation);
+  // Made at the first layer, when the token count of this input is known.
+  std::optional<AttentionExplainer> explainer;
+  RunOptions options;
+  options.attention_observer = [&](int layer, const float* probs, int64_t b, int64_t heads, int64_t tokens) {
+    if (!explainer) explainer.emplace(b, heads, tokens, model.config().num_hidden_layers, requests);
+    explainer->AddLayer(layer, probs);
+  };
+  const std::vector<NamedOutput> outputs = model.Run(inputs, options);
+  if (!explainer) throw std::runtime_error("the model reported no attention layers");
+  const int64_t grid_h = batch.front().pixels.dim(2) / model.config().patch_size;
+  const int64_t grid_w = batch.front().pixels.dim(3) / model.config().patch_size;
+  const NamedOutput* logits = model.head() == ModelHead::kImageClassification ? &RequireOutput(outputs, "logits") : nullptr;
+
+  std::vector<absl::StatusOr<ExplainOutput>> results;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ExplainOutput out;
+    out.grid_height = grid_h;
+    out.grid_width = grid_w;
+    out.grid = explainer->Grid(static_cast<int64_t>(i));
+    out.height = batch[i].height;
+    out.width = batch[i].width;
+    out.map.resize(static_cast<size_t>(batch[i].height * batch[i].width));
+    ResizeBilinear(out.grid.data(), 1, grid_h, grid_w, out.map.data(), batch[i].height, batch[i].width);
+    if (logits) {
+      const int num_labels = static_cast<int>(logits->values.dim(1));
+      out.predictions = TopKClassScores(model, logits->values.ptr() + i * num_labels, num_labels, batch[i].top_k);
+    }
     results.push_back(std::move(out));
   }
   return results;

@@ -15,6 +15,9 @@
 //   (use_mean_pooling) or the final CLS token. Optional L2 normalisation; per-layer CLS / mean /
 //   patch tokens from hidden_states[layer].
 // - PredictTokens: for every masked patch, top_k visual tokens by softmax probability.
+// - Explain: the attention map of each image (model/explain/attention_explanation.h) on the patch
+//   grid, resized bilinearly to (height, width); classifiers also give their top_k answer. The
+//   map is accumulated layer by layer during the forward (no [L, B, H, N, N] tensor is kept).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/explain/attention_explanation.h"
 #include "model/model_runner.h"
 #include "model/tensor.h"
 
@@ -91,6 +95,20 @@ struct PredictTokensOutput {
   std::vector<float> logits;  // [num_patches, vocab_size] when asked
 };
 
+struct ExplainInput {
+  Tensor pixels;
+  ExplanationRequest explanation;
+  int64_t height = 0, width = 0;  // map size
+  int top_k = 5;                  // classifiers
+};
+struct ExplainOutput {
+  int64_t grid_height = 0, grid_width = 0;
+  std::vector<float> grid;             // [grid_height, grid_width], max 1
+  int64_t height = 0, width = 0;
+  std::vector<float> map;              // [height, width]
+  std::vector<ClassScore> predictions;  // classifiers
+};
+
 // "mean", "cls" or "mean-no-pooler" (see the contract above).
 std::string EmbeddingPooling(const ModelRunner& model);
 
@@ -99,6 +117,7 @@ std::vector<absl::StatusOr<SegmentOutput>> RunSegmentBatch(const ModelRunner& mo
 std::vector<absl::StatusOr<EmbedOutput>> RunEmbedBatch(const ModelRunner& model, std::vector<EmbedInput>& batch);
 std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const ModelRunner& model,
                                                                         std::vector<PredictTokensInput>& batch);
+std::vector<absl::StatusOr<ExplainOutput>> RunExplainBatch(const ModelRunner& model, std::vector<ExplainInput>& batch);
 
 // Softmax over `values` (the same arithmetic as TopKSoftmax's probabilities).
 std::vector<float> Softmax(const float* values, int count);

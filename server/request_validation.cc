@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "server/blockwise_mask.h"
@@ -20,6 +21,23 @@ absl::StatusOr<int> CheckTopK(int top_k, int available) {
   if (top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0 (0 means " + std::to_string(kDefaultTopK) + ")");
   if (top_k == 0) top_k = kDefaultTopK;
   return std::min(top_k, available);
+}
+
+// output_height x output_width, or the original size for 0 x 0 (Segment, Explain).
+absl::StatusOr<std::pair<int64_t, int64_t>> OutputSize(int64_t h, int64_t w, const PreparedImage& image) {
+  if ((h == 0) != (w == 0)) {
+    return absl::InvalidArgumentError("set both output_height and output_width, or neither (original size)");
+  }
+  if (h == 0) {
+    h = image.original_height;
+    w = image.original_width;
+  }
+  if (h < 0 || w < 0 || h > kMaxOutputSide || w > kMaxOutputSide || h * w > kMaxOutputPixels) {
+    return absl::InvalidArgumentError("output size " + std::to_string(h) + "x" + std::to_string(w) +
+                                      " is out of range (1.." + std::to_string(kMaxOutputSide) + " per side, at most " +
+                                      std::to_string(kMaxOutputPixels) + " pixels)");
+  }
+  return std::make_pair(h, w);
 }
 
 }  // namespace
@@ -60,20 +78,10 @@ absl::StatusOr<ClassifyInput> MakeClassifyInput(const ModelDescription& model, c
 
 absl::StatusOr<SegmentInput> MakeSegmentInput(const ModelDescription&, const pb::SegmentRequest& request,
                                               PreparedImage image) {
-  int64_t h = request.output_height(), w = request.output_width();
-  if ((h == 0) != (w == 0)) {
-    return absl::InvalidArgumentError("set both output_height and output_width, or neither (original size)");
-  }
-  if (h == 0) {
-    h = image.original_height;
-    w = image.original_width;
-  }
-  if (h < 0 || w < 0 || h > kMaxOutputSide || w > kMaxOutputSide || h * w > kMaxOutputPixels) {
-    return absl::InvalidArgumentError("output size " + std::to_string(h) + "x" + std::to_string(w) +
-                                      " is out of range (1.." + std::to_string(kMaxOutputSide) + " per side, at most " +
-                                      std::to_string(kMaxOutputPixels) + " pixels)");
-  }
-  return SegmentInput{std::move(image.pixels), h, w, request.return_scores()};
+  absl::StatusOr<std::pair<int64_t, int64_t>> size =
+      OutputSize(request.output_height(), request.output_width(), image);
+  if (!size.ok()) return size.status();
+  return SegmentInput{std::move(image.pixels), size->first, size->second, request.return_scores()};
 }
 
 absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const pb::EmbedRequest& request,
@@ -132,6 +140,56 @@ absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription
   if (std::none_of(in.mask.begin(), in.mask.end(), [](uint8_t m) { return m != 0; })) {
     return absl::InvalidArgumentError("the mask masks no patch; nothing to predict");
   }
+  return in;
+}
+
+absl::StatusOr<ExplainInput> MakeExplainInput(const ModelDescription& model, const pb::ExplainRequest& request,
+                                              PreparedImage image) {
+  ExplainInput in;
+  switch (request.method()) {
+    case pb::EXPLAIN_METHOD_ATTENTION_ROLLOUT:
+      in.explanation.method = AttentionMethod::kRollout;
+      break;
+    case pb::EXPLAIN_METHOD_LAST_LAYER:
+      in.explanation.method = AttentionMethod::kLastLayer;
+      break;
+    default:
+      return absl::InvalidArgumentError("method " + std::to_string(request.method()) +
+                                        " is not one of ATTENTION_ROLLOUT, LAST_LAYER");
+  }
+  switch (request.query()) {
+    case pb::EXPLAIN_QUERY_UNSPECIFIED:  // the model's own pooling
+      in.explanation.query = model.pooling == "cls" ? AttentionQuery::kCls : AttentionQuery::kMeanPatches;
+      break;
+    case pb::EXPLAIN_QUERY_CLS:
+      in.explanation.query = AttentionQuery::kCls;
+      break;
+    case pb::EXPLAIN_QUERY_MEAN_PATCHES:
+      in.explanation.query = AttentionQuery::kMeanPatches;
+      break;
+    default:
+      return absl::InvalidArgumentError("query " + std::to_string(request.query()) + " is not one of CLS, MEAN_PATCHES");
+  }
+  if (request.has_head()) {
+    if (in.explanation.method != AttentionMethod::kLastLayer) {
+      return absl::InvalidArgumentError("head applies to method LAST_LAYER; ATTENTION_ROLLOUT averages the heads");
+    }
+    if (request.head() < 0 || request.head() >= model.num_heads) {
+      return absl::InvalidArgumentError("head " + std::to_string(request.head()) + " is out of range: model '" +
+                                        model.name + "' has heads 0.." + std::to_string(model.num_heads - 1));
+    }
+    in.explanation.head = request.head();
+  }
+  absl::StatusOr<std::pair<int64_t, int64_t>> size =
+      OutputSize(request.output_height(), request.output_width(), image);
+  if (!size.ok()) return size.status();
+  std::tie(in.height, in.width) = *size;
+  if (!model.labels.empty()) {
+    absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.labels.size()));
+    if (!k.ok()) return k.status();
+    in.top_k = *k;
+  }
+  in.pixels = std::move(image.pixels);
   return in;
 }
 

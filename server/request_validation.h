@@ -12,6 +12,9 @@
 // - PredictTokens: either a mask of exactly one entry per patch, or a mask_ratio in (0, 1] (BEiT's
 //   blockwise masking from `seed`); the mask must mask something; top_k like Classify's over the
 //   visual vocabulary.
+// - Explain: a known method and query (unset query: the model's pooling, CLS for "cls", else
+//   MEAN_PATCHES); `head` only with LAST_LAYER and in 0..num_heads-1; output size as Segment's;
+//   top_k like Classify's for classifiers.
 #pragma once
 
 #include <cstddef>
@@ -37,5 +40,7 @@ absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const b
 absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription& model,
                                                           const beit::v1::PredictTokensRequest& request,
                                                           PreparedImage image);
+absl::StatusOr<ExplainInput> MakeExplainInput(const ModelDescription& model, const beit::v1::ExplainRequest& request,
+                                              PreparedImage image);
 
 }  // namespace beit::serving

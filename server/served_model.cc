@@ -63,6 +63,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   d.patch_size = c.patch_size;
   d.hidden_size = c.hidden_size;
   d.num_layers = c.num_hidden_layers;
+  d.num_heads = c.num_attention_heads;
   if (processor_config.output_height() != c.image_height || processor_config.output_width() != c.image_width) {
     throw ModelError(processor_path + ": the processor produces " + std::to_string(processor_config.output_height()) +
                      "x" + std::to_string(processor_config.output_width()) + " images but the model expects " +
@@ -89,6 +90,8 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   }
   d.tasks.push_back(Task::kEmbed);
   m->embed_ = m->MakeBatcher(Task::kEmbed, &RunEmbedBatch);
+  d.tasks.push_back(Task::kExplain);
+  m->explain_ = m->MakeBatcher(Task::kExplain, &RunExplainBatch);
   d.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return m;
 }
@@ -137,6 +140,11 @@ void ServedModel::Warmup() {
   std::vector<EmbedInput> batch(1);
   batch[0].pixels = zeros;
   RunEmbedBatch(*runner_, batch);
+  std::vector<ExplainInput> explain(1);
+  explain[0].pixels = zeros;
+  explain[0].height = description_.grid_height();
+  explain[0].width = description_.grid_width();
+  RunExplainBatch(*runner_, explain);
 }
 
 void ServedModel::Shutdown() {
@@ -144,6 +152,7 @@ void ServedModel::Shutdown() {
   if (segment_) segment_->Shutdown();
   if (embed_) embed_->Shutdown();
   if (predict_tokens_) predict_tokens_->Shutdown();
+  if (explain_) explain_->Shutdown();
 }
 
 std::vector<std::pair<Task, BatcherStats>> ServedModel::Stats() const {
@@ -152,6 +161,7 @@ std::vector<std::pair<Task, BatcherStats>> ServedModel::Stats() const {
   if (segment_) stats.emplace_back(Task::kSegment, segment_->Stats());
   if (embed_) stats.emplace_back(Task::kEmbed, embed_->Stats());
   if (predict_tokens_) stats.emplace_back(Task::kPredictTokens, predict_tokens_->Stats());
+  if (explain_) stats.emplace_back(Task::kExplain, explain_->Stats());
   return stats;
 }
 

@@ -6,7 +6,8 @@
 //   dir/preprocessor_config.json (else BeitImageProcessor's defaults). The processor's output
 //   size must equal the model's image size; a mismatch is a ModelError at load, not at request.
 // - Tasks by architecture: BeitForImageClassification -> Classify; BeitForSemanticSegmentation ->
-//   Segment; BeitForMaskedImageModeling -> PredictTokens; every architecture -> Embed.
+//   Segment; BeitForMaskedImageModeling -> PredictTokens; every architecture -> Embed and
+//   Explain.
 // - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
 //   model's image size or INVALID_ARGUMENT with a message naming the problem.
 // - All batchers of all models share one compute mutex: one forward at a time, each using every
@@ -65,6 +66,7 @@ class ServedModel {
   DynamicBatcher<SegmentInput, SegmentOutput>* segment() { return segment_.get(); }
   DynamicBatcher<EmbedInput, EmbedOutput>* embed() { return embed_.get(); }
   DynamicBatcher<PredictTokensInput, PredictTokensOutput>* predict_tokens() { return predict_tokens_.get(); }
+  DynamicBatcher<ExplainInput, ExplainOutput>* explain() { return explain_.get(); }
 
   void Warmup();
   void Shutdown();
@@ -84,6 +86,7 @@ class ServedModel {
   std::unique_ptr<DynamicBatcher<SegmentInput, SegmentOutput>> segment_;
   std::unique_ptr<DynamicBatcher<EmbedInput, EmbedOutput>> embed_;
   std::unique_ptr<DynamicBatcher<PredictTokensInput, PredictTokensOutput>> predict_tokens_;
+  std::unique_ptr<DynamicBatcher<ExplainInput, ExplainOutput>> explain_;
 };
 
 }  // namespace beit::serving

@@ -77,12 +77,14 @@ BeitModelOutput BeitModel::Forward(dnnl::stream& stream, const BeitModelInputs& 
   // does not stay pinned to each thread that ran one.
   constexpr int64_t kKeptScratchBytes = int64_t{128} << 20;
   thread_local LayerScratch scratch;
+  const bool keep_probs = request.attentions || static_cast<bool>(request.attention_observer);
   for (int64_t l = 0; l < L; ++l) {
     const Tensor* bias = RelativePositionBiasFor(static_cast<int>(l), out.grid_h, out.grid_w);
     layers_[l]->Forward(stream, x.data(), B, N, bias ? bias->ptr() : nullptr,
-                        head_mask.empty() ? nullptr : head_mask.data() + l * H, request.attentions, scratch);
+                        head_mask.empty() ? nullptr : head_mask.data() + l * H, keep_probs, scratch);
     stream.wait();
     if (request.attentions) out.attentions.emplace_back(Shape{B, H, N, N}, scratch.probs);
+    if (request.attention_observer) request.attention_observer(static_cast<int>(l), scratch.probs.data(), B, H, N);
     snapshot(static_cast<int>(l + 1));
   }
   if (scratch.bytes() > kKeptScratchBytes) scratch = LayerScratch();

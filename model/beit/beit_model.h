@@ -8,6 +8,11 @@
 // - hidden_states (L+1 entries: embeddings, then each layer's output) and attentions (L entries,
 //   [B, H, N, N]) are filled only when requested. `keep_hidden_states` asks for a subset (the
 //   segmentation head's out_indices) without copying the others; unrequested entries stay empty.
+// - `attention_observer`, when set, is called once per layer, in order 0..L-1, right after that
+//   layer with its attention probabilities [B, H, N, N] (row-major; after head_mask, as in
+//   `attentions`). The pointer is valid only during the call (the next layer overwrites it), so a
+//   caller can reduce layer by layer without the [L, B, H, N, N] copies. It runs on the calling
+//   thread; an exception from it ends Forward.
 // - head_mask is [L, H] or [H] (broadcast over layers), as Transformers' get_head_mask accepts.
 // - Relative position biases follow the input's patch grid, so any input size works.
 // - Inputs with a wrong shape are ModelErrors; Forward is thread-safe. Each calling thread keeps
@@ -16,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +47,9 @@ struct BeitModelRequest {
   bool hidden_states = false;
   bool attentions = false;
   std::vector<int> keep_hidden_states;  // indices into hidden_states to keep even if !hidden_states
+  // Called after each layer with its probabilities [batch, heads, tokens, tokens]; see above.
+  std::function<void(int layer, const float* probs, int64_t batch, int64_t heads, int64_t tokens)>
+      attention_observer;
 };
 
 struct BeitModelOutput {

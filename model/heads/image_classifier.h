@@ -2,6 +2,7 @@
 //
 // Contract: Forward returns the backbone output and logits [B, num_labels]. With num_labels == 0
 // the classifier is the identity (Transformers' nn.Identity), so logits == pooler_output.
+// The request (attentions, attention_observer, ...) reaches the backbone unchanged.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>

@@ -3,7 +3,8 @@
 //
 // Contract: Forward returns the backbone output and logits [B, num_patches, vocab_size] for the
 // patch tokens (CLS excluded), for masked and unmasked patches alike; bool_masked_pos in the
-// inputs selects which patches the backbone sees as the mask token.
+// inputs selects which patches the backbone sees as the mask token. The request (attentions,
+// attention_observer, ...) reaches the backbone unchanged.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>

@@ -9,6 +9,8 @@
 // - Input must be image_size (Transformers reshapes tokens with the config's patch grid).
 // - Forward returns logits [B, num_labels, 4h, 4w] (NCHW) and, on request, the fpn outputs and
 //   the auxiliary head's logits (NCHW).
+// - The request reaches the backbone with the feature indices added to keep_hidden_states;
+//   attentions and attention_observer pass through unchanged.
 #pragma once
 
 #include <memory>

@@ -100,7 +100,7 @@ struct Plan {
   int64_t seed = 0;
   std::optional<std::pair<int64_t, int64_t>> output_size;  // output_height, output_width
   std::vector<PlannedOutput> outputs;
-  bool runs[4] = {false, false, false, false};  // by Task
+  bool runs[5] = {false, false, false, false, false};  // by Task
   bool classify_logits = false, segment_logits = false, tokens_logits = false, last_hidden_state = false;
 };
 

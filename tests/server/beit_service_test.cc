@@ -16,29 +16,13 @@
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/io/safetensors.h"
 #include "tests/model/ops/cpu_tier_testing.h"
+#include "tests/server/fixture_data.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
 namespace {
 
 namespace pb = beit::v1;
-
-Tensor ReadTensor(const std::string& path, const std::string& name) {
-  const SafetensorsFile file = SafetensorsFile::Open(path);
-  const TensorInfo* info = file.Find(name);
-  if (!info) throw std::runtime_error(path + " has no " + name);
-  return file.ReadFloat(*info);
-}
-
-// Image `index` of a [B, 3, H, W] tensor as pixel_values [3, H, W].
-pb::Image PixelImage(const Tensor& batch, int64_t index) {
-  pb::Image image;
-  pb::PixelValues* pv = image.mutable_pixel_values();
-  const int64_t per_image = batch.numel() / batch.dim(0);
-  for (size_t d = 1; d < batch.shape.size(); ++d) pv->add_shape(batch.shape[d]);
-  pv->mutable_data()->Add(batch.ptr() + index * per_image, batch.ptr() + (index + 1) * per_image);
-  return image;
-}
 
 pb::Image EncodedImage(const std::string& file) {
   pb::Image image;
@@ -433,14 +417,15 @@ TEST_F(BeitServiceTest, ModelInfoAndListModels) {
   grpc::ClientContext context2;
   ASSERT_TRUE(stub->GetModelInfo(&context2, request, &info).ok());
   EXPECT_EQ(info.architecture(), "BeitForSemanticSegmentation");
-  ASSERT_EQ(info.tasks_size(), 2);
+  ASSERT_EQ(info.tasks_size(), 3);
   EXPECT_EQ(info.tasks(0), pb::TASK_SEGMENT);
   EXPECT_EQ(info.tasks(1), pb::TASK_EMBED);
+  EXPECT_EQ(info.tasks(2), pb::TASK_EXPLAIN);
   EXPECT_EQ(info.image_height(), 64);
   EXPECT_EQ(info.num_labels(), 6);
   EXPECT_EQ(info.labels_size(), 6);
   EXPECT_EQ(info.max_batch_size(), 8);
-  EXPECT_EQ(info.stats_size(), 2);
+  EXPECT_EQ(info.stats_size(), 3);
   EXPECT_EQ(info.cpu_tier(), CpuTierName(EffectiveCpuTier()));  // the server inherits this process's cap
   request.set_model("missing");
   grpc::ClientContext context3;

@@ -16,6 +16,7 @@
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "model/io/safetensors.h"
+#include "tests/server/fixture_data.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
@@ -23,17 +24,6 @@ namespace {
 
 namespace v2 = inference;
 namespace pb = beit::v1;
-
-Tensor ReadTensor(const std::string& path, const std::string& name) {
-  const SafetensorsFile file = SafetensorsFile::Open(path);
-  const TensorInfo* info = file.Find(name);
-  if (!info) throw std::runtime_error(path + " has no " + name);
-  return file.ReadFloat(*info);
-}
-
-std::string ImageBytes(const std::string& file) {
-  return ReadFileBytes(std::string(BEIT_TEST_DATA_DIR) + "/preprocess/images/" + file);
-}
 
 // Triton's BYTES serialisation: a 4-byte little-endian length before each element.
 std::string SerializeBytes(const std::vector<std::string>& elements) {
@@ -304,7 +294,7 @@ TEST_F(GrpcInferenceTest, EncodedImagesAgreeWithClassify) {
   for (size_t i = 0; i < files.size(); ++i) {
     pb::ClassifyRequest request;
     request.set_model("abs");
-    request.mutable_image()->set_encoded(ImageBytes(files[i]));
+    request.mutable_image()->set_encoded(TestImageBytes(files[i]));
     request.set_top_k(7);
     grpc::ClientContext context;
     ASSERT_TRUE(V1()->Classify(&context, request, &v1[i]).ok());
@@ -312,7 +302,7 @@ TEST_F(GrpcInferenceTest, EncodedImagesAgreeWithClassify) {
   for (Contents contents : {Contents::kTyped, Contents::kRaw}) {
     for (size_t n : {size_t{1}, size_t{3}}) {
       std::vector<std::string> images;
-      for (size_t i = 0; i < n; ++i) images.push_back(ImageBytes(files[i]));
+      for (size_t i = 0; i < n; ++i) images.push_back(TestImageBytes(files[i]));
       v2::ModelInferRequest request = ImageRequest("abs", images, contents);
       RequestOutput(request, "probabilities");
       v2::ModelInferResponse response;
@@ -372,7 +362,7 @@ TEST_F(GrpcInferenceTest, SegmentationLabelMapsEqualSegment) {
   auto segment = [&](const std::string& file, int h, int w) {
     pb::SegmentRequest request;
     request.set_model("seg");
-    request.mutable_image()->set_encoded(ImageBytes(file));
+    request.mutable_image()->set_encoded(TestImageBytes(file));
     request.set_output_height(h);
     request.set_output_width(w);
     pb::SegmentResponse response;
@@ -382,7 +372,7 @@ TEST_F(GrpcInferenceTest, SegmentationLabelMapsEqualSegment) {
   };
   // N = 1: the original size, as Segment.
   {
-    v2::ModelInferRequest request = ImageRequest("seg", {ImageBytes(files[1])}, Contents::kRaw);
+    v2::ModelInferRequest request = ImageRequest("seg", {TestImageBytes(files[1])}, Contents::kRaw);
     v2::ModelInferResponse response;
     ASSERT_TRUE(Infer(request, &response).ok());
     const Output map = GetOutput(response, "label_map");
@@ -393,7 +383,7 @@ TEST_F(GrpcInferenceTest, SegmentationLabelMapsEqualSegment) {
   // N = 3 of different sizes: the model's input size; with output_height/width: that size.
   for (auto [h, w] : {std::pair{0, 0}, std::pair{20, 36}}) {
     std::vector<std::string> images;
-    for (const std::string& f : files) images.push_back(ImageBytes(f));
+    for (const std::string& f : files) images.push_back(TestImageBytes(f));
     v2::ModelInferRequest request = ImageRequest("seg", images, Contents::kTyped);
     if (h > 0) {
       (*request.mutable_parameters())["output_height"].set_int64_param(h);
@@ -459,14 +449,14 @@ TEST_F(GrpcInferenceTest, MaskedImageModelingMatchesTransformersAndPredictTokens
   // mask_ratio + seed: the same patches and tokens as PredictTokens with that ratio and seed.
   pb::PredictTokensRequest v1_request;
   v1_request.set_model("mim");
-  v1_request.mutable_image()->set_encoded(ImageBytes("chelsea_q90_420.jpg"));
+  v1_request.mutable_image()->set_encoded(TestImageBytes("chelsea_q90_420.jpg"));
   v1_request.set_mask_ratio(0.4f);
   v1_request.set_seed(11);
   v1_request.set_top_k(1);
   pb::PredictTokensResponse v1;
   grpc::ClientContext context;
   ASSERT_TRUE(V1()->PredictTokens(&context, v1_request, &v1).ok());
-  v2::ModelInferRequest request = ImageRequest("mim", {ImageBytes("chelsea_q90_420.jpg")}, Contents::kRaw);
+  v2::ModelInferRequest request = ImageRequest("mim", {TestImageBytes("chelsea_q90_420.jpg")}, Contents::kRaw);
   (*request.mutable_parameters())["mask_ratio"].set_double_param(0.4);
   (*request.mutable_parameters())["seed"].set_int64_param(11);
   v2::ModelInferResponse response;
@@ -497,13 +487,13 @@ TEST_F(GrpcInferenceTest, PoolerAndLastHiddenStateMatchTransformersAndEmbed) {
   for (size_t i = 0; i < h.floats.size(); ++i) ASSERT_NEAR(h.floats[i], last.data[i], 1e-4) << i;
 
   // Without outputs: the default, pooler_output, equal to Embed's embedding.
-  v2::ModelInferRequest plain = ImageRequest("cls", {ImageBytes("chelsea_q90_420.jpg")}, Contents::kTyped);
+  v2::ModelInferRequest plain = ImageRequest("cls", {TestImageBytes("chelsea_q90_420.jpg")}, Contents::kTyped);
   RequestOutput(plain, "pooler_output");
   v2::ModelInferResponse answer;
   ASSERT_TRUE(Infer(plain, &answer).ok());
   pb::EmbedRequest embed;
   embed.set_model("cls");
-  embed.mutable_image()->set_encoded(ImageBytes("chelsea_q90_420.jpg"));
+  embed.mutable_image()->set_encoded(TestImageBytes("chelsea_q90_420.jpg"));
   pb::EmbedResponse embedded;
   grpc::ClientContext context;
   ASSERT_TRUE(V1()->Embed(&context, embed, &embedded).ok());
@@ -513,7 +503,7 @@ TEST_F(GrpcInferenceTest, PoolerAndLastHiddenStateMatchTransformersAndEmbed) {
 }
 
 TEST_F(GrpcInferenceTest, BadRequestsGetClearStatuses) {
-  const std::string jpeg = ImageBytes("chelsea_q90_420.jpg");
+  const std::string jpeg = TestImageBytes("chelsea_q90_420.jpg");
   struct Case {
     std::string what;
     v2::ModelInferRequest request;

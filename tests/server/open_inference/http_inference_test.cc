@@ -14,6 +14,7 @@
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/io/safetensors.h"
+#include "tests/server/fixture_data.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
@@ -21,15 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace pb = beit::v1;
-
-std::string ImageBytes(const std::string& file) {
-  return ReadFileBytes(std::string(BEIT_TEST_DATA_DIR) + "/preprocess/images/" + file);
-}
-
-Tensor ReadTensor(const std::string& path, const std::string& name) {
-  const SafetensorsFile file = SafetensorsFile::Open(path);
-  return file.ReadFloat(*file.Find(name));
-}
 
 std::string LengthPrefixed(const std::string& element) {
   const uint32_t n = static_cast<uint32_t>(element.size());
@@ -156,7 +148,7 @@ TEST_F(HttpInferenceTest, BinaryImagesAgreeWithClassify) {
   for (size_t i = 0; i < files.size(); ++i) {
     pb::ClassifyRequest request;
     request.set_model("abs");
-    request.mutable_image()->set_encoded(ImageBytes(files[i]));
+    request.mutable_image()->set_encoded(TestImageBytes(files[i]));
     request.set_top_k(7);
     grpc::ClientContext context;
     ASSERT_TRUE(V1()->Classify(&context, request, &v1[i]).ok());
@@ -164,7 +156,7 @@ TEST_F(HttpInferenceTest, BinaryImagesAgreeWithClassify) {
   httplib::Client client = Client();
   for (size_t n : {size_t{1}, size_t{3}}) {
     std::string binary;
-    for (size_t i = 0; i < n; ++i) binary += LengthPrefixed(ImageBytes(files[i]));
+    for (size_t i = 0; i < n; ++i) binary += LengthPrefixed(TestImageBytes(files[i]));
     for (bool binary_output : {false, true}) {
       const json header = {
           {"inputs",
@@ -214,7 +206,7 @@ TEST_F(HttpInferenceTest, BinaryImagesAgreeWithClassify) {
 
 TEST_F(HttpInferenceTest, SegmentationAndMaskedImageModeling) {
   httplib::Client client = Client();
-  const std::string image = ImageBytes("astronaut_96x64_exif6.jpg");
+  const std::string image = TestImageBytes("astronaut_96x64_exif6.jpg");
   {
     const std::string binary = LengthPrefixed(image);
     const json header = {{"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}},
@@ -259,7 +251,7 @@ TEST_F(HttpInferenceTest, SegmentationAndMaskedImageModeling) {
 
 TEST_F(HttpInferenceTest, BadRequestsGetStatusAndJsonError) {
   httplib::Client client = Client();
-  const std::string jpeg = ImageBytes("chelsea_q90_420.jpg");
+  const std::string jpeg = TestImageBytes("chelsea_q90_420.jpg");
   auto post = [&](const std::string& path, const std::string& body, const httplib::Headers& headers = {}) {
     auto r = client.Post(path, headers, body, "application/json");
     EXPECT_TRUE(r);
