@@ -23,43 +23,6 @@ namespace pb = beit::v1;
 
 
 
-// A unary call's reactor: remembers client cancellation for the batcher, reports the finished
-// request to the observers, deletes itself when done.
-class UnaryCall final : public grpc::ServerUnaryReactor {
- public:
-  UnaryCall(const std::vector<ServingObserver*>& observers, std::string model, std::string rpc)
-      : cancelled_(std::make_shared<std::atomic<bool>>(false)), observers_(observers), start_(Clock::now()) {
-    record_.model = std::move(model);
-    record_.rpc = std::move(rpc);
-  }
-  void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
-  void FinishWith(const absl::Status& status) {
-    record_.code = static_cast<int>(status.code());
-    record_.message = std::string(status.message());
-    record_.total_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    for (ServingObserver* o : observers_) o->RequestFinished(record_);
-    Finish(ToGrpc(status));
-  }
-  CancellationFlag cancelled() const { return cancelled_; }
-  RequestRecord& record() { return record_; }
-
- private:
-  std::shared_ptr<std::atomic<bool>> cancelled_;
-  const std::vector<ServingObserver*>& observers_;
-  const Clock::time_point start_;
-  RequestRecord record_;
-};
-
-// With a token required and the call lacking it, answers UNAUTHENTICATED and returns true.
-bool Unauthenticated(const BearerTokenAuth* auth, const grpc::CallbackServerContext& context, UnaryCall* call) {
-  if (!auth) return false;
-  const absl::Status allowed = auth->Check(context.client_metadata());
-  if (allowed.ok()) return false;
-  call->FinishWith(allowed);
-  return true;
-}
-
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 
@@ -240,12 +203,12 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
                                                  Response* response, Task task,
                                                  DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
                                                  MakeInput make_input, Fill fill) {
-  auto* call = new UnaryCall(observers_, request->model(), TaskName(task));
+  auto* call = new ObservedCall(observers_, "beit", TaskName(task), request->model());
   if (!accepting_.load()) {
     call->FinishWith(absl::UnavailableError("the server is shutting down; retry on another replica"));
     return call;
   }
-  if (Unauthenticated(auth_, *context, call)) return call;
+  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
   absl::StatusOr<ServedModel*> found = models_->FindForTask(request->model(), task);
   if (!found.ok()) {
     call->FinishWith(found.status());
@@ -330,8 +293,8 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Explain(grpc::CallbackServerContext* 
 
 grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext* context,
                                                         const pb::GetModelInfoRequest* request, pb::ModelInfo* response) {
-  auto* call = new UnaryCall(observers_, request->model(), "GetModelInfo");
-  if (!info_exempt_ && Unauthenticated(auth_, *context, call)) return call;
+  auto* call = new ObservedCall(observers_, "beit", "GetModelInfo", request->model());
+  if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
   absl::StatusOr<ServedModel*> model = models_->Find(request->model());
   if (model.ok()) FillModelInfo(**model, response);
   call->FinishWith(model.status());
@@ -340,8 +303,8 @@ grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerCont
 
 grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContext* context, const pb::ListModelsRequest*,
                                                       pb::ListModelsResponse* response) {
-  auto* call = new UnaryCall(observers_, "", "ListModels");
-  if (!info_exempt_ && Unauthenticated(auth_, *context, call)) return call;
+  auto* call = new ObservedCall(observers_, "beit", "ListModels", "");
+  if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
   for (const ServedModel* model : models_->models()) FillModelInfo(*model, response->add_models());
   call->FinishWith(absl::OkStatus());
   return call;

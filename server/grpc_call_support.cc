@@ -18,4 +18,29 @@ Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
 }
 
+ObservedCall::ObservedCall(const std::vector<ServingObserver*>& observers, std::string api, std::string rpc,
+                           std::string model)
+    : cancelled_(std::make_shared<std::atomic<bool>>(false)), observers_(observers), start_(Clock::now()) {
+  record_.api = std::move(api);
+  record_.rpc = std::move(rpc);
+  record_.model = std::move(model);
+}
+
+void ObservedCall::FinishWith(const absl::Status& status) {
+  record_.code = static_cast<int>(status.code());
+  record_.message = std::string(status.message());
+  record_.total_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  for (ServingObserver* o : observers_) o->RequestFinished(record_);
+  Finish(ToGrpc(status));
+}
+
+bool Unauthenticated(const BearerTokenAuth* auth, bool exempt, const grpc::CallbackServerContext& context,
+                     ObservedCall* call) {
+  if (!auth || exempt) return false;
+  const absl::Status allowed = auth->Check(context.client_metadata());
+  if (allowed.ok()) return false;
+  call->FinishWith(allowed);
+  return true;
+}
+
 }  // namespace beit::serving

@@ -77,30 +77,46 @@ void L2Normalize(std::vector<float>& v) {
 
 }  // namespace
 
-std::vector<std::pair<int, float>> TopKSoftmax(const float* values, int count, int k) {
+namespace {
+
+// softmax(v)_i = exp(v_i - top) / sum, in double: one definition for every probability served.
+struct SoftmaxScale {
+  float top;
+  double sum;
+  float operator()(float v) const { return static_cast<float>(std::exp(static_cast<double>(v) - top) / sum); }
+};
+
+SoftmaxScale ScaleOf(const float* values, int count) {
   const float top = *std::max_element(values, values + count);
   double sum = 0.0;
   for (int i = 0; i < count; ++i) sum += std::exp(static_cast<double>(values[i]) - top);
+  return {top, sum};
+}
+
+}  // namespace
+
+std::vector<int> TopKIndices(const float* values, int count, int k) {
   std::vector<int> order(count);
   std::iota(order.begin(), order.end(), 0);
   k = std::min(k, count);
   std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
     return values[a] > values[b] || (values[a] == values[b] && a < b);
   });
+  order.resize(k);
+  return order;
+}
+
+std::vector<std::pair<int, float>> TopKSoftmax(const float* values, int count, int k) {
+  const SoftmaxScale probability = ScaleOf(values, count);
   std::vector<std::pair<int, float>> best;
-  for (int i = 0; i < k; ++i) {
-    const int index = order[i];
-    best.emplace_back(index, static_cast<float>(std::exp(static_cast<double>(values[index]) - top) / sum));
-  }
+  for (int index : TopKIndices(values, count, k)) best.emplace_back(index, probability(values[index]));
   return best;
 }
 
 std::vector<float> Softmax(const float* values, int count) {
-  const float top = *std::max_element(values, values + count);
-  double sum = 0.0;
-  for (int i = 0; i < count; ++i) sum += std::exp(static_cast<double>(values[i]) - top);
+  const SoftmaxScale probability = ScaleOf(values, count);
   std::vector<float> p(count);
-  for (int i = 0; i < count; ++i) p[i] = static_cast<float>(std::exp(static_cast<double>(values[i]) - top) / sum);
+  for (int i = 0; i < count; ++i) p[i] = probability(values[i]);
   return p;
 }
 

@@ -119,6 +119,9 @@ std::vector<absl::StatusOr<PredictTokensOutput>> RunPredictTokensBatch(const Mod
                                                                         std::vector<PredictTokensInput>& batch);
 std::vector<absl::StatusOr<ExplainOutput>> RunExplainBatch(const ModelRunner& model, std::vector<ExplainInput>& batch);
 
+// The k largest values' indices, best first, ties to the lower index.
+std::vector<int> TopKIndices(const float* values, int count, int k);
+
 // Softmax over `values` (the same arithmetic as TopKSoftmax's probabilities).
 std::vector<float> Softmax(const float* values, int count);
 

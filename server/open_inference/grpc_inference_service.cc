@@ -123,44 +123,8 @@ void SetTyped(const InferTensor& t, inference::InferTensorContents* c) {
   }
 }
 
-// A unary call: reports itself to the observers when finished, deletes itself when done.
-class Call final : public grpc::ServerUnaryReactor {
- public:
-  Call(const std::vector<ServingObserver*>& observers, std::string rpc, std::string model)
-      : cancelled_(std::make_shared<std::atomic<bool>>(false)), observers_(observers), start_(Clock::now()) {
-    record_.api = "v2_grpc";
-    record_.rpc = std::move(rpc);
-    record_.model = std::move(model);
-  }
-  void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
-  void FinishWith(const absl::Status& status, const InferStats& stats = {}) {
-    record_.code = static_cast<int>(status.code());
-    record_.message = std::string(status.message());
-    record_.total_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    record_.preprocess_seconds = stats.preprocess_seconds;
-    record_.queue_seconds = stats.queue_seconds;
-    record_.batch_size = stats.batch_size;
-    for (ServingObserver* o : observers_) o->RequestFinished(record_);
-    Finish(ToGrpc(status));
-  }
-  CancellationFlag cancelled() const { return cancelled_; }
-
- private:
-  std::shared_ptr<std::atomic<bool>> cancelled_;
-  const std::vector<ServingObserver*>& observers_;
-  const Clock::time_point start_;
-  RequestRecord record_;
-};
-
-// With a token required (and the RPC not exempt) and the call lacking it: answers
-// UNAUTHENTICATED and returns true.
-bool Unauthenticated(const BearerTokenAuth* auth, bool exempt, const grpc::CallbackServerContext& context, Call* call) {
-  if (!auth || exempt) return false;
-  const absl::Status allowed = auth->Check(context.client_metadata());
-  if (allowed.ok()) return false;
-  call->FinishWith(allowed);
-  return true;
+ObservedCall* NewCall(const std::vector<ServingObserver*>& observers, std::string rpc, std::string model) {
+  return new ObservedCall(observers, "v2_grpc", std::move(rpc), std::move(model));
 }
 
 }  // namespace
@@ -232,7 +196,7 @@ void ToProto(const InferResponse& response, bool raw_contents, inference::ModelI
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(grpc::CallbackServerContext*,
                                                            const inference::ServerLiveRequest*,
                                                            inference::ServerLiveResponse* response) {
-  auto* call = new Call(observers_, "ServerLive", "");
+  auto* call = NewCall(observers_, "ServerLive", "");
   response->set_live(executor_->ServerLive());
   call->FinishWith(absl::OkStatus());
   return call;
@@ -241,7 +205,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(grpc::CallbackServerContext*,
                                                             const inference::ServerReadyRequest*,
                                                             inference::ServerReadyResponse* response) {
-  auto* call = new Call(observers_, "ServerReady", "");
+  auto* call = NewCall(observers_, "ServerReady", "");
   response->set_ready(executor_->ServerReady());
   call->FinishWith(absl::OkStatus());
   return call;
@@ -250,7 +214,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(grpc::CallbackServer
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerContext* context,
                                                            const inference::ModelReadyRequest* request,
                                                            inference::ModelReadyResponse* response) {
-  auto* call = new Call(observers_, "ModelReady", request->name());
+  auto* call = NewCall(observers_, "ModelReady", request->name());
   if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
   absl::StatusOr<bool> ready = executor_->ModelReady(request->name(), request->version());
   if (ready.ok()) response->set_ready(*ready);
@@ -261,7 +225,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(grpc::CallbackServerContext* context,
                                                                const inference::ServerMetadataRequest*,
                                                                inference::ServerMetadataResponse* response) {
-  auto* call = new Call(observers_, "ServerMetadata", "");
+  auto* call = NewCall(observers_, "ServerMetadata", "");
   if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
   const open_inference::ServerMetadata m = executor_->GetServerMetadata();
   response->set_name(m.name);
@@ -274,7 +238,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(grpc::CallbackSer
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(grpc::CallbackServerContext* context,
                                                               const inference::ModelMetadataRequest* request,
                                                               inference::ModelMetadataResponse* response) {
-  auto* call = new Call(observers_, "ModelMetadata", request->name());
+  auto* call = NewCall(observers_, "ModelMetadata", request->name());
   if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
   absl::StatusOr<open_inference::ModelMetadata> m = executor_->GetModelMetadata(request->name(), request->version());
   if (m.ok()) {
@@ -296,7 +260,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(grpc::CallbackServ
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerContext* context,
                                                            const inference::ModelInferRequest* request,
                                                            inference::ModelInferResponse* response) {
-  auto* call = new Call(observers_, "ModelInfer", request->model_name());
+  auto* call = NewCall(observers_, "ModelInfer", request->model_name());
   if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
   absl::StatusOr<InferRequest> converted = FromProto(*request);
   if (!converted.ok()) {
@@ -308,7 +272,10 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
                    call->cancelled(),
                    [call, response, raw](absl::StatusOr<InferResponse> result, const InferStats& stats) {
                      if (result.ok()) ToProto(*result, raw, response);
-                     call->FinishWith(result.status(), stats);
+                     call->record().preprocess_seconds = stats.preprocess_seconds;
+                     call->record().queue_seconds = stats.queue_seconds;
+                     call->record().batch_size = stats.batch_size;
+                     call->FinishWith(result.status());
                    });
   return call;
 }

@@ -346,12 +346,8 @@ void PutFloats(InferTensor& t, size_t offset_elements, const float* values, size
 // "score:index:label" of the k best values, best first, ties to the lower index.
 void AppendClassification(const std::vector<float>& values, int k, const std::vector<std::string>& labels,
                           std::vector<std::string>* out) {
-  std::vector<int> order(values.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                    [&](int a, int b) { return values[a] > values[b] || (values[a] == values[b] && a < b); });
-  for (int i = 0; i < k; ++i) {
-    out->push_back(absl::StrFormat("%.6f:%d:%s", values[order[i]], order[i], labels[order[i]]));
+  for (int index : TopKIndices(values.data(), static_cast<int>(values.size()), k)) {
+    out->push_back(absl::StrFormat("%.6f:%d:%s", values[index], index, labels[index]));
   }
 }
 
