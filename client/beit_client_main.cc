@@ -1,37 +1,109 @@
 // beit-client: command-line client for beit-server: beit.v1.BeitService, or with --api v2 the
 // Open Inference Protocol (KServe v2, inference.GRPCInferenceService).
-// Results print as JSON on stdout; errors print the gRPC status on stderr (exit 1); usage
-// errors, including a command or flag --api v2 has no equivalent for, exit 2.
+// One image (--image FILE): the answer prints as JSON on stdout. Many images (directories, globs,
+// @lists after the command): one record per file in --output, progress on stderr.
+// Flags are Abseil flags (either '-' or '_' in their names, anywhere on the line). Errors print
+// the gRPC status on stderr (exit 1); usage errors, including a command or flag --api v2 has no
+// equivalent for, exit 2; a bulk run exits 1 when any file failed and 130 when interrupted.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "beit/v1/beit_service.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "client/bulk_runner.h"
+#include "client/embedding_matrix.h"
+#include "client/input_paths.h"
 #include "client/load_generator.h"
 #include "client/npy_writer.h"
 #include "client/open_inference_client.h"
+#include "client/progress_meter.h"
+#include "client/result_file.h"
 #include "client/segmentation_overlay.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "model/image/image_decoder.h"
 #include "model/image/png_encoder.h"
+
+// Connection (every command).
+ABSL_FLAG(std::string, server, "localhost:50051", "beit-server's gRPC address, HOST:PORT");
+ABSL_FLAG(std::string, api, "beit", "beit (beit.v1.BeitService) or v2 (Open Inference Protocol)");
+ABSL_FLAG(int, timeout_ms, 60000, "deadline of each call, in milliseconds");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the server's certificate (enables TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS; needs --tls-ca)");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
+ABSL_FLAG(std::string, token_file, "", "file whose contents are sent as 'authorization: Bearer <token>'");
+// What to ask.
+ABSL_FLAG(std::string, model, "", "the hosted model's name");
+ABSL_FLAG(std::string, image, "", "one JPEG or PNG file (bulk runs take inputs after the command instead)");
+ABSL_FLAG(std::optional<int>, top_k, std::nullopt, "how many classes (or tokens) to return");
+ABSL_FLAG(std::string, size, "", "output size HxW (segment, explain)");
+ABSL_FLAG(bool, scores, false, "segment: also return the per-pixel scores");
+ABSL_FLAG(std::string, png, "", "segment: write the label map PNG here; explain: the heat-map overlay");
+ABSL_FLAG(std::string, overlay, "", "segment: write the image with class colours blended in");
+ABSL_FLAG(bool, l2, false, "embed: L2-normalise the embedding");
+ABSL_FLAG(std::string, layers, "", "embed: comma-separated hidden-state indices to return");
+ABSL_FLAG(bool, cls, false, "embed --layers: include each layer's CLS token");
+ABSL_FLAG(bool, mean, false, "embed --layers: include each layer's mean of patches");
+ABSL_FLAG(bool, patches, false, "embed --layers: include each layer's patch tokens");
+ABSL_FLAG(std::string, npy, "", "embed: write the embedding (bulk: the matrix) as .npy here");
+ABSL_FLAG(std::optional<double>, mask_ratio, std::nullopt, "predict-tokens: share of patches to mask");
+ABSL_FLAG(uint64_t, seed, 0, "predict-tokens: seed of the blockwise mask");
+ABSL_FLAG(std::string, mask, "", "predict-tokens: explicit mask, comma-separated 0/1 per patch");
+ABSL_FLAG(std::string, service, "", "health: the grpc.health.v1 service name");
+ABSL_FLAG(std::string, method, "rollout", "explain: rollout or last-layer");
+ABSL_FLAG(std::string, query, "", "explain: cls or mean-patches (default: the model's pooling)");
+ABSL_FLAG(std::optional<int>, head, std::nullopt, "explain --method last-layer: one head (default: their mean)");
+ABSL_FLAG(bool, typed, false, "--api v2: send inputs as typed contents instead of raw_input_contents");
+// bench
+ABSL_FLAG(std::string, task, "classify", "bench: classify, segment, embed, predict-tokens or explain");
+ABSL_FLAG(std::string, concurrency, "",
+          "bench: comma-separated in-flight levels (default 1); bulk runs: calls in flight (default 4)");
+ABSL_FLAG(std::optional<double>, rate, std::nullopt, "bench: open loop at this many calls per second");
+ABSL_FLAG(double, duration_s, 10, "bench: seconds per level");
+ABSL_FLAG(double, warmup_s, 1, "bench: warm-up seconds before each level");
+ABSL_FLAG(int, max_in_flight, 64, "bench --rate: most calls in flight");
+// Bulk runs.
+ABSL_FLAG(std::string, output, "", "bulk: results file, one record per input (.jsonl, or .csv)");
+ABSL_FLAG(std::string, output_dir, "", "bulk segment/explain: PNGs go here, named after the inputs");
+ABSL_FLAG(bool, resume, false, "bulk: continue --output, skipping the files it already records");
+ABSL_FLAG(bool, retry_failed, false, "bulk --resume: run the files whose record is an error again");
+ABSL_FLAG(std::string, progress, "auto", "bulk: auto (a bar on a terminal, lines otherwise), bar, lines or none");
+ABSL_FLAG(double, progress_interval_s, 10, "bulk: seconds between progress lines when not a bar");
 
 namespace {
 
 namespace pb = beit::v1;
+using absl::GetFlag;
 using nlohmann::json;
 
 constexpr const char* kUsage = R"(beit-client: talks to beit-server.
 
 Usage: beit-client [--server HOST:PORT] [--api beit|v2] [--timeout-ms N]
-                   [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND [flags]
+                   [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND [flags] [INPUTS...]
 
 Commands (--api beit, the default: beit.v1.BeitService)
   classify        --model M --image FILE [--top-k K]
@@ -49,6 +121,20 @@ Commands (--api beit, the default: beit.v1.BeitService)
                   [--concurrency 1,2,4,8 | --rate CALLS_PER_S] [--duration-s 10] [--warmup-s 1]
                   [--max-in-flight 64]   (one JSON line per level: throughput, p50/p90/p99, errors by status)
 
+Many images (classify, segment, embed, explain; with --api v2: classify, segment, embed)
+  COMMAND --model M [the command's flags] --output results.jsonl|results.csv INPUTS...
+          [--concurrency 4] [--output-dir DIR] [--npy embeddings.npy] [--resume [--retry-failed]] [--progress auto|bar|lines|none]
+  INPUTS are files, directories (their .jpg/.jpeg/.png files, recursively), quoted globs ('shots/*.jpg')
+  and @list.txt (one input per line). One record per file goes to --output: path, ok, ms, and the
+  answer or the error. segment and explain write each file's PNG (label map; heat-map overlay) to
+  --output-dir as DIR/<input path>.png; embed appends each embedding as a row of a float32 .npy
+  (--npy, default: --output with .npy) and its path as that row's line of <npy stem>.index.txt.
+  A failed file is recorded and the run goes on. --resume skips the files already in --output
+  (with --retry-failed it runs the failed ones again); the summary counts the whole output.
+  Progress goes to stderr: a bar on a terminal, a line every --progress-interval-s otherwise.
+  Ctrl-C starts no new file, waits for the ones in flight and writes the summary (a second quits).
+  Exit code: 0 every file answered, 1 some failed, 130 interrupted, 2 usage error.
+
 Commands with --api v2 (Open Inference Protocol / KServe v2: inference.GRPCInferenceService)
   classify        --model M --image FILE [--top-k K]
                   (ModelInfer, output `probabilities` with classification: K; same JSON as above, no stats)
@@ -63,9 +149,10 @@ Commands with --api v2 (Open Inference Protocol / KServe v2: inference.GRPCInfer
   --typed         (classify, segment, embed, predict-tokens, bench) send the inputs as typed contents
                   instead of raw_input_contents
   Not available with --api v2 (exit 2): segment --scores; embed --l2, --layers, --cls, --mean,
-  --patches; predict-tokens --top-k; health --service.
+  --patches; predict-tokens --top-k; health --service; explain.
 
 Defaults: --server localhost:50051, --api beit, --timeout-ms 60000. FILE is a JPEG or PNG.
+Flags may come anywhere on the line and be spelled with '-' or '_' (--top-k, --top_k).
 Bench lines carry "api": "beit" or "v2", so both APIs' throughput can be compared.
 TLS: --tls-ca is the PEM CA that signed the server's certificate; --tls-cert/--tls-key present a
 client certificate (mutual TLS). --token-file sends 'authorization: Bearer <token>' on every call.
@@ -76,69 +163,35 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// --flag value pairs and bare --switches after the command.
-struct Flags {
-  std::map<std::string, std::string> values;
-  std::string Get(const std::string& name, const std::string& fallback = "") const {
-    const auto it = values.find(name);
-    return it == values.end() ? fallback : it->second;
-  }
-  std::string Require(const std::string& name) const {
-    const auto it = values.find(name);
-    if (it == values.end() || it->second.empty()) throw UsageError("--" + name + " is required");
-    return it->second;
-  }
-  bool Has(const std::string& name) const { return values.count(name) > 0; }
+// A local file that cannot be read or written (a bulk record's NOT_FOUND / PERMISSION_DENIED).
+class FileError : public std::runtime_error {
+ public:
+  FileError(absl::StatusCode code, const std::string& message) : std::runtime_error(message), code(code) {}
+  absl::StatusCode code;
 };
 
-const std::vector<std::string> kSwitches = {"scores", "l2", "cls", "mean", "patches", "typed"};
-
-Flags ParseFlags(const std::vector<std::string>& args, size_t from) {
-  Flags flags;
-  for (size_t i = from; i < args.size(); ++i) {
-    if (args[i].rfind("--", 0) != 0) throw UsageError("unexpected argument '" + args[i] + "'");
-    const std::string name = args[i].substr(2);
-    if (std::find(kSwitches.begin(), kSwitches.end(), name) != kSwitches.end()) {
-      flags.values[name] = "1";
-    } else {
-      if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
-      flags.values[name] = args[++i];
-    }
-  }
-  return flags;
+std::string Required(const absl::Flag<std::string>& flag, const char* name) {
+  std::string value = GetFlag(flag);
+  if (value.empty()) throw UsageError(absl::StrCat("--", name, " is required"));
+  return value;
 }
 
-int ToInt(const std::string& flag, const std::string& text) {
-  try {
-    size_t used = 0;
-    const int v = std::stoi(text, &used);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--" + flag + ": '" + text + "' is not an integer");
+int ParseInt(const char* flag, absl::string_view text) {
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value)) throw UsageError(absl::StrCat("--", flag, ": '", text, "' is not an integer"));
+  return value;
 }
 
-double ToDouble(const std::string& flag, const std::string& text) {
-  try {
-    size_t used = 0;
-    const double v = std::stod(text, &used);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--" + flag + ": '" + text + "' is not a number");
-}
-
-std::vector<int> IntList(const std::string& flag, const std::string& text) {
+std::vector<int> IntList(const char* flag, const std::string& text) {
   std::vector<int> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(ToInt(flag, item));
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) out.push_back(ParseInt(flag, item));
   return out;
 }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot read");
+  std::error_code error;
+  if (!in || std::filesystem::is_directory(path, error)) throw FileError(absl::StatusCode::kNotFound, path + ": cannot read");
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -147,7 +200,7 @@ std::string ReadFile(const std::string& path) {
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
-  if (!out) throw std::runtime_error(path + ": cannot write");
+  if (!out) throw FileError(absl::StatusCode::kPermissionDenied, path + ": cannot write");
 }
 
 struct Session {
@@ -162,11 +215,6 @@ struct Session {
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   }
 };
-
-std::string Trimmed(const std::string& text) {
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  return first == std::string::npos ? "" : text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 // Throws on a non-OK status; main prints it.
 struct RpcError : std::runtime_error {
@@ -183,55 +231,52 @@ json StatsJson(const pb::ServingStats& s) {
   return {{"batch_size", s.batch_size()}, {"queue_time_us", s.queue_time_us()}, {"compute_time_us", s.compute_time_us()}};
 }
 
-// A request of any task with its `model` and encoded `image` filled from --model and --image.
+// A request of any task with its `model` from --model and the encoded image at `image_path`.
 template <typename Request>
-Request RequestFor(const Flags& f) {
+Request RequestFor(const std::string& image_path) {
   Request r;
-  r.set_model(f.Require("model"));
-  r.mutable_image()->set_encoded(ReadFile(f.Require("image")));
+  r.set_model(Required(FLAGS_model, "model"));
+  r.mutable_image()->set_encoded(ReadFile(image_path));
   return r;
 }
 
-pb::ClassifyRequest ClassifyRequest(const Flags& f) {
-  auto r = RequestFor<pb::ClassifyRequest>(f);
-  r.set_top_k(ToInt("top-k", f.Get("top-k", "5")));
+pb::ClassifyRequest ClassifyRequest(const std::string& image) {
+  auto r = RequestFor<pb::ClassifyRequest>(image);
+  r.set_top_k(GetFlag(FLAGS_top_k).value_or(5));
   return r;
 }
 
 // --size HxW as (height, width).
-std::pair<int, int> OutputSize(const Flags& f) {
-  const std::string size = f.Get("size");
-  const size_t x = size.find('x');
-  if (x == std::string::npos) throw UsageError("--size: expected HxW, e.g. 480x640");
-  return {ToInt("size", size.substr(0, x)), ToInt("size", size.substr(x + 1))};
+std::pair<int, int> OutputSize() {
+  const std::vector<absl::string_view> parts = absl::StrSplit(GetFlag(FLAGS_size), 'x');
+  if (parts.size() != 2) throw UsageError("--size: expected HxW, e.g. 480x640");
+  return {ParseInt("size", parts[0]), ParseInt("size", parts[1])};
 }
 
-pb::SegmentRequest SegmentRequest(const Flags& f) {
-  auto r = RequestFor<pb::SegmentRequest>(f);
-  if (f.Has("size")) {
-    const auto [height, width] = OutputSize(f);
+pb::SegmentRequest SegmentRequest(const std::string& image) {
+  auto r = RequestFor<pb::SegmentRequest>(image);
+  if (!GetFlag(FLAGS_size).empty()) {
+    const auto [height, width] = OutputSize();
     r.set_output_height(height);
     r.set_output_width(width);
   }
-  r.set_return_scores(f.Has("scores"));
+  r.set_return_scores(GetFlag(FLAGS_scores));
   return r;
 }
 
-pb::EmbedRequest EmbedRequest(const Flags& f) {
-  auto r = RequestFor<pb::EmbedRequest>(f);
-  r.set_l2_normalize(f.Has("l2"));
-  if (f.Has("layers")) {
-    for (int layer : IntList("layers", f.Get("layers"))) r.add_layers(layer);
-  }
-  r.set_include_cls(f.Has("cls"));
-  r.set_include_mean(f.Has("mean"));
-  r.set_include_patches(f.Has("patches"));
+pb::EmbedRequest EmbedRequest(const std::string& image) {
+  auto r = RequestFor<pb::EmbedRequest>(image);
+  r.set_l2_normalize(GetFlag(FLAGS_l2));
+  for (int layer : IntList("layers", GetFlag(FLAGS_layers))) r.add_layers(layer);
+  r.set_include_cls(GetFlag(FLAGS_cls));
+  r.set_include_mean(GetFlag(FLAGS_mean));
+  r.set_include_patches(GetFlag(FLAGS_patches));
   return r;
 }
 
-pb::ExplainRequest ExplainRequest(const Flags& f) {
-  auto r = RequestFor<pb::ExplainRequest>(f);
-  const std::string method = f.Get("method", "rollout");
+// Everything of an ExplainRequest but its model and image, from the flags.
+void SetExplainOptions(bool return_png, pb::ExplainRequest& r) {
+  const std::string method = GetFlag(FLAGS_method);
   if (method == "rollout") {
     r.set_method(pb::EXPLAIN_METHOD_ATTENTION_ROLLOUT);
   } else if (method == "last-layer") {
@@ -239,63 +284,76 @@ pb::ExplainRequest ExplainRequest(const Flags& f) {
   } else {
     throw UsageError("--method: expected rollout or last-layer");
   }
-  if (f.Has("query")) {
-    const std::string query = f.Get("query");
-    if (query == "cls") {
-      r.set_query(pb::EXPLAIN_QUERY_CLS);
-    } else if (query == "mean-patches") {
-      r.set_query(pb::EXPLAIN_QUERY_MEAN_PATCHES);
-    } else {
-      throw UsageError("--query: expected cls or mean-patches");
-    }
+  const std::string query = GetFlag(FLAGS_query);
+  if (query == "cls") {
+    r.set_query(pb::EXPLAIN_QUERY_CLS);
+  } else if (query == "mean-patches") {
+    r.set_query(pb::EXPLAIN_QUERY_MEAN_PATCHES);
+  } else if (!query.empty()) {
+    throw UsageError("--query: expected cls or mean-patches");
   }
-  if (f.Has("head")) r.set_head(ToInt("head", f.Get("head")));
-  if (f.Has("size")) {
-    const auto [height, width] = OutputSize(f);
+  if (GetFlag(FLAGS_head).has_value()) r.set_head(*GetFlag(FLAGS_head));
+  if (!GetFlag(FLAGS_size).empty()) {
+    const auto [height, width] = OutputSize();
     r.set_output_height(height);
     r.set_output_width(width);
   }
-  if (f.Has("top-k")) r.set_top_k(ToInt("top-k", f.Get("top-k")));
-  r.set_return_png(f.Has("png"));
+  if (GetFlag(FLAGS_top_k).has_value()) r.set_top_k(*GetFlag(FLAGS_top_k));
+  r.set_return_png(return_png);
+}
+
+pb::ExplainRequest ExplainRequest(const std::string& image, bool return_png) {
+  auto r = RequestFor<pb::ExplainRequest>(image);
+  SetExplainOptions(return_png, r);
   return r;
 }
 
-pb::PredictTokensRequest PredictTokensRequest(const Flags& f) {
-  auto r = RequestFor<pb::PredictTokensRequest>(f);
-  if (f.Has("mask")) {
-    for (int m : IntList("mask", f.Get("mask"))) r.add_mask(m != 0);
+pb::PredictTokensRequest PredictTokensRequest(const std::string& image) {
+  auto r = RequestFor<pb::PredictTokensRequest>(image);
+  if (!GetFlag(FLAGS_mask).empty()) {
+    for (int m : IntList("mask", GetFlag(FLAGS_mask))) r.add_mask(m != 0);
   } else {
-    r.set_mask_ratio(static_cast<float>(ToDouble("mask-ratio", f.Require("mask-ratio"))));
-    r.set_seed(static_cast<uint64_t>(ToInt("seed", f.Get("seed", "0"))));
+    if (!GetFlag(FLAGS_mask_ratio).has_value()) throw UsageError("--mask-ratio is required (or --mask)");
+    r.set_mask_ratio(static_cast<float>(*GetFlag(FLAGS_mask_ratio)));
+    r.set_seed(GetFlag(FLAGS_seed));
   }
-  r.set_top_k(ToInt("top-k", f.Get("top-k", "5")));
+  r.set_top_k(GetFlag(FLAGS_top_k).value_or(5));
   return r;
 }
 
-json Classify(Session& s, const Flags& f) {
+json PredictionsJson(const google::protobuf::RepeatedPtrField<pb::ClassPrediction>& predictions) {
+  json out = json::array();
+  for (const auto& p : predictions) out.push_back({{"index", p.index()}, {"label", p.label()}, {"score", p.score()}});
+  return out;
+}
+
+json Classify(const Session& s, const std::string& image) {
   pb::ClassifyResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
-  Check(s.stub->Classify(&context, ClassifyRequest(f), &response));
-  json predictions = json::array();
-  for (const auto& p : response.predictions()) {
-    predictions.push_back({{"index", p.index()}, {"label", p.label()}, {"score", p.score()}});
-  }
-  return {{"model", response.model()}, {"predictions", predictions}, {"stats", StatsJson(response.stats())}};
+  Check(s.stub->Classify(&context, ClassifyRequest(image), &response));
+  return {{"model", response.model()}, {"predictions", PredictionsJson(response.predictions())},
+          {"stats", StatsJson(response.stats())}};
 }
 
-// --overlay: the --image with the label map's class colours blended in.
-void WriteOverlay(const Flags& f, const beit::LabelMap& labels) {
-  const beit::Image8 image = beit::DecodeImageFile(f.Get("image"));
-  if (image.height != labels.shape[0] || image.width != labels.shape[1]) {
+// `overlay_path`: the image at `image` with the label map's class colours blended in.
+void WriteOverlay(const std::string& image, const std::string& overlay_path, const beit::LabelMap& labels) {
+  const beit::Image8 decoded = beit::DecodeImageFile(image);
+  if (decoded.height != labels.shape[0] || decoded.width != labels.shape[1]) {
     throw UsageError("--overlay needs the label map at the image's size (leave out --size)");
   }
-  WriteFile(f.Get("overlay"), beit::EncodeRgbPng(beit::client::OverlayLabels(image, labels)));
+  WriteFile(overlay_path, beit::EncodeRgbPng(beit::client::OverlayLabels(decoded, labels)));
 }
 
-json Segment(Session& s, const Flags& f) {
-  pb::SegmentRequest request = SegmentRequest(f);
-  request.set_return_png(f.Has("png"));
+// Where the optional output files of one image go (empty: not written).
+struct ImageOutputs {
+  std::string png;
+  std::string overlay;
+};
+
+json Segment(const Session& s, const std::string& image, const ImageOutputs& outputs) {
+  pb::SegmentRequest request = SegmentRequest(image);
+  request.set_return_png(!outputs.png.empty());
   pb::SegmentResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
@@ -309,16 +367,17 @@ json Segment(Session& s, const Flags& f) {
               {"width", response.width()},
               {"class_counts", counts},
               {"stats", StatsJson(response.stats())}};
-  if (f.Has("png")) {
-    WriteFile(f.Get("png"), response.label_map_png());
-    out["png"] = f.Get("png");
+  if (!outputs.png.empty()) {
+    WriteFile(outputs.png, response.label_map_png());
+    out["png"] = outputs.png;
   }
-  if (f.Has("overlay")) {
-    WriteOverlay(f, beit::LabelMap({response.height(), response.width()},
-                                   std::vector<int32_t>(response.label_map().begin(), response.label_map().end())));
-    out["overlay"] = f.Get("overlay");
+  if (!outputs.overlay.empty()) {
+    WriteOverlay(image, outputs.overlay,
+                 beit::LabelMap({response.height(), response.width()},
+                                std::vector<int32_t>(response.label_map().begin(), response.label_map().end())));
+    out["overlay"] = outputs.overlay;
   }
-  if (f.Has("scores")) {
+  if (GetFlag(FLAGS_scores)) {
     double sum = 0;
     for (float v : response.scores()) sum += v;
     out["mean_score"] = response.scores_size() ? sum / response.scores_size() : 0.0;
@@ -326,12 +385,11 @@ json Segment(Session& s, const Flags& f) {
   return out;
 }
 
-json Embed(Session& s, const Flags& f) {
+json Embed(const Session& s, const std::string& image) {
   pb::EmbedResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
-  Check(s.stub->Embed(&context, EmbedRequest(f), &response));
-  std::vector<float> embedding(response.embedding().begin(), response.embedding().end());
+  Check(s.stub->Embed(&context, EmbedRequest(image), &response));
   json layers = json::array();
   for (const auto& l : response.layers()) {
     json layer = {{"layer", l.layer()}};
@@ -340,46 +398,40 @@ json Embed(Session& s, const Flags& f) {
     if (l.patches_size()) layer["patches"] = std::vector<float>(l.patches().begin(), l.patches().end());
     layers.push_back(layer);
   }
-  json out = {{"model", response.model()},       {"pooling", response.pooling()},
-              {"embedding", embedding},          {"layers", layers},
-              {"hidden_size", response.hidden_size()}, {"num_patches", response.num_patches()},
-              {"stats", StatsJson(response.stats())}};
-  if (f.Has("npy")) {
-    beit::client::WriteNpy(f.Get("npy"), {static_cast<int64_t>(embedding.size())}, embedding);
-    out["npy"] = f.Get("npy");
-  }
-  return out;
+  return {{"model", response.model()},
+          {"pooling", response.pooling()},
+          {"embedding", std::vector<float>(response.embedding().begin(), response.embedding().end())},
+          {"layers", layers},
+          {"hidden_size", response.hidden_size()},
+          {"num_patches", response.num_patches()},
+          {"stats", StatsJson(response.stats())}};
 }
 
-json Explain(Session& s, const Flags& f) {
+json Explain(const Session& s, const std::string& image, const std::string& png_path) {
   pb::ExplainResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
-  Check(s.stub->Explain(&context, ExplainRequest(f), &response));
-  json predictions = json::array();
-  for (const auto& p : response.predictions()) {
-    predictions.push_back({{"index", p.index()}, {"label", p.label()}, {"score", p.score()}});
-  }
+  Check(s.stub->Explain(&context, ExplainRequest(image, !png_path.empty()), &response));
   json out = {{"model", response.model()},
               {"grid_height", response.grid_height()},
               {"grid_width", response.grid_width()},
               {"grid", std::vector<float>(response.grid().begin(), response.grid().end())},
               {"height", response.height()},
               {"width", response.width()},
-              {"predictions", predictions},
+              {"predictions", PredictionsJson(response.predictions())},
               {"stats", StatsJson(response.stats())}};
-  if (f.Has("png")) {
-    WriteFile(f.Get("png"), response.png());
-    out["png"] = f.Get("png");
+  if (!png_path.empty()) {
+    WriteFile(png_path, response.png());
+    out["png"] = png_path;
   }
   return out;
 }
 
-json PredictTokens(Session& s, const Flags& f) {
+json PredictTokens(const Session& s, const std::string& image) {
   pb::PredictTokensResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
-  Check(s.stub->PredictTokens(&context, PredictTokensRequest(f), &response));
+  Check(s.stub->PredictTokens(&context, PredictTokensRequest(image), &response));
   json patches = json::array();
   for (const auto& p : response.patches()) {
     json tokens = json::array();
@@ -420,12 +472,12 @@ json InfoJson(const pb::ModelInfo& m) {
           {"stats", stats}};
 }
 
-json Info(Session& s, const Flags& f) {
+json Info(const Session& s) {
   grpc::ClientContext context;
   s.Prepare(context);
-  if (f.Has("model")) {
+  if (!GetFlag(FLAGS_model).empty()) {
     pb::GetModelInfoRequest request;
-    request.set_model(f.Get("model"));
+    request.set_model(GetFlag(FLAGS_model));
     pb::ModelInfo info;
     Check(s.stub->GetModelInfo(&context, request, &info));
     return InfoJson(info);
@@ -438,16 +490,16 @@ json Info(Session& s, const Flags& f) {
 }
 
 // grpc.health.v1 Check: prints the status; exit code 0 only for SERVING.
-int Health(const std::shared_ptr<grpc::Channel>& channel, const Session& s, const Flags& f) {
+int Health(const std::shared_ptr<grpc::Channel>& channel, const Session& s) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::health::v1::HealthCheckRequest request;
-  request.set_service(f.Get("service"));
+  request.set_service(GetFlag(FLAGS_service));
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
   s.Prepare(context);
   Check(stub->Check(&context, request, &response));
   const std::string status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
-  std::cout << json({{"service", f.Get("service")}, {"status", status}}).dump() << std::endl;
+  std::cout << json({{"service", GetFlag(FLAGS_service)}, {"status", status}}).dump() << std::endl;
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
@@ -456,58 +508,62 @@ int Health(const std::shared_ptr<grpc::Channel>& channel, const Session& s, cons
 namespace oip = beit::client;  // the v2 client's types
 
 // beit.v1 flags with no v2 equivalent: a usage error naming the first one given.
-void RejectForV2(const Flags& f, const std::string& command, const std::vector<std::string>& names) {
-  for (const std::string& name : names) {
-    if (f.Has(name)) throw UsageError("--" + name + " is not available with --api v2 " + command);
+void RejectForV2(const std::string& command, const std::vector<std::pair<const char*, bool>>& given) {
+  for (const auto& [name, is_given] : given) {
+    if (is_given) throw UsageError(absl::StrCat("--", name, " is not available with --api v2 ", command));
   }
 }
 
-oip::TensorEncoding Encoding(const Flags& f) {
-  return f.Has("typed") ? oip::TensorEncoding::kTyped : oip::TensorEncoding::kRaw;
-}
+oip::TensorEncoding Encoding() { return GetFlag(FLAGS_typed) ? oip::TensorEncoding::kTyped : oip::TensorEncoding::kRaw; }
 
-// A ModelInfer of --model on the encoded --image (`image` BYTES [1]) asking for one output.
-oip::InferRequestSpec V2Spec(const Flags& f, const std::string& output, oip::InferParameters output_parameters = {}) {
+// A ModelInfer of --model on the encoded image (`image` BYTES [1]) asking for one output.
+oip::InferRequestSpec V2Spec(const std::string& image, const std::string& output,
+                             oip::InferParameters output_parameters = {}) {
   oip::InferRequestSpec spec;
-  spec.model = f.Require("model");
-  spec.inputs.push_back(oip::ImageInput({ReadFile(f.Require("image"))}));
+  spec.model = Required(FLAGS_model, "model");
+  spec.inputs.push_back(oip::ImageInput({ReadFile(image)}));
   spec.outputs.push_back({output, std::move(output_parameters)});
   return spec;
 }
 
-inference::ModelInferRequest V2ClassifyRequest(const Flags& f) {
-  const int64_t k = ToInt("top-k", f.Get("top-k", "5"));
-  return oip::MakeInferRequest(V2Spec(f, "probabilities", {{"classification", k}}), Encoding(f));
+inference::ModelInferRequest V2ClassifyRequest(const std::string& image) {
+  const int64_t k = GetFlag(FLAGS_top_k).value_or(5);
+  return oip::MakeInferRequest(V2Spec(image, "probabilities", {{"classification", k}}), Encoding());
 }
 
-inference::ModelInferRequest V2SegmentRequest(const Flags& f) {
-  RejectForV2(f, "segment", {"scores"});
-  oip::InferRequestSpec spec = V2Spec(f, "label_map");
-  if (f.Has("size")) {
-    const auto [height, width] = OutputSize(f);
+inference::ModelInferRequest V2SegmentRequest(const std::string& image) {
+  RejectForV2("segment", {{"scores", GetFlag(FLAGS_scores)}});
+  oip::InferRequestSpec spec = V2Spec(image, "label_map");
+  if (!GetFlag(FLAGS_size).empty()) {
+    const auto [height, width] = OutputSize();
     spec.parameters["output_height"] = int64_t{height};
     spec.parameters["output_width"] = int64_t{width};
   }
-  return oip::MakeInferRequest(spec, Encoding(f));
+  return oip::MakeInferRequest(spec, Encoding());
 }
 
-inference::ModelInferRequest V2EmbedRequest(const Flags& f) {
-  RejectForV2(f, "embed", {"l2", "layers", "cls", "mean", "patches"});
-  return oip::MakeInferRequest(V2Spec(f, "pooler_output"), Encoding(f));
+inference::ModelInferRequest V2EmbedRequest(const std::string& image) {
+  RejectForV2("embed", {{"l2", GetFlag(FLAGS_l2)},
+                        {"layers", !GetFlag(FLAGS_layers).empty()},
+                        {"cls", GetFlag(FLAGS_cls)},
+                        {"mean", GetFlag(FLAGS_mean)},
+                        {"patches", GetFlag(FLAGS_patches)}});
+  return oip::MakeInferRequest(V2Spec(image, "pooler_output"), Encoding());
 }
 
-inference::ModelInferRequest V2PredictTokensRequest(const Flags& f) {
-  RejectForV2(f, "predict-tokens", {"top-k"});
-  oip::InferRequestSpec spec = V2Spec(f, "predicted_tokens");
-  if (f.Has("mask")) {
+inference::ModelInferRequest V2PredictTokensRequest(const std::string& image) {
+  RejectForV2("predict-tokens", {{"top-k", GetFlag(FLAGS_top_k).has_value()}});
+  oip::InferRequestSpec spec = V2Spec(image, "predicted_tokens");
+  if (!GetFlag(FLAGS_mask).empty()) {
     std::vector<bool> mask;
-    for (int m : IntList("mask", f.Get("mask"))) mask.push_back(m != 0);
+    for (int m : IntList("mask", GetFlag(FLAGS_mask))) mask.push_back(m != 0);
     spec.inputs.push_back(oip::MaskInput({mask}));
   } else {
-    spec.parameters["mask_ratio"] = ToDouble("mask-ratio", f.Require("mask-ratio"));
-    spec.parameters["seed"] = int64_t{ToInt("seed", f.Get("seed", "0"))};
+    if (!GetFlag(FLAGS_mask_ratio).has_value()) throw UsageError("--mask-ratio is required (or --mask)");
+    spec.parameters["mask_ratio"] = *GetFlag(FLAGS_mask_ratio);
+    spec.parameters["seed"] = static_cast<int64_t>(GetFlag(FLAGS_seed));
   }
-  return oip::MakeInferRequest(spec, Encoding(f));
+  return oip::MakeInferRequest(spec, Encoding());
 }
 
 // Runs ModelInfer and returns the output `name` of `datatype` for the one image sent, with the
@@ -518,7 +574,7 @@ struct V2Answer {
 };
 
 V2Answer V2Infer(const Session& s, const inference::ModelInferRequest& request, const std::string& name,
-               const std::string& datatype) {
+                 const std::string& datatype) {
   oip::InferResult result;
   Check(s.v2->Infer(request, &result));
   const oip::OutputTensor* output = result.Find(name);
@@ -532,8 +588,8 @@ V2Answer V2Infer(const Session& s, const inference::ModelInferRequest& request, 
   return {result.model, *output};
 }
 
-json V2Classify(const Session& s, const Flags& f) {
-  const V2Answer answer = V2Infer(s, V2ClassifyRequest(f), "probabilities", "BYTES");
+json V2Classify(const Session& s, const std::string& image) {
+  const V2Answer answer = V2Infer(s, V2ClassifyRequest(image), "probabilities", "BYTES");
   const auto images = oip::ParseClassifications(answer.output);
   if (!images.ok()) throw std::runtime_error(std::string(images.status().message()));
   json predictions = json::array();
@@ -543,8 +599,8 @@ json V2Classify(const Session& s, const Flags& f) {
   return {{"model", answer.model}, {"predictions", predictions}};
 }
 
-json V2Segment(const Session& s, const Flags& f) {
-  const V2Answer answer = V2Infer(s, V2SegmentRequest(f), "label_map", "INT32");
+json V2Segment(const Session& s, const std::string& image, const ImageOutputs& outputs) {
+  const V2Answer answer = V2Infer(s, V2SegmentRequest(image), "label_map", "INT32");
   const std::vector<int64_t>& shape = answer.output.shape;
   if (shape.size() != 3) throw std::runtime_error("output 'label_map' is not [1, H, W]");
   beit::LabelMap map({shape[1], shape[2]}, std::vector<int32_t>(answer.output.ints.begin(), answer.output.ints.end()));
@@ -556,30 +612,24 @@ json V2Segment(const Session& s, const Flags& f) {
   json class_counts = json::array();
   for (const auto& [index, n] : counts) class_counts.push_back({{"index", index}, {"pixels", n}});
   json out = {{"model", answer.model}, {"height", shape[1]}, {"width", shape[2]}, {"class_counts", class_counts}};
-  if (f.Has("png")) {
-    WriteFile(f.Get("png"), beit::EncodeLabelMapPng(map));
-    out["png"] = f.Get("png");
+  if (!outputs.png.empty()) {
+    WriteFile(outputs.png, beit::EncodeLabelMapPng(map));
+    out["png"] = outputs.png;
   }
-  if (f.Has("overlay")) {
-    WriteOverlay(f, map);
-    out["overlay"] = f.Get("overlay");
-  }
-  return out;
-}
-
-json V2Embed(const Session& s, const Flags& f) {
-  const V2Answer answer = V2Infer(s, V2EmbedRequest(f), "pooler_output", "FP32");
-  const std::vector<float>& embedding = answer.output.fp32;
-  json out = {{"model", answer.model}, {"embedding", embedding}};
-  if (f.Has("npy")) {
-    beit::client::WriteNpy(f.Get("npy"), {static_cast<int64_t>(embedding.size())}, embedding);
-    out["npy"] = f.Get("npy");
+  if (!outputs.overlay.empty()) {
+    WriteOverlay(image, outputs.overlay, map);
+    out["overlay"] = outputs.overlay;
   }
   return out;
 }
 
-json V2PredictTokens(const Session& s, const Flags& f) {
-  const V2Answer answer = V2Infer(s, V2PredictTokensRequest(f), "predicted_tokens", "INT64");
+json V2Embed(const Session& s, const std::string& image) {
+  const V2Answer answer = V2Infer(s, V2EmbedRequest(image), "pooler_output", "FP32");
+  return {{"model", answer.model}, {"embedding", answer.output.fp32}};
+}
+
+json V2PredictTokens(const Session& s, const std::string& image) {
+  const V2Answer answer = V2Infer(s, V2PredictTokensRequest(image), "predicted_tokens", "INT64");
   std::vector<int> mask;
   for (int64_t token : answer.output.ints) mask.push_back(token >= 0 ? 1 : 0);
   return {{"model", answer.model}, {"mask", mask}, {"predicted_tokens", answer.output.ints}};
@@ -591,10 +641,10 @@ json TensorsJson(const std::vector<oip::TensorDescription>& tensors) {
   return out;
 }
 
-json V2Info(const Session& s, const Flags& f) {
-  if (f.Has("model")) {
+json V2Info(const Session& s) {
+  if (!GetFlag(FLAGS_model).empty()) {
     oip::ModelDescription m;
-    Check(s.v2->ModelMetadata(f.Get("model"), "", &m));
+    Check(s.v2->ModelMetadata(GetFlag(FLAGS_model), "", &m));
     return {{"name", m.name},
             {"versions", m.versions},
             {"platform", m.platform},
@@ -607,13 +657,13 @@ json V2Info(const Session& s, const Flags& f) {
 }
 
 // ServerReady (ModelReady with --model): prints it; exit code 0 only when ready.
-int V2Health(const Session& s, const Flags& f) {
-  RejectForV2(f, "health", {"service"});
+int V2Health(const Session& s) {
+  RejectForV2("health", {{"service", !GetFlag(FLAGS_service).empty()}});
   bool ready = false;
   json out;
-  if (f.Has("model")) {
-    Check(s.v2->ModelReady(f.Get("model"), "", &ready));
-    out = {{"model", f.Get("model")}, {"ready", ready}};
+  if (!GetFlag(FLAGS_model).empty()) {
+    Check(s.v2->ModelReady(GetFlag(FLAGS_model), "", &ready));
+    out = {{"model", GetFlag(FLAGS_model)}, {"ready", ready}};
   } else {
     Check(s.v2->ServerReady(&ready));
     out = {{"ready", ready}};
@@ -624,16 +674,16 @@ int V2Health(const Session& s, const Flags& f) {
 
 // The bench's call for --api v2: one ModelInfer of the task's request (the response is received,
 // not interpreted, as beit.v1's bench does).
-beit::client::Call V2BenchCall(const Session& s, const std::string& task, const Flags& f) {
+beit::client::Call V2BenchCall(const Session& s, const std::string& task, const std::string& image) {
   std::shared_ptr<const inference::ModelInferRequest> request;
   if (task == "classify") {
-    request = std::make_shared<inference::ModelInferRequest>(V2ClassifyRequest(f));
+    request = std::make_shared<inference::ModelInferRequest>(V2ClassifyRequest(image));
   } else if (task == "segment") {
-    request = std::make_shared<inference::ModelInferRequest>(V2SegmentRequest(f));
+    request = std::make_shared<inference::ModelInferRequest>(V2SegmentRequest(image));
   } else if (task == "embed") {
-    request = std::make_shared<inference::ModelInferRequest>(V2EmbedRequest(f));
+    request = std::make_shared<inference::ModelInferRequest>(V2EmbedRequest(image));
   } else if (task == "predict-tokens") {
-    request = std::make_shared<inference::ModelInferRequest>(V2PredictTokensRequest(f));
+    request = std::make_shared<inference::ModelInferRequest>(V2PredictTokensRequest(image));
   } else {
     throw UsageError("--task: expected classify, segment, embed or predict-tokens");
   }
@@ -645,8 +695,9 @@ beit::client::Call V2BenchCall(const Session& s, const std::string& task, const 
 }
 
 // Prints one JSON line per load level; returns 0.
-int Bench(Session& s, const Flags& f) {
-  const std::string task = f.Get("task", "classify");
+int Bench(Session& s) {
+  const std::string task = GetFlag(FLAGS_task);
+  const std::string image = Required(FLAGS_image, "image");
   beit::client::Call call;
   pb::BeitService::Stub* stub = s.stub.get();
   const Session* session = &s;
@@ -658,33 +709,33 @@ int Bench(Session& s, const Flags& f) {
     };
   };
   if (s.api == "v2") {
-    call = V2BenchCall(s, task, f);
+    call = V2BenchCall(s, task, image);
   } else if (task == "classify") {
-    auto request = std::make_shared<pb::ClassifyRequest>(ClassifyRequest(f));
+    auto request = std::make_shared<pb::ClassifyRequest>(ClassifyRequest(image));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::ClassifyResponse r;
       return stub->Classify(&c, *request, &r);
     });
   } else if (task == "segment") {
-    auto request = std::make_shared<pb::SegmentRequest>(SegmentRequest(f));
+    auto request = std::make_shared<pb::SegmentRequest>(SegmentRequest(image));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::SegmentResponse r;
       return stub->Segment(&c, *request, &r);
     });
   } else if (task == "embed") {
-    auto request = std::make_shared<pb::EmbedRequest>(EmbedRequest(f));
+    auto request = std::make_shared<pb::EmbedRequest>(EmbedRequest(image));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::EmbedResponse r;
       return stub->Embed(&c, *request, &r);
     });
   } else if (task == "predict-tokens") {
-    auto request = std::make_shared<pb::PredictTokensRequest>(PredictTokensRequest(f));
+    auto request = std::make_shared<pb::PredictTokensRequest>(PredictTokensRequest(image));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::PredictTokensResponse r;
       return stub->PredictTokens(&c, *request, &r);
     });
   } else if (task == "explain") {
-    auto request = std::make_shared<pb::ExplainRequest>(ExplainRequest(f));
+    auto request = std::make_shared<pb::ExplainRequest>(ExplainRequest(image, /*return_png=*/false));
     call = with_context([stub, request](grpc::ClientContext& c) {
       pb::ExplainResponse r;
       return stub->Explain(&c, *request, &r);
@@ -693,14 +744,15 @@ int Bench(Session& s, const Flags& f) {
     throw UsageError("--task: expected classify, segment, embed, predict-tokens or explain");
   }
   beit::client::LoadOptions options;
-  options.duration_s = ToDouble("duration-s", f.Get("duration-s", "10"));
-  options.warmup_s = ToDouble("warmup-s", f.Get("warmup-s", "1"));
-  options.max_in_flight = ToInt("max-in-flight", f.Get("max-in-flight", "64"));
+  options.duration_s = GetFlag(FLAGS_duration_s);
+  options.warmup_s = GetFlag(FLAGS_warmup_s);
+  options.max_in_flight = GetFlag(FLAGS_max_in_flight);
   std::vector<std::pair<int, double>> levels;  // (concurrency, rate)
-  if (f.Has("rate")) {
-    levels.emplace_back(0, ToDouble("rate", f.Get("rate")));
+  if (GetFlag(FLAGS_rate).has_value()) {
+    levels.emplace_back(0, *GetFlag(FLAGS_rate));
   } else {
-    for (int c : IntList("concurrency", f.Get("concurrency", "1"))) levels.emplace_back(c, 0.0);
+    const std::string concurrency = GetFlag(FLAGS_concurrency);
+    for (int c : IntList("concurrency", concurrency.empty() ? "1" : concurrency)) levels.emplace_back(c, 0.0);
   }
   for (const auto& [concurrency, rate] : levels) {
     options.concurrency = concurrency;
@@ -709,7 +761,7 @@ int Bench(Session& s, const Flags& f) {
     json line = {{"tool", "beit-client bench"},
                  {"api", s.api},
                  {"task", task},
-                 {"model", f.Get("model")},
+                 {"model", GetFlag(FLAGS_model)},
                  {"mode", rate > 0 ? "rate" : "concurrency"},
                  {"calls", r.calls},
                  {"ok", r.ok},
@@ -727,103 +779,311 @@ int Bench(Session& s, const Flags& f) {
   return 0;
 }
 
+// --- Many images --------------------------------------------------------------------------------
+
+std::atomic<bool> g_stop{false};
+
+// First Ctrl-C (or SIGTERM): finish what is in flight; the handler is reset, so a second quits.
+void OnStopSignal(int) { g_stop.store(true); }
+
+// Top-1 fields beside the answer's predictions (the CSV's columns).
+void AddTopPrediction(json& answer) {
+  if (answer.contains("predictions") && !answer["predictions"].empty()) {
+    const json& top = answer["predictions"][0];
+    answer["label"] = top["label"];
+    answer["index"] = top["index"];
+    answer["score"] = top["score"];
+  }
+}
+
+// The CSV columns after path, ok, ms, error, per command.
+std::vector<std::string> CsvColumns(const std::string& command) {
+  if (command == "classify") return {"label", "index", "score"};
+  if (command == "segment") return {"height", "width", "png"};
+  if (command == "embed") return {"row", "dim"};
+  return {"label", "score", "grid_height", "grid_width", "png"};  // explain
+}
+
+// The --npy and index paths of a bulk embed run.
+std::pair<std::string, std::string> MatrixPaths(const std::string& output) {
+  std::filesystem::path npy = GetFlag(FLAGS_npy);
+  if (npy.empty()) npy = std::filesystem::path(output).replace_extension(".npy");
+  std::filesystem::path index = npy;
+  index.replace_extension(".index.txt");
+  return {npy.string(), index.string()};
+}
+
+// Runs `command` over every input; prints the summary on stderr; returns the exit code.
+int RunMany(const Session& s, const std::string& command, const std::vector<std::string>& specs) {
+  const bool v2 = s.api == "v2";
+  if (command != "classify" && command != "segment" && command != "embed" && (command != "explain" || v2)) {
+    throw UsageError(absl::StrCat("many inputs are for classify, segment, embed", v2 ? "" : " and explain",
+                                  ", not ", command, v2 ? " with --api v2" : ""));
+  }
+  if (!GetFlag(FLAGS_image).empty()) throw UsageError("give inputs after the command or --image, not both");
+  if (!GetFlag(FLAGS_overlay).empty() || !GetFlag(FLAGS_png).empty()) {
+    throw UsageError("with many inputs, PNGs go to --output-dir (not --png/--overlay)");
+  }
+  const std::string output = Required(FLAGS_output, "output");
+  const std::string output_dir = GetFlag(FLAGS_output_dir);
+  if ((command == "segment" || command == "explain") && output_dir.empty()) {
+    throw UsageError(absl::StrCat(command, " with many inputs writes PNGs: --output-dir is required"));
+  }
+  const std::string concurrency_text = GetFlag(FLAGS_concurrency);
+  const int concurrency = concurrency_text.empty() ? 4 : ParseInt("concurrency", concurrency_text);
+  if (concurrency < 1) throw UsageError("--concurrency: at least 1 with many inputs");
+  beit::client::ProgressStyle style;
+  if (!beit::client::ParseProgressStyle(GetFlag(FLAGS_progress), stderr, &style)) {
+    throw UsageError("--progress: expected auto, bar, lines or none");
+  }
+  Required(FLAGS_model, "model");
+  // Every per-request flag is checked once, before any file: a usage error is not 20,000 errors.
+  if (command == "explain") {
+    pb::ExplainRequest check;
+    SetExplainOptions(false, check);
+  }
+  if (command == "segment" && !GetFlag(FLAGS_size).empty()) OutputSize();
+  if (command == "embed") IntList("layers", GetFlag(FLAGS_layers));
+  if (v2) {
+    RejectForV2(command, {{"scores", GetFlag(FLAGS_scores)}, {"l2", GetFlag(FLAGS_l2)}, {"layers", !GetFlag(FLAGS_layers).empty()},
+                          {"cls", GetFlag(FLAGS_cls)}, {"mean", GetFlag(FLAGS_mean)}, {"patches", GetFlag(FLAGS_patches)}});
+  }
+
+  const bool resume = GetFlag(FLAGS_resume);
+  if (GetFlag(FLAGS_retry_failed) && !resume) throw UsageError("--retry-failed goes with --resume");
+  absl::StatusOr<std::vector<std::string>> inputs = beit::client::ExpandInputs(specs);
+  if (!inputs.ok()) throw UsageError(std::string(inputs.status().message()));
+  auto results = beit::client::ResultFile::Open(output, CsvColumns(command), resume);
+  if (!results.ok()) throw UsageError(std::string(results.status().message()));
+  std::unique_ptr<beit::client::EmbeddingMatrix> matrix;
+  if (command == "embed") {
+    const auto [npy, index] = MatrixPaths(output);
+    auto opened = beit::client::EmbeddingMatrix::Open(npy, index, resume);
+    if (!opened.ok()) throw UsageError(std::string(opened.status().message()));
+    matrix = *std::move(opened);
+  }
+  std::vector<std::string> todo;
+  for (const std::string& path : *inputs) {
+    const auto recorded = (*results)->recorded().find(path);
+    if (recorded == (*results)->recorded().end() || (!recorded->second && GetFlag(FLAGS_retry_failed))) todo.push_back(path);
+  }
+  const int64_t skipped = static_cast<int64_t>(inputs->size() - todo.size());
+  if (skipped > 0) std::fprintf(stderr, "beit-client: resuming %s: %lld of %zu files already recorded\n", output.c_str(),
+                                static_cast<long long>(skipped), inputs->size());
+
+  const beit::client::FileTask task = [&](const std::string& path) -> absl::StatusOr<json> {
+    try {
+      ImageOutputs outputs;
+      if (!output_dir.empty()) {
+        const std::filesystem::path png = std::filesystem::path(output_dir) / beit::client::OutputName(path);
+        std::error_code error;
+        std::filesystem::create_directories(png.parent_path(), error);
+        if (error) throw FileError(absl::StatusCode::kPermissionDenied, absl::StrCat(png.parent_path().string(), ": ", error.message()));
+        outputs.png = png.string();
+      }
+      json answer;
+      if (command == "classify") {
+        answer = v2 ? V2Classify(s, path) : Classify(s, path);
+        AddTopPrediction(answer);
+      } else if (command == "segment") {
+        answer = v2 ? V2Segment(s, path, outputs) : Segment(s, path, outputs);
+      } else if (command == "explain") {
+        answer = Explain(s, path, outputs.png);
+        AddTopPrediction(answer);
+      } else {
+        answer = v2 ? V2Embed(s, path) : Embed(s, path);
+        const std::vector<float> embedding = answer["embedding"].get<std::vector<float>>();
+        absl::StatusOr<int64_t> row = matrix->Append(path, embedding);
+        if (!row.ok()) return row.status();
+        answer.erase("embedding");
+        answer["row"] = *row;
+        answer["dim"] = embedding.size();
+      }
+      return answer;
+    } catch (const RpcError& e) {
+      return absl::Status(static_cast<absl::StatusCode>(e.status.error_code()), e.status.error_message());
+    } catch (const FileError& e) {
+      return absl::Status(e.code, e.what());
+    } catch (const std::exception& e) {  // a malformed answer, an undecodable image for --overlay
+      return absl::UnknownError(e.what());
+    }
+  };
+
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  action.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  beit::client::ProgressMeter progress(stderr, style, static_cast<int64_t>(todo.size()),
+                                       absl::Seconds(GetFlag(FLAGS_progress_interval_s)));
+  beit::client::BulkOptions options;
+  options.concurrency = concurrency;
+  options.stop = &g_stop;
+  options.progress = &progress;
+  const absl::StatusOr<beit::client::BulkSummary> summary = beit::client::RunBulk(
+      todo, task, [&](const beit::client::FileResult& r) { return (*results)->Append(r); }, options);
+  progress.Finish();
+  if (!summary.ok()) {
+    std::fprintf(stderr, "beit-client: stopped: %s\n", std::string(summary.status().message()).c_str());
+    return 1;
+  }
+  // The whole output's standing for these inputs, earlier runs' records included.
+  int64_t answered = 0, failed = 0;
+  for (const std::string& path : *inputs) {
+    const auto recorded = (*results)->recorded().find(path);
+    if (recorded != (*results)->recorded().end()) (recorded->second ? answered : failed) += 1;
+  }
+  const double seconds = absl::ToDoubleSeconds(summary->elapsed);
+  const json line = {{"output", output},
+                     {"files", inputs->size()},
+                     {"ok", answered},
+                     {"failed", failed},
+                     {"not_started", summary->not_started},
+                     {"interrupted", summary->interrupted},
+                     {"skipped", skipped},
+                     {"this_run", {{"ok", summary->ok}, {"failed", summary->failed}}},
+                     {"seconds", seconds},
+                     {"images_per_s", seconds > 0 ? static_cast<double>(summary->ok + summary->failed) / seconds : 0.0}};
+  std::fprintf(stderr, "beit-client: %s%zu files: %lld ok, %lld failed%s; results in %s\n",
+               summary->interrupted ? "interrupted: " : "", inputs->size(), static_cast<long long>(answered),
+               static_cast<long long>(failed),
+               summary->interrupted ? absl::StrCat(", ", summary->not_started, " not started (--resume continues)").c_str() : "",
+               output.c_str());
+  std::cout << line.dump() << std::endl;
+  if (summary->interrupted) return 130;
+  return failed > 0 ? 1 : 0;
+}
+
+// Flag names may use '-' (as the usage text does) or '_' (Abseil's own spelling).
+std::vector<std::string> NormalizedArguments(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (!absl::StartsWith(args[i], "--")) continue;
+    const size_t end = std::min(args[i].find('='), args[i].size());
+    std::replace(args[i].begin() + 2, args[i].begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+  }
+  return args;
+}
+
+// Unknown flags and values their flag cannot take, as usage errors (exit 2) before Abseil's parse
+// (which would exit 1 for them).
+void CheckFlags(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (!absl::StartsWith(args[i], "--")) continue;
+    const size_t equals = args[i].find('=');
+    std::string name = args[i].substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      if (flag != nullptr && flag->IsOfType<bool>() && equals == std::string::npos) continue;  // --noscores
+      flag = nullptr;
+    }
+    if (flag == nullptr) throw UsageError(absl::StrCat("unknown flag --", absl::StrReplaceAll(name, {{"_", "-"}})));
+    std::string value;
+    if (equals != std::string::npos) {
+      value = args[i].substr(equals + 1);
+    } else if (flag->IsOfType<bool>()) {
+      continue;
+    } else if (i + 1 >= args.size()) {
+      throw UsageError(absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}), " needs a value"));
+    } else {
+      value = args[++i];
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      throw UsageError(absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}), ": ", error));
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  std::string server = "localhost:50051";
-  std::string tls_ca, tls_cert, tls_key;
-  Session session;
-  size_t i = 0;
   try {
-    for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
-      if (args[i] == "--help" || args[i] == "-h") {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--") break;
+      if (arg == "--help" || arg == "-h") {
         std::fputs(kUsage, stdout);
         return 0;
       }
-      if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
-      if (args[i] == "--server") {
-        server = args[++i];
-      } else if (args[i] == "--api") {
-        session.api = args[++i];
-        if (session.api != "beit" && session.api != "v2") throw UsageError("--api: expected beit or v2");
-      } else if (args[i] == "--timeout-ms") {
-        session.timeout_ms = ToInt("timeout-ms", args[++i]);
-      } else if (args[i] == "--tls-ca") {
-        tls_ca = ReadFile(args[++i]);
-      } else if (args[i] == "--tls-cert") {
-        tls_cert = ReadFile(args[++i]);
-      } else if (args[i] == "--tls-key") {
-        tls_key = ReadFile(args[++i]);
-      } else if (args[i] == "--token-file") {
-        session.token = Trimmed(ReadFile(args[++i]));
-      } else {
-        throw UsageError("unknown flag " + args[i]);
-      }
     }
-    if (i >= args.size()) throw UsageError("no command given");
-    const std::string command = args[i];
-    const Flags flags = ParseFlags(args, i + 1);
-    if (flags.Has("api")) throw UsageError("--api goes before the command");
-    if (session.api == "beit" && flags.Has("typed")) throw UsageError("--typed needs --api v2");
+    absl::SetProgramUsageMessage(kUsage);
+    const std::vector<std::string> args = NormalizedArguments(argc, argv);
+    CheckFlags(args);
+    std::vector<char*> arg_pointers;
+    for (const std::string& a : args) arg_pointers.push_back(const_cast<char*>(a.c_str()));
+    const std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
+    if (positional.size() < 2) throw UsageError("no command given");
+    const std::string command = positional[1];
+    const std::vector<std::string> inputs(positional.begin() + 2, positional.end());
+
+    Session session;
+    session.api = GetFlag(FLAGS_api);
+    if (session.api != "beit" && session.api != "v2") throw UsageError("--api: expected beit or v2");
+    session.timeout_ms = GetFlag(FLAGS_timeout_ms);
+    if (!GetFlag(FLAGS_token_file).empty()) {
+      session.token = std::string(absl::StripAsciiWhitespace(ReadFile(GetFlag(FLAGS_token_file))));
+    }
+    if (session.api == "beit" && GetFlag(FLAGS_typed)) throw UsageError("--typed needs --api v2");
     grpc::ChannelArguments channel_args;
     channel_args.SetMaxReceiveMessageSize(256 << 20);
     channel_args.SetMaxSendMessageSize(256 << 20);
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (!tls_ca.empty()) {
+    if (!GetFlag(FLAGS_tls_ca).empty()) {
       grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = tls_ca;
-      ssl.pem_cert_chain = tls_cert;
-      ssl.pem_private_key = tls_key;
+      ssl.pem_root_certs = ReadFile(GetFlag(FLAGS_tls_ca));
+      if (!GetFlag(FLAGS_tls_cert).empty()) ssl.pem_cert_chain = ReadFile(GetFlag(FLAGS_tls_cert));
+      if (!GetFlag(FLAGS_tls_key).empty()) ssl.pem_private_key = ReadFile(GetFlag(FLAGS_tls_key));
       credentials = grpc::SslCredentials(ssl);
-    } else if (!tls_cert.empty() || !tls_key.empty()) {
+    } else if (!GetFlag(FLAGS_tls_cert).empty() || !GetFlag(FLAGS_tls_key).empty()) {
       throw UsageError("--tls-cert/--tls-key need --tls-ca");
     }
-    const auto channel = grpc::CreateCustomChannel(server, credentials, channel_args);
+    const auto channel = grpc::CreateCustomChannel(GetFlag(FLAGS_server), credentials, channel_args);
     session.stub = pb::BeitService::NewStub(channel);
-    json out;
     if (session.api == "v2") {
       const Session* prepare = &session;
       session.v2 = std::make_unique<beit::client::OpenInferenceClient>(
           channel, [prepare](grpc::ClientContext& context) { prepare->Prepare(context); });
-      if (flags.Has("typed") && (command == "info" || command == "health")) {
+      if (GetFlag(FLAGS_typed) && (command == "info" || command == "health")) {
         throw UsageError("--typed is for the commands that run ModelInfer, not " + command);
       }
-      if (command == "classify") {
-        out = V2Classify(session, flags);
-      } else if (command == "segment") {
-        out = V2Segment(session, flags);
-      } else if (command == "embed") {
-        out = V2Embed(session, flags);
-      } else if (command == "predict-tokens") {
-        out = V2PredictTokens(session, flags);
-      } else if (command == "info") {
-        out = V2Info(session, flags);
-      } else if (command == "bench") {
-        return Bench(session, flags);
-      } else if (command == "health") {
-        return V2Health(session, flags);
-      } else {
-        throw UsageError("unknown command '" + command + "'");
-      }
-    } else if (command == "classify") {
-      out = Classify(session, flags);
+    }
+    if (!inputs.empty()) return RunMany(session, command, inputs);
+    if (!GetFlag(FLAGS_output).empty()) throw UsageError("--output is for many inputs: give them after the command");
+
+    const bool v2 = session.api == "v2";
+    const ImageOutputs outputs{GetFlag(FLAGS_png), GetFlag(FLAGS_overlay)};
+    json out;
+    if (command == "classify") {
+      const std::string image = Required(FLAGS_image, "image");
+      out = v2 ? V2Classify(session, image) : Classify(session, image);
     } else if (command == "segment") {
-      out = Segment(session, flags);
+      const std::string image = Required(FLAGS_image, "image");
+      out = v2 ? V2Segment(session, image, outputs) : Segment(session, image, outputs);
     } else if (command == "embed") {
-      out = Embed(session, flags);
+      const std::string image = Required(FLAGS_image, "image");
+      out = v2 ? V2Embed(session, image) : Embed(session, image);
+      if (!GetFlag(FLAGS_npy).empty()) {
+        const std::vector<float> embedding = out["embedding"].get<std::vector<float>>();
+        beit::client::WriteNpy(GetFlag(FLAGS_npy), {static_cast<int64_t>(embedding.size())}, embedding);
+        out["npy"] = GetFlag(FLAGS_npy);
+      }
     } else if (command == "predict-tokens") {
-      out = PredictTokens(session, flags);
-    } else if (command == "explain") {
-      out = Explain(session, flags);
+      const std::string image = Required(FLAGS_image, "image");
+      out = v2 ? V2PredictTokens(session, image) : PredictTokens(session, image);
+    } else if (command == "explain" && !v2) {
+      out = Explain(session, Required(FLAGS_image, "image"), GetFlag(FLAGS_png));
     } else if (command == "info") {
-      out = Info(session, flags);
+      out = v2 ? V2Info(session) : Info(session);
     } else if (command == "bench") {
-      return Bench(session, flags);
+      return Bench(session);
     } else if (command == "health") {
-      return Health(channel, session, flags);
+      return v2 ? V2Health(session) : Health(channel, session);
     } else {
-      throw UsageError("unknown command '" + command + "'");
+      throw UsageError("unknown command '" + command + (v2 ? "' with --api v2" : "'"));
     }
     std::cout << out.dump(2) << std::endl;
     return 0;

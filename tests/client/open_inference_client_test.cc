@@ -754,13 +754,18 @@ TEST_F(OpenInferenceClientTest, CliUsageErrorsExitTwo) {
   for (const std::string& args : std::vector<std::string>{
            "segment --model seg --scores" + image, "embed --model cls --l2" + image, "embed --model cls --layers 1" + image,
         "predict-tokens --model mim --mask-ratio 0.5 --top-k 3" + image, "health --service x", "info --typed",
-        "bench --model cls --task nope" + image, "classify --model cls --api v2" + image}) {
+        "bench --model cls --task nope" + image, "classify --model cls --no-such-flag" + image,
+        "classify --model cls --top-k many" + image, "explain --model cls" + image}) {
     const Run run = Cli(args);
     EXPECT_EQ(run.exit_code, 2) << args << "\n" << run.out;
     EXPECT_NE(run.out.find("Usage:"), std::string::npos) << run.out;
   }
   Run run = Cli("segment --model seg --scores" + image);
   EXPECT_NE(run.out.find("--scores is not available with --api v2 segment"), std::string::npos) << run.out;
+  run = Cli("classify --model cls --no-such-flag 1" + image);
+  EXPECT_NE(run.out.find("unknown flag --no-such-flag"), std::string::npos) << run.out;
+  run = Cli("classify --model cls --top-k many" + image);
+  EXPECT_NE(run.out.find("--top-k: "), std::string::npos) << run.out;
   run = Cli("classify --model cls --typed" + image, "");
   EXPECT_EQ(run.exit_code, 2) << run.out;
   EXPECT_NE(run.out.find("--typed needs --api v2"), std::string::npos) << run.out;

@@ -7,7 +7,6 @@
 // batching, post-processing, the checkpoints themselves) fails it.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +22,7 @@
 #include "model/ops/cpu_tier.h"
 #include "model/image/png_encoder.h"
 #include "model/io/safetensors.h"
+#include "tests/server/fashion_mnist_sample.h"
 #include "tests/server/server_process.h"
 
 namespace beit::testing {
@@ -32,12 +32,11 @@ namespace pb = beit::v1;
 
 constexpr int kSample = 2000;
 constexpr int kStride = 5;
-constexpr int kSide = 28;
+constexpr int kSide = kFashionMnistSide;
 constexpr int kPatch = 4;
 constexpr int kGrid = kSide / kPatch;
 constexpr int kClasses = 10;
-// tools/train/fashion_mnist.py: a pixel is garment (label 1 + class) when its gray value >= 32.
-constexpr int kForegroundThreshold = 32;
+constexpr int kForegroundThreshold = kFashionMnistForeground;
 // Just under what this test measured on the committed models (tools/train/RESULTS.md).
 constexpr double kMinClassifyAccuracy = 0.89;   // measured 0.8985
 constexpr double kMinSegmentMiou = 0.775;       // measured 0.7829
@@ -49,48 +48,11 @@ constexpr double kMinSegmentationPixelAgreement = 0.995;  // measured 0.9995 (bf
 
 const std::string kModels = BEIT_TRAINED_MODELS_DIR;
 
-std::string DatasetDir() {
-  const char* dir = std::getenv("FASHION_MNIST_DIR");
-  return dir ? dir : "/usr/share/datasets/fashion-mnist";
-}
+using Sample = FashionMnistSample;
 
-std::string Gunzip(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error("cannot open " + path + " (install dataset-fashion-mnist: scripts/install_deps.sh --dev)");
-  std::string out;
-  char buffer[1 << 16];
-  int n;
-  while ((n = gzread(f, buffer, sizeof buffer)) > 0) out.append(buffer, n);
-  gzclose(f);
-  return out;
-}
+Sample LoadSample() { return LoadFashionMnistTestSample(kSample, kStride); }
 
-struct Sample {
-  std::vector<std::vector<uint8_t>> images;  // 28 * 28 gray
-  std::vector<int> labels;
-};
-
-Sample LoadSample() {
-  const std::string images = Gunzip(DatasetDir() + "/t10k-images-idx3-ubyte.gz");
-  const std::string labels = Gunzip(DatasetDir() + "/t10k-labels-idx1-ubyte.gz");
-  if (images.size() != 16 + 10000u * kSide * kSide || labels.size() != 8 + 10000u) {
-    throw std::runtime_error("unexpected Fashion-MNIST test file sizes in " + DatasetDir());
-  }
-  Sample s;
-  for (int i = 0; i < kSample; ++i) {
-    const int index = i * kStride;
-    const auto* p = reinterpret_cast<const uint8_t*>(images.data()) + 16 + index * kSide * kSide;
-    s.images.emplace_back(p, p + kSide * kSide);
-    s.labels.push_back(static_cast<uint8_t>(labels[8 + index]));
-  }
-  return s;
-}
-
-std::string GrayPng(const std::vector<uint8_t>& pixels) {
-  LabelMap gray({kSide, kSide});  // values 0..255: written as an 8-bit grayscale PNG
-  std::copy(pixels.begin(), pixels.end(), gray.data.begin());
-  return EncodeLabelMapPng(gray);
-}
+std::string GrayPng(const std::vector<uint8_t>& pixels) { return FashionMnistPng(pixels); }
 
 // The visual tokenizer the MIM model was pre-trained against: nearest k-means centroid of the
 // patch's 16 gray values in [0, 1].

@@ -1,0 +1,138 @@
+#include "client/embedding_matrix.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+
+namespace beit::client {
+namespace {
+
+constexpr size_t kHeaderBytes = 128;  // magic 6 + version 2 + length 2 + dict padded to 118
+
+// Rows in a file of `bytes` bytes whose rows are `dim` floats.
+int64_t WholeRows(uintmax_t bytes, int64_t dim) {
+  if (bytes < kHeaderBytes || dim <= 0) return 0;
+  return static_cast<int64_t>((bytes - kHeaderBytes) / (static_cast<uintmax_t>(dim) * sizeof(float)));
+}
+
+// Complete ('\n'-ended) lines of the index file.
+int64_t IndexLines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  int64_t lines = 0;
+  while (std::getline(in, line) && !in.eof()) ++lines;
+  return lines;
+}
+
+}  // namespace
+
+std::string NpyMatrixHeader(int64_t rows, int64_t dim) {
+  std::string dict = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows, ", ", dim, "), }");
+  dict.resize(kHeaderBytes - 10 - 1, ' ');
+  dict.push_back('\n');
+  const uint16_t length = static_cast<uint16_t>(dict.size());
+  return absl::StrCat(absl::string_view("\x93NUMPY\x01\x00", 8), std::string(1, static_cast<char>(length & 0xff)),
+                      std::string(1, static_cast<char>(length >> 8)), dict);
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddingMatrix>> EmbeddingMatrix::Open(const std::string& npy_path,
+                                                                       const std::string& index_path, bool resume) {
+  std::unique_ptr<EmbeddingMatrix> matrix(new EmbeddingMatrix(npy_path, index_path));
+  std::error_code error;
+  const bool exists = std::filesystem::exists(npy_path, error);
+  if (exists && !resume) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(npy_path, " exists: pass --resume to continue that run, or remove it (and ", index_path, ")"));
+  }
+  if (exists) {
+    if (absl::Status s = matrix->Continue(); !s.ok()) return s;
+    return matrix;
+  }
+  matrix->npy_ = std::fopen(npy_path.c_str(), "w+b");
+  matrix->index_ = std::fopen(index_path.c_str(), "wb");
+  if (matrix->npy_ == nullptr || matrix->index_ == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", npy_path, " and ", index_path));
+  }
+  if (absl::Status s = matrix->WriteHeader(); !s.ok()) return s;
+  return matrix;
+}
+
+// Reads the existing matrix's header, cuts torn tails and opens both files for appending.
+absl::Status EmbeddingMatrix::Continue() {
+  std::ifstream in(npy_path_, std::ios::binary);
+  std::string header(kHeaderBytes, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(header.size())) || header.compare(0, 6, "\x93NUMPY") != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a .npy written by beit-client; cannot resume it"));
+  }
+  in.close();
+  const size_t shape_at = header.find("'shape': (");
+  if (header.find("'descr': '<f4'") == std::string::npos || shape_at == std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a float32 matrix; cannot resume it"));
+  }
+  const absl::string_view shape = absl::string_view(header).substr(shape_at + 10);
+  int64_t header_rows = 0;
+  const std::vector<absl::string_view> dims = absl::StrSplit(shape.substr(0, shape.find(')')), ", ");
+  if (dims.size() != 2 || !absl::SimpleAtoi(dims[0], &header_rows) || !absl::SimpleAtoi(dims[1], &dim_)) {
+    return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a 2-D matrix; cannot resume it"));
+  }
+  std::error_code error;
+  const int64_t index_rows = IndexLines(index_path_);
+  rows_ = std::min({header_rows, WholeRows(std::filesystem::file_size(npy_path_, error), dim_), index_rows});
+  if (dim_ == 0) rows_ = 0;
+  // Cut what a kill left past the last whole row in either file.
+  std::filesystem::resize_file(npy_path_, kHeaderBytes + static_cast<uintmax_t>(rows_ * dim_) * sizeof(float), error);
+  if (!error) {
+    std::ifstream index(index_path_, std::ios::binary);
+    uintmax_t keep = 0;
+    std::string line;
+    for (int64_t i = 0; i < rows_ && std::getline(index, line); ++i) keep += line.size() + 1;
+    index.close();
+    if (std::filesystem::exists(index_path_)) std::filesystem::resize_file(index_path_, keep, error);
+  }
+  if (error) return absl::PermissionDeniedError(absl::StrCat("cannot cut ", npy_path_, " to its whole rows: ", error.message()));
+  npy_ = std::fopen(npy_path_.c_str(), "r+b");
+  index_ = std::fopen(index_path_.c_str(), "ab");
+  if (npy_ == nullptr || index_ == nullptr) return absl::PermissionDeniedError(absl::StrCat("cannot open ", npy_path_, " to resume"));
+  return WriteHeader();
+}
+
+absl::Status EmbeddingMatrix::WriteHeader() {
+  const std::string header = NpyMatrixHeader(rows_, dim_);
+  if (std::fseek(npy_, 0, SEEK_SET) != 0 || std::fwrite(header.data(), 1, header.size(), npy_) != header.size() ||
+      std::fseek(npy_, 0, SEEK_END) != 0 || std::fflush(npy_) != 0) {
+    return absl::DataLossError(absl::StrCat(npy_path_, ": write failed (disk full?)"));
+  }
+  return absl::OkStatus();
+}
+
+EmbeddingMatrix::~EmbeddingMatrix() {
+  if (npy_ != nullptr) std::fclose(npy_);
+  if (index_ != nullptr) std::fclose(index_);
+}
+
+absl::StatusOr<int64_t> EmbeddingMatrix::Append(const std::string& image_path, const std::vector<float>& row) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (dim_ == 0) dim_ = static_cast<int64_t>(row.size());
+  if (static_cast<int64_t>(row.size()) != dim_ || dim_ == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the embedding has ", row.size(), " values, the matrix's rows have ", dim_));
+  }
+  const std::string line = absl::StrCat(image_path, "\n");
+  if (std::fwrite(row.data(), sizeof(float), row.size(), npy_) != row.size()) {
+    return absl::DataLossError(absl::StrCat(npy_path_, ": write failed (disk full?)"));
+  }
+  ++rows_;
+  if (absl::Status s = WriteHeader(); !s.ok()) return s;
+  if (std::fwrite(line.data(), 1, line.size(), index_) != line.size() || std::fflush(index_) != 0) {
+    return absl::DataLossError(absl::StrCat(index_path_, ": write failed (disk full?)"));
+  }
+  return rows_ - 1;
+}
+
+}  // namespace beit::client

@@ -1,0 +1,70 @@
+// The results file of a bulk `beit-client` run: one record per input file, as JSON lines or CSV.
+//
+// Contract:
+// - The format follows the file name: ".csv" writes CSV (RFC 4180 quoting, a header row), any
+//   other name JSON lines.
+// - A JSON-lines record is {"path", "ok", "ms", then either the task's answer fields or
+//   "error": {"code": "NOT_FOUND", "message": "..."}}. A CSV record has the columns
+//   path, ok, ms, error (the status code and message), then the caller's `csv_columns`, each the
+//   answer's field of that name (arrays joined with spaces, objects as JSON, absent ones empty).
+//   Line breaks inside values become spaces, so every record is one line.
+// - Open without `resume` refuses a file that exists and is not empty (FAILED_PRECONDITION), so a
+//   finished run is never overwritten by accident. With `resume` an existing file is continued:
+//   recorded() maps the path of every complete record in it to whether it was answered (the last
+//   record of a path wins, so a retried file counts as its latest outcome); a torn last line (the process was killed mid-write) is cut off, and a CSV's header must match.
+// - Append writes one record and flushes it, so what is in the file survives a kill; it is safe to
+//   call from several threads.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace beit::client {
+
+// One input file's outcome.
+struct FileResult {
+  std::string path;
+  absl::Status status;       // OK: `answer` holds the task's answer
+  nlohmann::json answer;     // a JSON object
+  double milliseconds = 0;   // the file's wall time: read, call, outputs written
+};
+
+class ResultFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<ResultFile>> Open(const std::string& path,
+                                                          std::vector<std::string> csv_columns, bool resume);
+  ~ResultFile();
+  ResultFile(const ResultFile&) = delete;
+  ResultFile& operator=(const ResultFile&) = delete;
+
+  // Path -> answered (true) or failed (false), over the file's records and this run's appends.
+  const std::map<std::string, bool>& recorded() const { return recorded_; }
+  absl::Status Append(const FileResult& result);
+
+ private:
+  ResultFile(std::string path, bool csv, std::vector<std::string> csv_columns)
+      : path_(std::move(path)), csv_(csv), csv_columns_(std::move(csv_columns)) {}
+  absl::Status ReadExisting();
+  std::string CsvHeader() const;
+
+  std::string path_;
+  bool csv_;
+  std::vector<std::string> csv_columns_;
+  std::map<std::string, bool> recorded_;
+  std::mutex mutex_;
+  FILE* file_ = nullptr;
+};
+
+// The first field of a CSV line (unquoted as RFC 4180 says).
+std::string FirstCsvField(const std::string& line);
+
+}  // namespace beit::client

@@ -1,0 +1,107 @@
+#include "client/embedding_matrix.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace beit::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Paths {
+  std::string npy, index;
+};
+
+Paths FreshPaths(const std::string& name) {
+  Paths p{::testing::TempDir() + "/embedding_matrix_test_" + name + ".npy",
+          ::testing::TempDir() + "/embedding_matrix_test_" + name + ".index.txt"};
+  fs::remove(p.npy);
+  fs::remove(p.index);
+  return p;
+}
+
+// NumPy (Debian's python3-numpy) loads the matrix; `check` is a Python expression on `a`.
+void ExpectNumpy(const std::string& npy, const std::string& check) {
+  const std::string command =
+      "/usr/bin/python3 -c \"import numpy; a = numpy.load('" + npy + "'); assert " + check + ", (a.shape, a)\"";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST(EmbeddingMatrix, GrowsARowAtATimeAndIsAValidNpyAfterEach) {
+  const Paths p = FreshPaths("grow");
+  auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  ExpectNumpy(p.npy, "a.shape == (0, 0)");
+  ASSERT_EQ(*(*matrix)->Append("a.png", {1.f, 2.f, 3.f}), 0);
+  ExpectNumpy(p.npy, "a.shape == (1, 3) and a[0, 2] == 3");
+  ASSERT_EQ(*(*matrix)->Append("b.png", {4.f, 5.f, 6.5f}), 1);
+  ExpectNumpy(p.npy, "a.shape == (2, 3) and a.dtype == numpy.float32 and a[1, 2] == 6.5");
+  EXPECT_EQ(ReadAll(p.index), "a.png\nb.png\n");
+  EXPECT_EQ(ReadAll(p.npy).size(), 128 + 6 * sizeof(float));
+  const auto wrong = (*matrix)->Append("c.png", {1.f});
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EmbeddingMatrix, ResumeContinuesAndCutsWhatAKillLeftHalfWritten) {
+  const Paths p = FreshPaths("resume");
+  {
+    auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+    ASSERT_TRUE(matrix.ok());
+    ASSERT_TRUE((*matrix)->Append("a.png", {1.f, 2.f}).ok());
+    ASSERT_TRUE((*matrix)->Append("b.png", {3.f, 4.f}).ok());
+  }
+  EXPECT_EQ(EmbeddingMatrix::Open(p.npy, p.index, false).status().code(), absl::StatusCode::kFailedPrecondition);
+  // A kill after the data of a third row but before its index line, with half a fourth row.
+  std::ofstream(p.npy, std::ios::app | std::ios::binary).write("\0\0\x80\x3f\0\0\0\x40\0\0", 10);
+  auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  EXPECT_EQ((*matrix)->rows(), 2);
+  ASSERT_EQ(*(*matrix)->Append("c.png", {5.f, 6.f}), 2);
+  ExpectNumpy(p.npy, "a.shape == (3, 2) and a[2, 1] == 6 and a[1, 0] == 3");
+  EXPECT_EQ(ReadAll(p.index), "a.png\nb.png\nc.png\n");
+  EXPECT_EQ((*matrix)->Append("d.png", {1.f, 2.f, 3.f}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EmbeddingMatrix, ResumeRefusesAFileItDidNotWrite) {
+  const Paths p = FreshPaths("foreign");
+  std::ofstream(p.npy) << "not an npy file at all, but long enough to hold a header of 128 bytes......................"
+                          "..............................................";
+  const auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
+  EXPECT_EQ(matrix.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(EmbeddingMatrix, ConcurrentAppendsKeepRowsAndIndexInStep) {
+  const Paths p = FreshPaths("concurrent");
+  auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+  ASSERT_TRUE(matrix.ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const float v = static_cast<float>(t * 1000 + i);
+        ASSERT_TRUE((*matrix)->Append(std::to_string(static_cast<int>(v)), {v, v, v}).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // Row i's values name the path on line i.
+  const std::string command = "/usr/bin/python3 -c \"import numpy; a = numpy.load('" + p.npy + "'); names = open('" +
+                              p.index + "').read().split(); assert a.shape == (200, 3) and "
+                              "all(int(n) == a[i, 0] == a[i, 2] for i, n in enumerate(names))\"";
+  EXPECT_EQ(std::system(command.c_str()), 0);
+}
+
+}  // namespace
+}  // namespace beit::client
