@@ -126,8 +126,8 @@ Many images (classify, segment, embed, explain; with --api v2: classify, segment
           [--concurrency 4] [--output-dir DIR] [--npy embeddings.npy] [--resume [--retry-failed]] [--progress auto|bar|lines|none]
   INPUTS are files, directories (their .jpg/.jpeg/.png files, recursively), quoted globs ('shots/*.jpg')
   and @list.txt (one input per line). One record per file goes to --output: path, ok, ms, and the
-  answer or the error. segment and explain write each file's PNG (label map; heat-map overlay) to
-  --output-dir as DIR/<input path>.png; embed appends each embedding as a row of a float32 .npy
+  answer or the error. With --output-dir, segment and explain write each file's PNG (label map;
+  heat-map overlay) as DIR/<input path>.png; embed appends each embedding as a row of a float32 .npy
   (--npy, default: --output with .npy) and its path as that row's line of <npy stem>.index.txt.
   A failed file is recorded and the run goes on. --resume skips the files already in --output
   (with --retry-failed it runs the failed ones again); the summary counts the whole output.
@@ -826,9 +826,6 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   }
   const std::string output = Required(FLAGS_output, "output");
   const std::string output_dir = GetFlag(FLAGS_output_dir);
-  if ((command == "segment" || command == "explain") && output_dir.empty()) {
-    throw UsageError(absl::StrCat(command, " with many inputs writes PNGs: --output-dir is required"));
-  }
   const std::string concurrency_text = GetFlag(FLAGS_concurrency);
   const int concurrency = concurrency_text.empty() ? 4 : ParseInt("concurrency", concurrency_text);
   if (concurrency < 1) throw UsageError("--concurrency: at least 1 with many inputs");

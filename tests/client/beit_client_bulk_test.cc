@@ -288,9 +288,9 @@ TEST_F(BeitClientBulkTest, SegmentAndExplainWriteAPngPerFileUnderOutputDir) {
   }
   EXPECT_GT(pngs, 10);
   // Usage errors come before any file is run.
-  run = Client("explain --model cls " + Images() + " --output y.jsonl");
+  run = Client("explain --model cls " + Images() + " --output y.jsonl --png one.png");
   EXPECT_EQ(run.exit_code, 2);
-  EXPECT_NE(run.err.find("--output-dir is required"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("PNGs go to --output-dir"), std::string::npos) << run.err;
   run = Client("explain --model cls " + Images() + " --output y.jsonl --output-dir m --method nope");
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_FALSE(fs::exists(Work("y.jsonl")));
