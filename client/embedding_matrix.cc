@@ -78,7 +78,8 @@ absl::Status EmbeddingMatrix::Continue() {
   const absl::string_view shape = absl::string_view(header).substr(shape_at + 10);
   int64_t header_rows = 0;
   const std::vector<absl::string_view> dims = absl::StrSplit(shape.substr(0, shape.find(')')), ", ");
-  if (dims.size() != 2 || !absl::SimpleAtoi(dims[0], &header_rows) || !absl::SimpleAtoi(dims[1], &dim_)) {
+  if (dims.size() != 2 || !absl::SimpleAtoi(dims[0], &header_rows) || !absl::SimpleAtoi(dims[1], &dim_) ||
+      header_rows < 0 || dim_ < 0) {
     return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a 2-D matrix; cannot resume it"));
   }
   std::error_code error;

@@ -51,7 +51,9 @@ TEST(RunBulk, EveryFileRunsOnceAndFailuresDoNotStopTheRun) {
       paths.insert(r.path);
       const int i = std::stoi(r.path.substr(3));
       EXPECT_EQ(r.status.ok(), i % 2 == 0) << r.path;
-      if (r.status.ok()) EXPECT_EQ(r.answer["i"], i);
+      if (r.status.ok()) {
+        EXPECT_EQ(r.answer["i"], i);
+      }
       EXPECT_GE(r.milliseconds, 0);
     }
     EXPECT_EQ(paths.size(), 101u) << "concurrency " << concurrency;
@@ -67,7 +69,7 @@ TEST(RunBulk, StoppingStartsNoNewFileAndRecordsTheOnesInFlight) {
   options.stop = &stop;
   const auto summary = RunBulk(
       Names(1000),
-      [&](const std::string& path) -> absl::StatusOr<nlohmann::json> {
+      [&](const std::string&) -> absl::StatusOr<nlohmann::json> {
         if (++started == 10) stop = true;  // Ctrl-C while ten files are under way
         absl::SleepFor(absl::Milliseconds(5));
         return nlohmann::json::object();

@@ -78,8 +78,14 @@ TEST(EmbeddingMatrix, ResumeRefusesAFileItDidNotWrite) {
   const Paths p = FreshPaths("foreign");
   std::ofstream(p.npy) << "not an npy file at all, but long enough to hold a header of 128 bytes......................"
                           "..............................................";
-  const auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
-  EXPECT_EQ(matrix.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(EmbeddingMatrix::Open(p.npy, p.index, true).status().code(), absl::StatusCode::kFailedPrecondition);
+  // A header of ours with a shape no run writes.
+  for (const std::string shape : {"(-1, 4)", "(2, -4)", "(2,)", "(x, 4)"}) {
+    std::string header = NpyMatrixHeader(0, 0);
+    header.replace(header.find("(0, 0)"), 6, shape);
+    std::ofstream(p.npy, std::ios::binary) << header;
+    EXPECT_EQ(EmbeddingMatrix::Open(p.npy, p.index, true).status().code(), absl::StatusCode::kFailedPrecondition) << shape;
+  }
 }
 
 TEST(EmbeddingMatrix, ConcurrentAppendsKeepRowsAndIndexInStep) {
