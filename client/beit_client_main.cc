@@ -133,7 +133,8 @@ Many images (classify, segment, embed, explain; with --api v2: classify, segment
   (with --retry-failed it runs the failed ones again); the summary counts the whole output.
   Progress goes to stderr: a bar on a terminal, a line every --progress-interval-s otherwise.
   Ctrl-C starts no new file, waits for the ones in flight and writes the summary (a second quits).
-  Exit code: 0 every file answered, 1 some failed, 130 interrupted, 2 usage error.
+  --concurrency is 1 to 256. Exit code: 0 every file answered, 1 some failed (or an output file
+  cannot be written), 130 interrupted, 2 usage error (an existing --output without --resume too).
 
 Commands with --api v2 (Open Inference Protocol / KServe v2: inference.GRPCInferenceService)
   classify        --model M --image FILE [--top-k K]
@@ -804,6 +805,20 @@ std::vector<std::string> CsvColumns(const std::string& command) {
   return {"label", "score", "grid_height", "grid_width", "png"};  // explain
 }
 
+// More workers than this only queue on the server and cost threads.
+constexpr int kMaxBulkConcurrency = 256;
+
+// An opened output file, or the reason it cannot be: a file the command would overwrite or
+// continue wrongly (FAILED_PRECONDITION) is a usage error (exit 2); a file that cannot be read or
+// written is a runtime failure (exit 1).
+template <typename T>
+std::unique_ptr<T> OpenedOrExit(absl::StatusOr<std::unique_ptr<T>> opened) {
+  if (opened.ok()) return *std::move(opened);
+  const std::string message(opened.status().message());
+  if (opened.status().code() == absl::StatusCode::kFailedPrecondition) throw UsageError(message);
+  throw std::runtime_error(message);
+}
+
 // The --npy and index paths of a bulk embed run.
 std::pair<std::string, std::string> MatrixPaths(const std::string& output) {
   std::filesystem::path npy = GetFlag(FLAGS_npy);
@@ -828,7 +843,13 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   const std::string output_dir = GetFlag(FLAGS_output_dir);
   const std::string concurrency_text = GetFlag(FLAGS_concurrency);
   const int concurrency = concurrency_text.empty() ? 4 : ParseInt("concurrency", concurrency_text);
-  if (concurrency < 1) throw UsageError("--concurrency: at least 1 with many inputs");
+  if (concurrency < 1 || concurrency > kMaxBulkConcurrency) {
+    throw UsageError(absl::StrCat("--concurrency: 1 to ", kMaxBulkConcurrency, " with many inputs"));
+  }
+  const double progress_interval_s = GetFlag(FLAGS_progress_interval_s);
+  if (!(progress_interval_s >= 0.1 && progress_interval_s <= 86400)) {
+    throw UsageError("--progress-interval-s: 0.1 to 86400 seconds");
+  }
   beit::client::ProgressStyle style;
   if (!beit::client::ParseProgressStyle(GetFlag(FLAGS_progress), stderr, &style)) {
     throw UsageError("--progress: expected auto, bar, lines or none");
@@ -850,19 +871,18 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   if (GetFlag(FLAGS_retry_failed) && !resume) throw UsageError("--retry-failed goes with --resume");
   absl::StatusOr<std::vector<std::string>> inputs = beit::client::ExpandInputs(specs);
   if (!inputs.ok()) throw UsageError(std::string(inputs.status().message()));
-  auto results = beit::client::ResultFile::Open(output, CsvColumns(command), resume);
-  if (!results.ok()) throw UsageError(std::string(results.status().message()));
+  // The matrix first: if it refuses, no results file has been started.
   std::unique_ptr<beit::client::EmbeddingMatrix> matrix;
   if (command == "embed") {
     const auto [npy, index] = MatrixPaths(output);
-    auto opened = beit::client::EmbeddingMatrix::Open(npy, index, resume);
-    if (!opened.ok()) throw UsageError(std::string(opened.status().message()));
-    matrix = *std::move(opened);
+    matrix = OpenedOrExit(beit::client::EmbeddingMatrix::Open(npy, index, resume));
   }
+  const std::unique_ptr<beit::client::ResultFile> results =
+      OpenedOrExit(beit::client::ResultFile::Open(output, CsvColumns(command), resume));
   std::vector<std::string> todo;
   for (const std::string& path : *inputs) {
-    const auto recorded = (*results)->recorded().find(path);
-    if (recorded == (*results)->recorded().end() || (!recorded->second && GetFlag(FLAGS_retry_failed))) todo.push_back(path);
+    const std::optional<bool> outcome = results->Outcome(path);
+    if (!outcome.has_value() || (!*outcome && GetFlag(FLAGS_retry_failed))) todo.push_back(path);
   }
   const int64_t skipped = static_cast<int64_t>(inputs->size() - todo.size());
   if (skipped > 0) std::fprintf(stderr, "beit-client: resuming %s: %lld of %zu files already recorded\n", output.c_str(),
@@ -912,13 +932,13 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   beit::client::ProgressMeter progress(stderr, style, static_cast<int64_t>(todo.size()),
-                                       absl::Seconds(GetFlag(FLAGS_progress_interval_s)));
+                                       absl::Seconds(progress_interval_s));
   beit::client::BulkOptions options;
   options.concurrency = concurrency;
   options.stop = &g_stop;
   options.progress = &progress;
   const absl::StatusOr<beit::client::BulkSummary> summary = beit::client::RunBulk(
-      todo, task, [&](const beit::client::FileResult& r) { return (*results)->Append(r); }, options);
+      todo, task, [&](const beit::client::FileResult& r) { return results->Append(r); }, options);
   progress.Finish();
   if (!summary.ok()) {
     std::fprintf(stderr, "beit-client: stopped: %s\n", std::string(summary.status().message()).c_str());
@@ -927,8 +947,8 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   // The whole output's standing for these inputs, earlier runs' records included.
   int64_t answered = 0, failed = 0;
   for (const std::string& path : *inputs) {
-    const auto recorded = (*results)->recorded().find(path);
-    if (recorded != (*results)->recorded().end()) (recorded->second ? answered : failed) += 1;
+    const std::optional<bool> outcome = results->Outcome(path);
+    if (outcome.has_value()) (*outcome ? answered : failed) += 1;
   }
   const double seconds = absl::ToDoubleSeconds(summary->elapsed);
   const json line = {{"output", output},
@@ -951,48 +971,57 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   return failed > 0 ? 1 : 0;
 }
 
-// Flag names may use '-' (as the usage text does) or '_' (Abseil's own spelling).
-std::vector<std::string> NormalizedArguments(int argc, char** argv) {
+// Whether `arg` is written as a flag: "--name..." or "-name..." (Abseil takes both); "-" and
+// "-5" are not.
+bool LooksLikeFlag(const std::string& arg) {
+  if (arg.size() < 2 || arg[0] != '-') return false;
+  if (arg[1] == '-') return arg.size() > 2;
+  return absl::ascii_isalpha(static_cast<unsigned char>(arg[1]));
+}
+
+// The arguments in the spelling Abseil parses, each flag checked first so that an unknown flag
+// or a value its flag cannot take is a usage error (exit 2) with our usage text, not Abseil's
+// exit 1. Flag names may use '-' (as the usage text does) or '_' (Abseil's own spelling), one dash
+// or two, and a boolean may be negated as --no-name or --noname.
+std::vector<std::string> CheckedArguments(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--") break;
-    if (!absl::StartsWith(args[i], "--")) continue;
-    const size_t end = std::min(args[i].find('='), args[i].size());
-    std::replace(args[i].begin() + 2, args[i].begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-  }
-  return args;
-}
-
-// Unknown flags and values their flag cannot take, as usage errors (exit 2) before Abseil's parse
-// (which would exit 1 for them).
-void CheckFlags(const std::vector<std::string>& args) {
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--") break;
-    if (!absl::StartsWith(args[i], "--")) continue;
-    const size_t equals = args[i].find('=');
-    std::string name = args[i].substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+    if (!LooksLikeFlag(args[i])) continue;
+    const std::string body = args[i].substr(args[i][1] == '-' ? 2 : 1);
+    const size_t equals = body.find('=');
+    std::string name = body.substr(0, equals);
+    std::replace(name.begin(), name.end(), '-', '_');
+    const std::string shown = absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}));
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr && absl::StartsWith(name, "no")) {
-      flag = absl::FindCommandLineFlag(name.substr(2));
-      if (flag != nullptr && flag->IsOfType<bool>() && equals == std::string::npos) continue;  // --noscores
-      flag = nullptr;
+    if (flag == nullptr) {
+      // A negated boolean: --no-scores, --no_scores or --noscores.
+      absl::CommandLineFlag* negated = nullptr;
+      for (const std::string prefix : {"no_", "no"}) {
+        if (negated == nullptr && absl::StartsWith(name, prefix)) negated = absl::FindCommandLineFlag(name.substr(prefix.size()));
+      }
+      if (negated == nullptr || !negated->IsOfType<bool>()) throw UsageError(absl::StrCat("unknown flag ", shown));
+      if (equals != std::string::npos) throw UsageError(absl::StrCat(shown, " takes no value"));
+      args[i] = absl::StrCat("--no", negated->Name());
+      continue;
     }
-    if (flag == nullptr) throw UsageError(absl::StrCat("unknown flag --", absl::StrReplaceAll(name, {{"_", "-"}})));
+    args[i] = absl::StrCat("--", name, equals == std::string::npos ? "" : body.substr(equals));
+    // Abseil's own flags (--flagfile=..., --fromenv=...) are Abseil's to read.
+    if (flag->Filename().find("absl/flags") != std::string::npos) continue;
     std::string value;
     if (equals != std::string::npos) {
-      value = args[i].substr(equals + 1);
+      value = body.substr(equals + 1);
     } else if (flag->IsOfType<bool>()) {
       continue;
     } else if (i + 1 >= args.size()) {
-      throw UsageError(absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}), " needs a value"));
+      throw UsageError(absl::StrCat(shown, " needs a value"));
     } else {
-      value = args[++i];
+      value = args[++i];  // the value, as it is
     }
     std::string error;
-    if (!flag->ParseFrom(value, &error)) {
-      throw UsageError(absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}), ": ", error));
-    }
+    if (!flag->ParseFrom(value, &error)) throw UsageError(absl::StrCat(shown, ": ", error));
   }
+  return args;
 }
 
 }  // namespace
@@ -1008,8 +1037,7 @@ int main(int argc, char** argv) {
       }
     }
     absl::SetProgramUsageMessage(kUsage);
-    const std::vector<std::string> args = NormalizedArguments(argc, argv);
-    CheckFlags(args);
+    const std::vector<std::string> args = CheckedArguments(argc, argv);
     std::vector<char*> arg_pointers;
     for (const std::string& a : args) arg_pointers.push_back(const_cast<char*>(a.c_str()));
     const std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());

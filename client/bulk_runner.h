@@ -8,8 +8,11 @@
 // - When `*stop` becomes true (Ctrl-C), no further file is started; the files in flight finish and
 //   are recorded, so what is recorded is complete. `interrupted` then says so and `not_started`
 //   counts the files left.
-// - If `record` fails (the results file cannot be written), the run stops the same way and
-//   RunBulk returns that error: results that cannot be kept are not computed.
+// - If `record` fails (the results file cannot be written), no further file is started and
+//   RunBulk returns that error: results that cannot be kept are not computed. Files in flight at
+//   that moment finish but are not recorded (nor counted); a resumed run does them again.
+// - An exception escaping `task` is that file's INTERNAL error; one escaping `record` is a
+//   record failure. If fewer threads than asked can be started, the run uses those it has.
 #pragma once
 
 #include <atomic>

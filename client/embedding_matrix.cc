@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
@@ -21,14 +22,17 @@ int64_t WholeRows(uintmax_t bytes, int64_t dim) {
   return static_cast<int64_t>((bytes - kHeaderBytes) / (static_cast<uintmax_t>(dim) * sizeof(float)));
 }
 
-// Complete ('\n'-ended) lines of the index file.
-int64_t IndexLines(const std::string& path) {
+// The complete ('\n'-ended) lines of the index file.
+std::vector<std::string> IndexLines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> lines;
   std::string line;
-  int64_t lines = 0;
-  while (std::getline(in, line) && !in.eof()) ++lines;
+  while (std::getline(in, line) && !in.eof()) lines.push_back(line);
   return lines;
 }
+
+// A path as one index line holds it.
+std::string StoredPath(const std::string& path) { return absl::StrReplaceAll(path, {{"\r\n", " "}, {"\n", " "}, {"\r", " "}}); }
 
 }  // namespace
 
@@ -72,8 +76,10 @@ absl::Status EmbeddingMatrix::Continue() {
   }
   in.close();
   const size_t shape_at = header.find("'shape': (");
-  if (header.find("'descr': '<f4'") == std::string::npos || shape_at == std::string::npos) {
-    return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a float32 matrix; cannot resume it"));
+  if (header.find("'descr': '<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos ||
+      shape_at == std::string::npos || header.compare(0, 10, NpyMatrixHeader(0, 0), 0, 10) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(npy_path_, ": not a C-order float32 matrix with beit-client's header; cannot resume it"));
   }
   const absl::string_view shape = absl::string_view(header).substr(shape_at + 10);
   int64_t header_rows = 0;
@@ -83,20 +89,29 @@ absl::Status EmbeddingMatrix::Continue() {
     return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a 2-D matrix; cannot resume it"));
   }
   std::error_code error;
-  const int64_t index_rows = IndexLines(index_path_);
-  rows_ = std::min({header_rows, WholeRows(std::filesystem::file_size(npy_path_, error), dim_), index_rows});
-  if (dim_ == 0) rows_ = 0;
+  const bool index_exists = std::filesystem::exists(index_path_, error);
+  const std::vector<std::string> index_lines = IndexLines(index_path_);
+  const int64_t index_rows = static_cast<int64_t>(index_lines.size());
+  const int64_t data_rows = WholeRows(std::filesystem::file_size(npy_path_, error), dim_);
+  rows_ = dim_ == 0 ? 0 : std::min({header_rows, data_rows, index_rows});
+  if (header_rows > 0 && !index_exists) {
+    return absl::FailedPreconditionError(absl::StrCat(npy_path_, " has ", header_rows, " rows but its index ", index_path_,
+                                                      " is missing; cannot resume without it"));
+  }
+  if (std::max({header_rows, data_rows, index_rows}) - rows_ > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        npy_path_, " (", header_rows, " rows in its header, ", data_rows, " in its data) and ", index_path_, " (", index_rows,
+        " lines) are further apart than a killed run leaves them; cannot resume without losing rows"));
+  }
   // Cut what a kill left past the last whole row in either file.
   std::filesystem::resize_file(npy_path_, kHeaderBytes + static_cast<uintmax_t>(rows_ * dim_) * sizeof(float), error);
-  if (!error) {
-    std::ifstream index(index_path_, std::ios::binary);
+  if (!error && index_exists) {
     uintmax_t keep = 0;
-    std::string line;
-    for (int64_t i = 0; i < rows_ && std::getline(index, line); ++i) keep += line.size() + 1;
-    index.close();
-    if (std::filesystem::exists(index_path_)) std::filesystem::resize_file(index_path_, keep, error);
+    for (int64_t i = 0; i < rows_; ++i) keep += index_lines[i].size() + 1;
+    std::filesystem::resize_file(index_path_, keep, error);
   }
   if (error) return absl::PermissionDeniedError(absl::StrCat("cannot cut ", npy_path_, " to its whole rows: ", error.message()));
+  for (int64_t i = 0; i < rows_; ++i) row_of_path_.emplace(index_lines[i], i);
   npy_ = std::fopen(npy_path_.c_str(), "r+b");
   index_ = std::fopen(index_path_.c_str(), "ab");
   if (npy_ == nullptr || index_ == nullptr) return absl::PermissionDeniedError(absl::StrCat("cannot open ", npy_path_, " to resume"));
@@ -117,22 +132,39 @@ EmbeddingMatrix::~EmbeddingMatrix() {
   if (index_ != nullptr) std::fclose(index_);
 }
 
-absl::StatusOr<int64_t> EmbeddingMatrix::Append(const std::string& image_path, const std::vector<float>& row) {
+int64_t EmbeddingMatrix::rows() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  return rows_;
+}
+
+absl::StatusOr<int64_t> EmbeddingMatrix::Append(const std::string& image_path, const std::vector<float>& row) {
+  const std::string stored_path = StoredPath(image_path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!broken_.ok()) return broken_;
+  if (const auto found = row_of_path_.find(stored_path); found != row_of_path_.end()) return found->second;
+  absl::StatusOr<int64_t> appended = AppendLocked(stored_path, row);
+  if (!appended.ok() && appended.status().code() == absl::StatusCode::kDataLoss) broken_ = appended.status();
+  return appended;
+}
+
+absl::StatusOr<int64_t> EmbeddingMatrix::AppendLocked(const std::string& stored_path, const std::vector<float>& row) {
   if (dim_ == 0) dim_ = static_cast<int64_t>(row.size());
   if (static_cast<int64_t>(row.size()) != dim_ || dim_ == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("the embedding has ", row.size(), " values, the matrix's rows have ", dim_));
   }
-  const std::string line = absl::StrCat(image_path, "\n");
+  // Data, then the header that counts it, then the index line: a kill between them leaves one
+  // file a row ahead, which Continue() cuts.
   if (std::fwrite(row.data(), sizeof(float), row.size(), npy_) != row.size()) {
     return absl::DataLossError(absl::StrCat(npy_path_, ": write failed (disk full?)"));
   }
   ++rows_;
   if (absl::Status s = WriteHeader(); !s.ok()) return s;
+  const std::string line = absl::StrCat(stored_path, "\n");
   if (std::fwrite(line.data(), 1, line.size(), index_) != line.size() || std::fflush(index_) != 0) {
     return absl::DataLossError(absl::StrCat(index_path_, ": write failed (disk full?)"));
   }
+  row_of_path_.emplace(stored_path, rows_ - 1);
   return rows_ - 1;
 }
 

@@ -39,14 +39,28 @@ class PathList {
   std::vector<std::string> paths_;
 };
 
+// Follows directory symlinks, but enters each real directory once, so a link cycle (a -> ..)
+// ends; an entry that cannot be examined (a dangling link, a vanished file) is skipped, and so
+// is a subdirectory the user may not read. Only the top directory itself must be listable.
 absl::Status AddDirectory(const std::string& directory, PathList& out) {
   std::error_code error;
   std::vector<std::string> found;
-  fs::recursive_directory_iterator it(directory, fs::directory_options::follow_directory_symlink, error);
-  for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-    if (it->is_regular_file(error) && IsImageName(it->path())) found.push_back(it->path().string());
-  }
+  std::set<fs::path> entered = {fs::canonical(directory, error)};
+  fs::recursive_directory_iterator it(
+      directory, fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied, error);
   if (error) return absl::InvalidArgumentError(absl::StrCat(directory, ": cannot list the directory: ", error.message()));
+  for (; it != fs::recursive_directory_iterator(); it.increment(error)) {
+    if (error) {
+      return absl::InvalidArgumentError(absl::StrCat(directory, ": cannot list the directory: ", error.message()));
+    }
+    std::error_code entry_error;
+    if (it->is_directory(entry_error)) {
+      const fs::path real = fs::canonical(it->path(), entry_error);
+      if (entry_error || !entered.insert(real).second) it.disable_recursion_pending();
+    } else if (it->is_regular_file(entry_error) && IsImageName(it->path())) {
+      found.push_back(it->path().string());
+    }
+  }
   std::sort(found.begin(), found.end());
   for (std::string& path : found) out.Add(std::move(path));
   return absl::OkStatus();

@@ -5,6 +5,9 @@
 //     `@FILE`      every non-empty line of FILE that does not start with '#' (each line is then
 //                  expanded like a command-line spec, except that it cannot be another @FILE);
 //     a directory  its image files (.jpg, .jpeg, .png, any case), recursively, in sorted order;
+//                  directory symlinks are followed but each real directory is entered once (a
+//                  link cycle ends), and entries that cannot be examined (dangling links,
+//                  unreadable subdirectories) are skipped;
 //     a glob       (a spec containing *, ? or [) the paths glob(3) matches, sorted; matched
 //                  directories are expanded as above. A glob that matches nothing is an error;
 //     anything else is taken as a file path as it is, even if it does not exist: reading it is

@@ -38,7 +38,8 @@ std::string FormatProgress(const ProgressCounts& c, ProgressStyle style, int wid
   const std::string text =
       absl::StrFormat(" %d/%d %3.0f%% %.1f img/s ETA %s %s", c.done, c.total, 100 * share, rate, eta, errors);
   const int bar = std::clamp(width - 3 - static_cast<int>(text.size()), 0, 40);
-  if (bar < 5) return text.substr(1);
+  // Too narrow for a bar: the numbers alone, cut to the width so '\r' still redraws one line.
+  if (bar < 5) return text.substr(1, static_cast<size_t>(std::max(width, 1)));
   const int filled = static_cast<int>(share * bar);
   return absl::StrCat("[", std::string(filled, '#'), std::string(bar - filled, '-'), "]", text);
 }

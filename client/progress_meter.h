@@ -3,7 +3,8 @@
 //
 // Contract:
 // - Record() counts one finished file (ok or failed); it is cheap and thread-safe.
-// - kBar redraws one line ('\r', fitted to the terminal width) at most 10 times a second;
+// - kBar redraws one line ('\r', fitted to the terminal width: the bar shrinks, and on a terminal
+//   too narrow for it the numbers alone are cut to the width) at most 10 times a second;
 //   kLines prints a line every `line_interval`; both print a final line from Finish() (which the
 //   destructor calls if the caller did not).
 // - Every form shows done/total, the share done, images/s (files finished per second since the

@@ -41,11 +41,14 @@ std::string JsonLine(const FileResult& r) {
   // Ordered: path, ok and ms first, then the answer's fields.
   nlohmann::ordered_json record = {{"path", r.path}, {"ok", r.status.ok()}, {"ms", std::round(r.milliseconds * 1000) / 1000}};
   if (r.status.ok()) {
-    for (const auto& [key, value] : r.answer.items()) record[key] = nlohmann::ordered_json::parse(value.dump());
+    // Through text, as the two JSON types do not convert; invalid UTF-8 is replaced, not thrown on.
+    for (const auto& [key, value] : r.answer.items()) {
+      record[key] = nlohmann::ordered_json::parse(value.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
   } else {
     record["error"] = {{"code", absl::StatusCodeToString(r.status.code())}, {"message", std::string(r.status.message())}};
   }
-  // Invalid UTF-8 in a path is replaced, not thrown on.
+  // Invalid UTF-8 in a path is replaced (StoredPath knows it), not thrown on.
   return record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
@@ -65,6 +68,17 @@ std::string FirstCsvField(const std::string& line) {
     }
   }
   return field;
+}
+
+std::string ResultFile::StoredPath(const std::string& path) const {
+  if (csv_) return OneLine(path);
+  return json::parse(json(path).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
+std::optional<bool> ResultFile::Outcome(const std::string& path) const {
+  const auto found = recorded_.find(StoredPath(path));
+  if (found == recorded_.end()) return std::nullopt;
+  return found->second;
 }
 
 std::string ResultFile::CsvHeader() const {
@@ -89,7 +103,8 @@ absl::StatusOr<std::unique_ptr<ResultFile>> ResultFile::Open(const std::string& 
   }
   file->file_ = std::fopen(path.c_str(), "ab");
   if (file->file_ == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open for writing"));
-  if (csv && !has_content) {
+  // Measured after ReadExisting, which may have cut a torn header to nothing.
+  if (csv && std::ftell(file->file_) == 0) {
     const std::string header = file->CsvHeader() + "\n";
     std::fwrite(header.data(), 1, header.size(), file->file_);
     std::fflush(file->file_);
@@ -161,7 +176,7 @@ absl::Status ResultFile::Append(const FileResult& r) {
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
     return absl::DataLossError(absl::StrCat(path_, ": write failed (disk full?)"));
   }
-  recorded_[r.path] = r.status.ok();
+  recorded_[StoredPath(r.path)] = r.status.ok();
   return absl::OkStatus();
 }
 

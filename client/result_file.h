@@ -10,16 +10,21 @@
 //   Line breaks inside values become spaces, so every record is one line.
 // - Open without `resume` refuses a file that exists and is not empty (FAILED_PRECONDITION), so a
 //   finished run is never overwritten by accident. With `resume` an existing file is continued:
-//   recorded() maps the path of every complete record in it to whether it was answered (the last
-//   record of a path wins, so a retried file counts as its latest outcome); a torn last line (the process was killed mid-write) is cut off, and a CSV's header must match.
+//   Outcome(path) says whether a complete record of that path is in it and whether it was answered
+//   (the last record of a path wins, so a retried file counts as its latest outcome); a torn last
+//   line (the process was killed mid-write) is cut off, and a CSV's header must match.
+// - Paths are stored as the format can hold them: JSON replaces invalid UTF-8 with U+FFFD, CSV
+//   turns line breaks into spaces. Outcome() compares in that stored form, so such a path is still
+//   found on resume (two paths that differ only there share one record).
 // - Append writes one record and flushes it, so what is in the file survives a kill; it is safe to
 //   call from several threads.
 #pragma once
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +51,9 @@ class ResultFile {
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
 
-  // Path -> answered (true) or failed (false), over the file's records and this run's appends.
-  const std::map<std::string, bool>& recorded() const { return recorded_; }
+  // Answered (true) or failed (false) by the file's records and this run's appends; nullopt when
+  // the path has no record.
+  std::optional<bool> Outcome(const std::string& path) const;
   absl::Status Append(const FileResult& result);
 
  private:
@@ -55,11 +61,12 @@ class ResultFile {
       : path_(std::move(path)), csv_(csv), csv_columns_(std::move(csv_columns)) {}
   absl::Status ReadExisting();
   std::string CsvHeader() const;
+  std::string StoredPath(const std::string& path) const;
 
   std::string path_;
   bool csv_;
   std::vector<std::string> csv_columns_;
-  std::map<std::string, bool> recorded_;
+  std::map<std::string, bool> recorded_;  // stored path -> answered
   std::mutex mutex_;
   FILE* file_ = nullptr;
 };

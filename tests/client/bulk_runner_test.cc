@@ -97,6 +97,31 @@ TEST(RunBulk, AResultThatCannotBeRecordedStopsTheRunWithThatError) {
   EXPECT_LE(recorded, 5 + 1);
 }
 
+TEST(RunBulk, AnExceptionIsThatFilesErrorOrARecordFailureNeverAnEscape) {
+  Recorder recorder;
+  BulkOptions options;
+  options.concurrency = 3;
+  auto summary = RunBulk(
+      Names(9),
+      [](const std::string& path) -> absl::StatusOr<nlohmann::json> {
+        if (path == "img4.png") throw std::runtime_error("malformed answer");
+        return nlohmann::json::object();
+      },
+      recorder.Callback(), options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->ok, 8);
+  EXPECT_EQ(summary->failed, 1);
+  for (const FileResult& r : recorder.results) {
+    if (r.path != "img4.png") continue;
+    EXPECT_EQ(r.status.code(), absl::StatusCode::kInternal);
+    EXPECT_NE(r.status.message().find("malformed answer"), std::string::npos) << r.status;
+  }
+  summary = RunBulk(Names(9), OddFails, [](const FileResult&) -> absl::Status { throw std::runtime_error("no space"); },
+                    options);
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(summary.status().message().find("no space"), std::string::npos) << summary.status();
+}
+
 TEST(RunBulk, ProgressCountsEveryRecordedFile) {
   FILE* sink = std::tmpfile();
   ProgressMeter progress(sink, ProgressStyle::kLines, 20, absl::Hours(1));

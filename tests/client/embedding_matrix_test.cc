@@ -8,6 +8,10 @@
 #include <sstream>
 #include <thread>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 namespace beit::client {
 namespace {
 
@@ -25,8 +29,9 @@ struct Paths {
 };
 
 Paths FreshPaths(const std::string& name) {
-  Paths p{::testing::TempDir() + "/embedding_matrix_test_" + name + ".npy",
-          ::testing::TempDir() + "/embedding_matrix_test_" + name + ".index.txt"};
+  // The pid keeps concurrent runs of this test (ctest and a sanitizer pass) apart.
+  const std::string stem = ::testing::TempDir() + "/embedding_matrix_test_" + std::to_string(getpid()) + "_" + name;
+  Paths p{stem + ".npy", stem + ".index.txt"};
   fs::remove(p.npy);
   fs::remove(p.index);
   return p;
@@ -74,15 +79,88 @@ TEST(EmbeddingMatrix, ResumeContinuesAndCutsWhatAKillLeftHalfWritten) {
   EXPECT_EQ((*matrix)->Append("d.png", {1.f, 2.f, 3.f}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(EmbeddingMatrix, APathAlreadyInTheMatrixKeepsItsRow) {
+  const Paths p = FreshPaths("again");
+  {
+    auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+    ASSERT_TRUE(matrix.ok());
+    ASSERT_EQ(*(*matrix)->Append("a.png", {1.f, 2.f}), 0);
+    ASSERT_EQ(*(*matrix)->Append("two\nlines.png", {3.f, 4.f}), 1);
+  }
+  // Resumed after a kill between b's row and its results record: b runs again.
+  auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  EXPECT_EQ(*(*matrix)->Append("two\nlines.png", {3.f, 4.f}), 1);
+  EXPECT_EQ(*(*matrix)->Append("c.png", {5.f, 6.f}), 2);
+  EXPECT_EQ(*(*matrix)->Append("a.png", {1.f, 2.f}), 0);
+  ExpectNumpy(p.npy, "a.shape == (3, 2)");
+  EXPECT_EQ(ReadAll(p.index), "a.png\ntwo lines.png\nc.png\n");
+}
+
+TEST(EmbeddingMatrix, ResumeRefusesFilesFurtherApartThanAKillLeaves) {
+  const Paths p = FreshPaths("apart");
+  {
+    auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+    ASSERT_TRUE(matrix.ok());
+    for (const char* name : {"a", "b", "c"}) ASSERT_TRUE((*matrix)->Append(name, {1.f}).ok());
+  }
+  const std::string index = ReadAll(p.index);
+  fs::remove(p.index);
+  auto refused = EmbeddingMatrix::Open(p.npy, p.index, true);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("index"), std::string::npos) << refused.status();
+  EXPECT_NE(refused.status().message().find("missing"), std::string::npos) << refused.status();
+  std::ofstream(p.index) << "a\n";  // two lines short
+  refused = EmbeddingMatrix::Open(p.npy, p.index, true);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("losing rows"), std::string::npos) << refused.status();
+  ExpectNumpy(p.npy, "a.shape == (3, 1)");  // left as it was
+  std::ofstream(p.index) << index;
+  EXPECT_TRUE(EmbeddingMatrix::Open(p.npy, p.index, true).ok());
+}
+
+TEST(EmbeddingMatrix, AFailedWriteEndsAppendingAndResumeCutsItsTail) {
+  const Paths p = FreshPaths("full");
+  const std::vector<float> row(64, 1.f);  // 256 bytes
+  {
+    auto matrix = EmbeddingMatrix::Open(p.npy, p.index, false);
+    ASSERT_TRUE(matrix.ok());
+    ASSERT_TRUE((*matrix)->Append("a", row).ok());
+    // The disk fills up: files may not grow past 128 + 1.5 rows.
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit small = saved;
+    small.rlim_cur = 128 + 384;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    const auto failed = (*matrix)->Append("b", row);
+    const auto after = (*matrix)->Append("c", {2.f});  // fits, but must not be written
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_DFL);
+    EXPECT_EQ(failed.status().code(), absl::StatusCode::kDataLoss) << failed.status();
+    EXPECT_EQ(after.status(), failed.status());
+  }
+  auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  EXPECT_EQ((*matrix)->rows(), 1);
+  ASSERT_EQ(*(*matrix)->Append("b", row), 1);
+  ExpectNumpy(p.npy, "a.shape == (2, 64)");
+  EXPECT_EQ(ReadAll(p.index), "a\nb\n");
+}
+
 TEST(EmbeddingMatrix, ResumeRefusesAFileItDidNotWrite) {
   const Paths p = FreshPaths("foreign");
   std::ofstream(p.npy) << "not an npy file at all, but long enough to hold a header of 128 bytes......................"
                           "..............................................";
   EXPECT_EQ(EmbeddingMatrix::Open(p.npy, p.index, true).status().code(), absl::StatusCode::kFailedPrecondition);
   // A header of ours with a shape no run writes.
-  for (const std::string shape : {"(-1, 4)", "(2, -4)", "(2,)", "(x, 4)"}) {
+  for (const std::string shape : {"(-1, 4)", "(2, -4)", "(2,)", "(x, 4)", "fortran"}) {
     std::string header = NpyMatrixHeader(0, 0);
-    header.replace(header.find("(0, 0)"), 6, shape);
+    if (shape == "fortran") {
+      header.replace(header.find("False"), 5, "True ");  // column-major data is not ours to append to
+    } else {
+      header.replace(header.find("(0, 0)"), 6, shape);
+    }
     std::ofstream(p.npy, std::ios::binary) << header;
     EXPECT_EQ(EmbeddingMatrix::Open(p.npy, p.index, true).status().code(), absl::StatusCode::kFailedPrecondition) << shape;
   }

@@ -64,6 +64,20 @@ TEST_F(InputPathsTest, ErrorsNameTheirInput) {
   EXPECT_NE(paths.status().message().find("cannot name another"), std::string::npos) << paths.status();
 }
 
+TEST_F(InputPathsTest, SymlinkCyclesEndAndDanglingLinksAreSkipped) {
+  const std::string outside = root_ + "_outside";
+  fs::remove_all(outside);
+  fs::create_directories(outside);
+  std::ofstream(outside + "/f.png") << "x";
+  fs::create_directory_symlink("..", Path("sub/loop"));                  // a cycle back to the root
+  fs::create_directory_symlink(outside, Path("linked"));                 // a real directory elsewhere
+  fs::create_symlink(Path("gone.png"), Path("dangling.png"));            // points at nothing
+  const auto paths = ExpandInputs({Path("")});
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_EQ(*paths, (std::vector<std::string>{Path("a.JPG"), Path("b.png"), Path("linked/f.png"), Path("other/e.png"),
+                                              Path("sub/c.jpeg"), Path("sub/deeper/d.png")}));
+}
+
 TEST(OutputName, IsTheRelativePathPlusPngWithoutDotDot) {
   EXPECT_EQ(OutputName("shoes/a.jpg"), "shoes/a.jpg.png");
   EXPECT_EQ(OutputName("/data/shoes/a.jpg"), "data/shoes/a.jpg.png");

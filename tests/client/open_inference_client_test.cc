@@ -766,6 +766,21 @@ TEST_F(OpenInferenceClientTest, CliUsageErrorsExitTwo) {
   EXPECT_NE(run.out.find("unknown flag --no-such-flag"), std::string::npos) << run.out;
   run = Cli("classify --model cls --top-k many" + image);
   EXPECT_NE(run.out.find("--top-k: "), std::string::npos) << run.out;
+  // One dash works as two (as Abseil reads it), and is checked the same way.
+  run = Cli("classify -model cls -top-k many" + image);
+  EXPECT_EQ(run.exit_code, 2) << run.out;
+  EXPECT_NE(run.out.find("--top-k: "), std::string::npos) << run.out;
+  run = Cli("classify --model cls -no-such-flag" + image);
+  EXPECT_EQ(run.exit_code, 2) << run.out;
+  EXPECT_NE(run.out.find("unknown flag --no-such-flag"), std::string::npos) << run.out;
+  // A boolean is negated with --no-NAME (or Abseil's --noNAME), which takes no value.
+  run = Cli("segment --model seg --no-scores" + image);
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  run = Cli("segment --model seg --noscores -no_scores" + image);
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  run = Cli("segment --model seg --no-scores=1" + image);
+  EXPECT_EQ(run.exit_code, 2) << run.out;
+  EXPECT_NE(run.out.find("--no-scores takes no value"), std::string::npos) << run.out;
   run = Cli("classify --model cls --typed" + image, "");
   EXPECT_EQ(run.exit_code, 2) << run.out;
   EXPECT_NE(run.out.find("--typed needs --api v2"), std::string::npos) << run.out;
