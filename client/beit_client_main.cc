@@ -808,15 +808,20 @@ std::vector<std::string> CsvColumns(const std::string& command) {
 // More workers than this only queue on the server and cost threads.
 constexpr int kMaxBulkConcurrency = 256;
 
-// An opened output file, or the reason it cannot be: a file the command would overwrite or
-// continue wrongly (FAILED_PRECONDITION) is a usage error (exit 2); a file that cannot be read or
-// written is a runtime failure (exit 1).
+// Why an output file cannot be opened, as the exit code says it: a file the command would
+// overwrite or continue wrongly (FAILED_PRECONDITION) is a usage error (exit 2); a file that
+// cannot be read or written is a runtime failure (exit 1).
+void ThrowIfCannotOpen(const absl::Status& status) {
+  if (status.ok()) return;
+  const std::string message(status.message());
+  if (status.code() == absl::StatusCode::kFailedPrecondition) throw UsageError(message);
+  throw std::runtime_error(message);
+}
+
 template <typename T>
 std::unique_ptr<T> OpenedOrExit(absl::StatusOr<std::unique_ptr<T>> opened) {
-  if (opened.ok()) return *std::move(opened);
-  const std::string message(opened.status().message());
-  if (opened.status().code() == absl::StatusCode::kFailedPrecondition) throw UsageError(message);
-  throw std::runtime_error(message);
+  ThrowIfCannotOpen(opened.status());
+  return *std::move(opened);
 }
 
 // The --npy and index paths of a bulk embed run.
@@ -871,7 +876,9 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   if (GetFlag(FLAGS_retry_failed) && !resume) throw UsageError("--retry-failed goes with --resume");
   absl::StatusOr<std::vector<std::string>> inputs = beit::client::ExpandInputs(specs);
   if (!inputs.ok()) throw UsageError(std::string(inputs.status().message()));
-  // The matrix first: if it refuses, no results file has been started.
+  // An existing results file without --resume is refused before the matrix is created, and a
+  // refused matrix before the results file is: such a refusal leaves no new file behind.
+  ThrowIfCannotOpen(beit::client::ResultFile::CheckCanOpen(output, resume));
   std::unique_ptr<beit::client::EmbeddingMatrix> matrix;
   if (command == "embed") {
     const auto [npy, index] = MatrixPaths(output);
@@ -938,7 +945,13 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   options.stop = &g_stop;
   options.progress = &progress;
   const absl::StatusOr<beit::client::BulkSummary> summary = beit::client::RunBulk(
-      todo, task, [&](const beit::client::FileResult& r) { return results->Append(r); }, options);
+      todo, task,
+      [&](const beit::client::FileResult& r) {
+        if (absl::Status s = results->Append(r); !s.ok()) return s;
+        // A matrix that can no longer be written stops the run as the results file would.
+        return matrix != nullptr ? matrix->write_error() : absl::OkStatus();
+      },
+      options);
   progress.Finish();
   if (!summary.ok()) {
     std::fprintf(stderr, "beit-client: stopped: %s\n", std::string(summary.status().message()).c_str());
@@ -966,18 +979,14 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
                static_cast<long long>(failed),
                summary->interrupted ? absl::StrCat(", ", summary->not_started, " not started (--resume continues)").c_str() : "",
                output.c_str());
-  std::cout << line.dump() << std::endl;
+  std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;  // paths may not be UTF-8
   if (summary->interrupted) return 130;
   return failed > 0 ? 1 : 0;
 }
 
-// Whether `arg` is written as a flag: "--name..." or "-name..." (Abseil takes both); "-" and
-// "-5" are not.
-bool LooksLikeFlag(const std::string& arg) {
-  if (arg.size() < 2 || arg[0] != '-') return false;
-  if (arg[1] == '-') return arg.size() > 2;
-  return absl::ascii_isalpha(static_cast<unsigned char>(arg[1]));
-}
+// Whether Abseil reads `arg` as a flag: "--name..." or "-name..." (anything after one dash, so an
+// input named "-5.png" must be written "./-5.png" or after "--"); "-" alone is not.
+bool LooksLikeFlag(const std::string& arg) { return arg.size() >= 2 && arg[0] == '-' && arg != "--"; }
 
 // The arguments in the spelling Abseil parses, each flag checked first so that an unknown flag
 // or a value its flag cannot take is a usage error (exit 2) with our usage text, not Abseil's
@@ -1110,7 +1119,7 @@ int main(int argc, char** argv) {
     } else {
       throw UsageError("unknown command '" + command + (v2 ? "' with --api v2" : "'"));
     }
-    std::cout << out.dump(2) << std::endl;
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << std::endl;  // paths may not be UTF-8
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "beit-client: %s\n\n%s", e.what(), kUsage);

@@ -31,8 +31,11 @@ std::vector<std::string> IndexLines(const std::string& path) {
   return lines;
 }
 
-// A path as one index line holds it.
-std::string StoredPath(const std::string& path) { return absl::StrReplaceAll(path, {{"\r\n", " "}, {"\n", " "}, {"\r", " "}}); }
+// A path as one index line holds it: backslash, line feed and carriage return escaped as \\, \n
+// and \r, so that every path has its own line and no two paths share one.
+std::string StoredPath(const std::string& path) {
+  return absl::StrReplaceAll(path, {{"\\", "\\\\"}, {"\n", "\\n"}, {"\r", "\\r"}});
+}
 
 }  // namespace
 
@@ -58,6 +61,12 @@ absl::StatusOr<std::unique_ptr<EmbeddingMatrix>> EmbeddingMatrix::Open(const std
     if (absl::Status s = matrix->Continue(); !s.ok()) return s;
     return matrix;
   }
+  // No matrix, but an index that names rows: its matrix was removed (or never ours). Starting
+  // again would give earlier records' row numbers to other files.
+  if (const int64_t lines = static_cast<int64_t>(IndexLines(index_path).size()); lines > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(index_path, " names ", lines, " rows but ", npy_path,
+                                                      " is missing: remove the index (and the results file) to start again"));
+  }
   matrix->npy_ = std::fopen(npy_path.c_str(), "w+b");
   matrix->index_ = std::fopen(index_path.c_str(), "wb");
   if (matrix->npy_ == nullptr || matrix->index_ == nullptr) {
@@ -70,6 +79,7 @@ absl::StatusOr<std::unique_ptr<EmbeddingMatrix>> EmbeddingMatrix::Open(const std
 // Reads the existing matrix's header, cuts torn tails and opens both files for appending.
 absl::Status EmbeddingMatrix::Continue() {
   std::ifstream in(npy_path_, std::ios::binary);
+  if (!in) return absl::PermissionDeniedError(absl::StrCat(npy_path_, ": cannot read it to resume"));
   std::string header(kHeaderBytes, '\0');
   if (!in.read(header.data(), static_cast<std::streamsize>(header.size())) || header.compare(0, 6, "\x93NUMPY") != 0) {
     return absl::FailedPreconditionError(absl::StrCat(npy_path_, ": not a .npy written by beit-client; cannot resume it"));
@@ -130,6 +140,11 @@ absl::Status EmbeddingMatrix::WriteHeader() {
 EmbeddingMatrix::~EmbeddingMatrix() {
   if (npy_ != nullptr) std::fclose(npy_);
   if (index_ != nullptr) std::fclose(index_);
+}
+
+absl::Status EmbeddingMatrix::write_error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return broken_;
 }
 
 int64_t EmbeddingMatrix::rows() const {

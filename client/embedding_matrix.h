@@ -14,10 +14,12 @@
 // - The first row fixes `dim`; a row of another length is INVALID_ARGUMENT. Append is safe to call
 //   from several threads and returns the row's index. A path that already has a row keeps it:
 //   Append returns that row without writing (so a file re-run on resume, after a kill between its
-//   row and its results record, is not in the matrix twice). Paths are stored one per line, line
-//   breaks in them as spaces, and compared in that form.
+//   row and its results record, is not in the matrix twice). Paths are stored one per line with
+//   backslash, line feed and carriage return escaped as \\, \n and \r, and compared in that form.
+// - Without a .npy, an index that names rows is refused (with or without `resume`): its matrix was
+//   removed, and starting again would give earlier records' row numbers to other files.
 // - A failed write (disk full) leaves the files as a kill would, and every later Append returns
-//   the same error, so no row is ever written out of step with its index line.
+//   the same error (also write_error()), so no row is ever written out of step with its index line.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,8 @@ class EmbeddingMatrix {
 
   absl::StatusOr<int64_t> Append(const std::string& image_path, const std::vector<float>& row);
   int64_t rows() const;
+  // OK, or the write failure that ended appending.
+  absl::Status write_error() const;
 
  private:
   EmbeddingMatrix(std::string npy_path, std::string index_path)

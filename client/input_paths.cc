@@ -41,18 +41,23 @@ class PathList {
 
 // Follows directory symlinks, but enters each real directory once, so a link cycle (a -> ..)
 // ends; an entry that cannot be examined (a dangling link, a vanished file) is skipped, and so
-// is a subdirectory the user may not read. Only the top directory itself must be listable.
+// is a subdirectory the user may not read. The top directory itself must be listable, and a
+// listing that fails part-way is an error rather than a shorter list.
 absl::Status AddDirectory(const std::string& directory, PathList& out) {
   std::error_code error;
   std::vector<std::string> found;
+  auto cannot_list = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(directory, ": cannot list the directory: ", error.message()));
+  };
+  // Opened on its own first: skip_permission_denied below would make an unreadable top
+  // directory an empty one.
+  fs::directory_iterator top(directory, error);
+  if (error) return cannot_list();
   std::set<fs::path> entered = {fs::canonical(directory, error)};
   fs::recursive_directory_iterator it(
       directory, fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied, error);
-  if (error) return absl::InvalidArgumentError(absl::StrCat(directory, ": cannot list the directory: ", error.message()));
+  if (error) return cannot_list();
   for (; it != fs::recursive_directory_iterator(); it.increment(error)) {
-    if (error) {
-      return absl::InvalidArgumentError(absl::StrCat(directory, ": cannot list the directory: ", error.message()));
-    }
     std::error_code entry_error;
     if (it->is_directory(entry_error)) {
       const fs::path real = fs::canonical(it->path(), entry_error);
@@ -61,6 +66,9 @@ absl::Status AddDirectory(const std::string& directory, PathList& out) {
       found.push_back(it->path().string());
     }
   }
+  // A failed step (a subdirectory removed meanwhile, out of file descriptors) ends the loop with
+  // `error` set: the listing would be cut short, so it is the run's error.
+  if (error) return cannot_list();
   std::sort(found.begin(), found.end());
   for (std::string& path : found) out.Add(std::move(path));
   return absl::OkStatus();

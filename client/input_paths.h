@@ -14,7 +14,8 @@
 //                  that file's own error in the results, not the run's.
 //   Paths are returned once each (first occurrence wins) and in the order above.
 // - Errors (returned as absl::Status, INVALID_ARGUMENT or NOT_FOUND): an unreadable @FILE, a glob
-//   without matches, an unreadable directory, a nested @FILE.
+//   without matches, an unreadable directory (or one whose listing fails part-way; a subdirectory
+//   the user may not read is skipped), a nested @FILE.
 // - OutputName(path) is where a file's PNG goes below --output-dir: the path made relative and
 //   without '..' (leading '/', './' and '../' parts dropped) plus ".png", so "shoes/a.jpg" gives
 //   "shoes/a.jpg.png" and two inputs never share a name unless their paths only differ in those

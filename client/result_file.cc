@@ -87,17 +87,23 @@ std::string ResultFile::CsvHeader() const {
   return absl::StrJoin(names, ",");
 }
 
-absl::StatusOr<std::unique_ptr<ResultFile>> ResultFile::Open(const std::string& path, std::vector<std::string> csv_columns,
-                                                             bool resume) {
-  const bool csv = absl::EndsWith(absl::AsciiStrToLower(path), ".csv");
-  std::unique_ptr<ResultFile> file(new ResultFile(path, csv, std::move(csv_columns)));
+absl::Status ResultFile::CheckCanOpen(const std::string& path, bool resume) {
   std::error_code error;
-  const bool exists = std::filesystem::exists(path, error);
-  const bool has_content = exists && std::filesystem::file_size(path, error) > 0;
+  const bool has_content = std::filesystem::exists(path, error) && std::filesystem::file_size(path, error) > 0;
   if (has_content && !resume) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " exists: pass --resume to continue that run, or remove the file to start again"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ResultFile>> ResultFile::Open(const std::string& path, std::vector<std::string> csv_columns,
+                                                             bool resume) {
+  const bool csv = absl::EndsWith(absl::AsciiStrToLower(path), ".csv");
+  std::unique_ptr<ResultFile> file(new ResultFile(path, csv, std::move(csv_columns)));
+  if (absl::Status s = CheckCanOpen(path, resume); !s.ok()) return s;
+  std::error_code error;
+  const bool has_content = std::filesystem::exists(path, error) && std::filesystem::file_size(path, error) > 0;
   if (has_content) {
     if (absl::Status s = file->ReadExisting(); !s.ok()) return s;
   }

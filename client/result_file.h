@@ -47,6 +47,8 @@ class ResultFile {
  public:
   static absl::StatusOr<std::unique_ptr<ResultFile>> Open(const std::string& path,
                                                           std::vector<std::string> csv_columns, bool resume);
+  // Open's refusal of an existing file without `resume`, without creating anything.
+  static absl::Status CheckCanOpen(const std::string& path, bool resume);
   ~ResultFile();
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;

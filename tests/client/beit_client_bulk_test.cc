@@ -293,6 +293,17 @@ TEST_F(BeitClientBulkTest, EmbedWritesAMatrixWhoseRowsAreTheIndexedFilesEmbeddin
   const json again = Records(Work("e.jsonl")).back();
   EXPECT_EQ(again["path"], dropped["path"]);
   EXPECT_EQ(again["row"], dropped["row"]);
+
+  // The matrix removed, the records and index kept: neither a new run nor a resume renumbers rows.
+  fs::remove(Work("e.npy"));
+  ClientRun refused = Client("embed --model cls " + Images() + "/trouser --output e.jsonl");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("e.jsonl exists: pass --resume"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(Work("e.npy"))) << "nothing created by a refused run";
+  refused = Client("embed --model cls " + Images() + "/trouser --output e.jsonl --resume");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("e.npy is missing"), std::string::npos) << refused.err;
+  EXPECT_EQ(ReadAll(Work("e.index.txt")), index_before);
 }
 
 TEST_F(BeitClientBulkTest, SegmentAndExplainWriteAPngPerFileUnderOutputDir) {

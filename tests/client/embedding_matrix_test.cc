@@ -93,8 +93,11 @@ TEST(EmbeddingMatrix, APathAlreadyInTheMatrixKeepsItsRow) {
   EXPECT_EQ(*(*matrix)->Append("two\nlines.png", {3.f, 4.f}), 1);
   EXPECT_EQ(*(*matrix)->Append("c.png", {5.f, 6.f}), 2);
   EXPECT_EQ(*(*matrix)->Append("a.png", {1.f, 2.f}), 0);
-  ExpectNumpy(p.npy, "a.shape == (3, 2)");
-  EXPECT_EQ(ReadAll(p.index), "a.png\ntwo lines.png\nc.png\n");
+  // Paths that differ only in what the index escapes keep rows of their own.
+  EXPECT_EQ(*(*matrix)->Append("two lines.png", {7.f, 8.f}), 3);
+  EXPECT_EQ(*(*matrix)->Append("two\\nlines.png", {9.f, 0.f}), 4);
+  ExpectNumpy(p.npy, "a.shape == (5, 2)");
+  EXPECT_EQ(ReadAll(p.index), "a.png\ntwo\\nlines.png\nc.png\ntwo lines.png\ntwo\\\\nlines.png\n");
 }
 
 TEST(EmbeddingMatrix, ResumeRefusesFilesFurtherApartThanAKillLeaves) {
@@ -117,6 +120,15 @@ TEST(EmbeddingMatrix, ResumeRefusesFilesFurtherApartThanAKillLeaves) {
   ExpectNumpy(p.npy, "a.shape == (3, 1)");  // left as it was
   std::ofstream(p.index) << index;
   EXPECT_TRUE(EmbeddingMatrix::Open(p.npy, p.index, true).ok());
+  // The matrix removed, its index kept: starting again would renumber the recorded rows.
+  fs::remove(p.npy);
+  for (const bool resume : {true, false}) {
+    refused = EmbeddingMatrix::Open(p.npy, p.index, resume);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(refused.status().message().find("is missing"), std::string::npos) << refused.status();
+    EXPECT_EQ(ReadAll(p.index), index) << "the index is left as it was";
+    EXPECT_FALSE(fs::exists(p.npy));
+  }
 }
 
 TEST(EmbeddingMatrix, AFailedWriteEndsAppendingAndResumeCutsItsTail) {
@@ -139,6 +151,7 @@ TEST(EmbeddingMatrix, AFailedWriteEndsAppendingAndResumeCutsItsTail) {
     signal(SIGXFSZ, SIG_DFL);
     EXPECT_EQ(failed.status().code(), absl::StatusCode::kDataLoss) << failed.status();
     EXPECT_EQ(after.status(), failed.status());
+    EXPECT_EQ((*matrix)->write_error(), failed.status());
   }
   auto matrix = EmbeddingMatrix::Open(p.npy, p.index, true);
   ASSERT_TRUE(matrix.ok()) << matrix.status();

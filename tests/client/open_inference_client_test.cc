@@ -773,6 +773,10 @@ TEST_F(OpenInferenceClientTest, CliUsageErrorsExitTwo) {
   run = Cli("classify --model cls -no-such-flag" + image);
   EXPECT_EQ(run.exit_code, 2) << run.out;
   EXPECT_NE(run.out.find("unknown flag --no-such-flag"), std::string::npos) << run.out;
+  // Abseil reads anything after one dash as a flag; an input named so is a usage error, not a crash.
+  run = Cli("classify --model cls -5.png");
+  EXPECT_EQ(run.exit_code, 2) << run.out;
+  EXPECT_NE(run.out.find("unknown flag --5.png"), std::string::npos) << run.out;
   // A boolean is negated with --no-NAME (or Abseil's --noNAME), which takes no value.
   run = Cli("segment --model seg --no-scores" + image);
   EXPECT_EQ(run.exit_code, 0) << run.out;
