@@ -876,12 +876,18 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   if (GetFlag(FLAGS_retry_failed) && !resume) throw UsageError("--retry-failed goes with --resume");
   absl::StatusOr<std::vector<std::string>> inputs = beit::client::ExpandInputs(specs);
   if (!inputs.ok()) throw UsageError(std::string(inputs.status().message()));
-  // An existing results file without --resume is refused before the matrix is created, and a
-  // refused matrix before the results file is: such a refusal leaves no new file behind.
+  // Refusals come before the first file is created: an existing results file without --resume,
+  // then the matrix's own checks.
   ThrowIfCannotOpen(beit::client::ResultFile::CheckCanOpen(output, resume));
   std::unique_ptr<beit::client::EmbeddingMatrix> matrix;
   if (command == "embed") {
     const auto [npy, index] = MatrixPaths(output);
+    // Records without their matrix: a new matrix would give their rows to other files.
+    std::error_code error;
+    if (resume && std::filesystem::file_size(output, error) > 0 && !error && !std::filesystem::exists(npy, error)) {
+      throw UsageError(absl::StrCat(output, " records rows of ", npy,
+                                    ", which is missing: remove the results file and the index to start again"));
+    }
     matrix = OpenedOrExit(beit::client::EmbeddingMatrix::Open(npy, index, resume));
   }
   const std::unique_ptr<beit::client::ResultFile> results =
@@ -947,9 +953,12 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
   const absl::StatusOr<beit::client::BulkSummary> summary = beit::client::RunBulk(
       todo, task,
       [&](const beit::client::FileResult& r) {
-        if (absl::Status s = results->Append(r); !s.ok()) return s;
-        // A matrix that can no longer be written stops the run as the results file would.
-        return matrix != nullptr ? matrix->write_error() : absl::OkStatus();
+        // A matrix that can no longer be written stops the run as the results file would, before
+        // this file is recorded: --resume then does it again (a row it did get is kept).
+        if (matrix != nullptr) {
+          if (absl::Status s = matrix->write_error(); !s.ok()) return s;
+        }
+        return results->Append(r);
       },
       options);
   progress.Finish();

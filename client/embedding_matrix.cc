@@ -22,10 +22,13 @@ int64_t WholeRows(uintmax_t bytes, int64_t dim) {
   return static_cast<int64_t>((bytes - kHeaderBytes) / (static_cast<uintmax_t>(dim) * sizeof(float)));
 }
 
-// The complete ('\n'-ended) lines of the index file.
-std::vector<std::string> IndexLines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+// The complete ('\n'-ended) lines of the index file; none when there is no file.
+absl::StatusOr<std::vector<std::string>> IndexLines(const std::string& path) {
   std::vector<std::string> lines;
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return lines;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot read it to resume"));
   std::string line;
   while (std::getline(in, line) && !in.eof()) lines.push_back(line);
   return lines;
@@ -63,9 +66,11 @@ absl::StatusOr<std::unique_ptr<EmbeddingMatrix>> EmbeddingMatrix::Open(const std
   }
   // No matrix, but an index that names rows: its matrix was removed (or never ours). Starting
   // again would give earlier records' row numbers to other files.
-  if (const int64_t lines = static_cast<int64_t>(IndexLines(index_path).size()); lines > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(index_path, " names ", lines, " rows but ", npy_path,
-                                                      " is missing: remove the index (and the results file) to start again"));
+  const absl::StatusOr<std::vector<std::string>> lines = IndexLines(index_path);
+  if (!lines.ok()) return lines.status();
+  if (!lines->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(index_path, " names ", lines->size(), " rows but ", npy_path,
+                                                      " is missing: remove the index and the results file to start again"));
   }
   matrix->npy_ = std::fopen(npy_path.c_str(), "w+b");
   matrix->index_ = std::fopen(index_path.c_str(), "wb");
@@ -100,7 +105,9 @@ absl::Status EmbeddingMatrix::Continue() {
   }
   std::error_code error;
   const bool index_exists = std::filesystem::exists(index_path_, error);
-  const std::vector<std::string> index_lines = IndexLines(index_path_);
+  const absl::StatusOr<std::vector<std::string>> read_index = IndexLines(index_path_);
+  if (!read_index.ok()) return read_index.status();
+  const std::vector<std::string>& index_lines = *read_index;
   const int64_t index_rows = static_cast<int64_t>(index_lines.size());
   const int64_t data_rows = WholeRows(std::filesystem::file_size(npy_path_, error), dim_);
   rows_ = dim_ == 0 ? 0 : std::min({header_rows, data_rows, index_rows});

@@ -6,6 +6,7 @@
 // explain write their PNGs.
 #include <gtest/gtest.h>
 #include <pty.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,12 +118,18 @@ class BeitClientBulkTest : public ::testing::Test {
     return argv;
   }
 
-  // Starts beit-client with stdout and stderr going to files in the work folder.
-  pid_t Spawn(const std::string& args) const {
+  // Starts beit-client with stdout and stderr going to files in the work folder; with
+  // `max_file_bytes`, no file it writes may grow past that (a full disk, as RLIMIT_FSIZE).
+  pid_t Spawn(const std::string& args, rlim_t max_file_bytes = 0) const {
     const std::vector<std::string> argv = Command(args);
     const pid_t pid = fork();
     if (pid == 0) {
       if (chdir(work_.c_str()) != 0) _exit(127);
+      if (max_file_bytes > 0) {
+        signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG, as on a full disk
+        const rlimit limit{max_file_bytes, max_file_bytes};
+        if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(127);
+      }
       freopen("client.out", "w", stdout);
       freopen("client.err", "w", stderr);
       std::vector<char*> raw;
@@ -302,8 +309,41 @@ TEST_F(BeitClientBulkTest, EmbedWritesAMatrixWhoseRowsAreTheIndexedFilesEmbeddin
   EXPECT_FALSE(fs::exists(Work("e.npy"))) << "nothing created by a refused run";
   refused = Client("embed --model cls " + Images() + "/trouser --output e.jsonl --resume");
   EXPECT_EQ(refused.exit_code, 2) << refused.err;
-  EXPECT_NE(refused.err.find("e.npy is missing"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("records rows of e.npy, which is missing"), std::string::npos) << refused.err;
   EXPECT_EQ(ReadAll(Work("e.index.txt")), index_before);
+}
+
+TEST_F(BeitClientBulkTest, AFullDiskStopsAnEmbedRunAndResumeFinishesIt) {
+  // Room for the .npy's header and three 64-float rows, and a quarter of a fourth.
+  const std::string args = "embed --model cls " + Images() + "/trouser --output e.jsonl --concurrency 1 --progress none";
+  const ClientRun full = Wait(Spawn(args, 128 + 3 * 256 + 64));
+  EXPECT_EQ(full.exit_code, 1) << full.err;
+  EXPECT_NE(full.err.find("stopped: "), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("e.npy: write failed"), std::string::npos) << full.err;
+  // The file whose row could not be written is not recorded, so --resume does it again.
+  const std::vector<json> partial = Records(Work("e.jsonl"));
+  EXPECT_EQ(partial.size(), 3u);
+  for (const json& r : partial) EXPECT_EQ(r["ok"], true) << r;
+
+  const ClientRun resumed = Client(args + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const std::vector<json> records = Records(Work("e.jsonl"));
+  std::vector<std::string> index;
+  {
+    std::ifstream in(Work("e.index.txt"));
+    for (std::string line; std::getline(in, line);) index.push_back(line);
+  }
+  EXPECT_GT(records.size(), 10u);
+  ASSERT_EQ(records.size(), index.size());
+  std::set<size_t> rows;
+  for (const json& r : records) {
+    ASSERT_EQ(r["ok"], true) << r;
+    const size_t row = r["row"];
+    ASSERT_LT(row, index.size());
+    EXPECT_EQ(index[row], r["path"]);
+    EXPECT_TRUE(rows.insert(row).second) << "row " << row << " twice";
+  }
+  EXPECT_EQ(ReadAll(Work("e.npy")).size(), 128 + index.size() * 64 * sizeof(float));
 }
 
 TEST_F(BeitClientBulkTest, SegmentAndExplainWriteAPngPerFileUnderOutputDir) {
