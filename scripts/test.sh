@@ -12,15 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
+# Each stage's header says when it starts, so a slow stage shows in CI's log (budget: 30 min).
+stage() { echo "== $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
 scripts/install_deps.sh --dev
 
-echo "== Release build and tests"
+stage "Release build and tests"
 scripts/build.sh
 NATIVE_TIER=$(env -u ONEDNN_MAX_CPU_ISA build/tools/beit-run --cpu-info | sed -n 's/^cpu_tier: //p')
 echo "== CPU tier: $NATIVE_TIER (native)"
 env -u ONEDNN_MAX_CPU_ISA ctest --test-dir build --output-on-failure -j2 -LE long
 
-echo "== The engine's tests and golden fixtures at each lower CPU tier (label model)"
+stage "The engine's tests and golden fixtures at each lower CPU tier (label model)"
 # ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels together; a cap above the CPU gives a lower
 # tier, which beit-run --cpu-info reports: such tiers are skipped, and said so.
 ran=("$NATIVE_TIER (native, all labels)") skipped=()
@@ -29,7 +32,7 @@ for tier in AVX2 AVX512_CORE AVX512_CORE_VNNI AVX512_CORE_BF16 AVX512_CORE_AMX; 
   [[ "$name" == "$NATIVE_TIER" ]] && continue
   got=$(ONEDNN_MAX_CPU_ISA=$tier build/tools/beit-run --cpu-info | sed -n 's/^cpu_tier: //p')
   if [[ "$got" != "$name" ]]; then skipped+=("$name (above this CPU)"); continue; fi
-  echo "-- tier $name"
+  echo "-- tier $name (at $((SECONDS / 60))m$((SECONDS % 60))s)"
   ONEDNN_MAX_CPU_ISA=$tier ctest --test-dir build --output-on-failure -j2 -L model
   ran+=("$name")
 done
@@ -40,13 +43,13 @@ if [[ "$NATIVE_TIER" != "avx2" ]]; then
 fi
 echo "== CPU tiers: ran ${ran[*]}; served models at avx2 and native; skipped: ${skipped[*]:-none}"
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 scripts/build.sh --sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -LE "long|train"
 
-echo "== ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger, beit-client's bulk runner and progress meter"
+stage "ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger, beit-client's bulk runner and progress meter"
 # (The gRPC end-to-end tests are not run under TSan: Debian's gRPC and Abseil are not instrumented,
 # so TSan cannot see their synchronisation and reports only false positives inside them. For the
 # same reason with libgomp, the model computes with one OpenMP thread per call here: the server's
@@ -57,8 +60,10 @@ for t in "${TSAN_TESTS[@]}"; do
   OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/tests/$t" --gtest_brief=1
 done
 
-echo "== libFuzzer: each target for a bounded time (clang, ASan+UBSan)"
+stage "libFuzzer: each target for a bounded time (clang, ASan+UBSan)"
 scripts/fuzz.sh "${BEIT_FUZZ_SECONDS:-30}"
 
-echo "== The container image: docker/Dockerfile built with buildah, started as its user, checked"
+stage "The container image: docker/Dockerfile built with buildah, started as its user, checked"
 scripts/container_check.sh --self-test
+
+echo "== every test passed in $((SECONDS / 60))m$((SECONDS % 60))s"
