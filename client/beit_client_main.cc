@@ -884,7 +884,7 @@ int RunMany(const Session& s, const std::string& command, const std::vector<std:
     const auto [npy, index] = MatrixPaths(output);
     // Records without their matrix: a new matrix would give their rows to other files.
     std::error_code error;
-    if (resume && std::filesystem::file_size(output, error) > 0 && !error && !std::filesystem::exists(npy, error)) {
+    if (resume && beit::client::ResultFile::Started(output) && !std::filesystem::exists(npy, error)) {
       throw UsageError(absl::StrCat(output, " records rows of ", npy,
                                     ", which is missing: remove the results file and the index to start again"));
     }

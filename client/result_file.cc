@@ -76,7 +76,9 @@ std::string ResultFile::StoredPath(const std::string& path) const {
 }
 
 std::optional<bool> ResultFile::Outcome(const std::string& path) const {
-  const auto found = recorded_.find(StoredPath(path));
+  const std::string stored = StoredPath(path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto found = recorded_.find(stored);
   if (found == recorded_.end()) return std::nullopt;
   return found->second;
 }
@@ -87,10 +89,14 @@ std::string ResultFile::CsvHeader() const {
   return absl::StrJoin(names, ",");
 }
 
-absl::Status ResultFile::CheckCanOpen(const std::string& path, bool resume) {
+bool ResultFile::Started(const std::string& path) {
   std::error_code error;
-  const bool has_content = std::filesystem::exists(path, error) && std::filesystem::file_size(path, error) > 0;
-  if (has_content && !resume) {
+  const uintmax_t bytes = std::filesystem::file_size(path, error);
+  return !error && bytes > 0;
+}
+
+absl::Status ResultFile::CheckCanOpen(const std::string& path, bool resume) {
+  if (Started(path) && !resume) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " exists: pass --resume to continue that run, or remove the file to start again"));
   }
@@ -99,12 +105,10 @@ absl::Status ResultFile::CheckCanOpen(const std::string& path, bool resume) {
 
 absl::StatusOr<std::unique_ptr<ResultFile>> ResultFile::Open(const std::string& path, std::vector<std::string> csv_columns,
                                                              bool resume) {
+  if (absl::Status s = CheckCanOpen(path, resume); !s.ok()) return s;
   const bool csv = absl::EndsWith(absl::AsciiStrToLower(path), ".csv");
   std::unique_ptr<ResultFile> file(new ResultFile(path, csv, std::move(csv_columns)));
-  if (absl::Status s = CheckCanOpen(path, resume); !s.ok()) return s;
-  std::error_code error;
-  const bool has_content = std::filesystem::exists(path, error) && std::filesystem::file_size(path, error) > 0;
-  if (has_content) {
+  if (Started(path)) {
     if (absl::Status s = file->ReadExisting(); !s.ok()) return s;
   }
   file->file_ = std::fopen(path.c_str(), "ab");

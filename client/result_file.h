@@ -47,6 +47,8 @@ class ResultFile {
  public:
   static absl::StatusOr<std::unique_ptr<ResultFile>> Open(const std::string& path,
                                                           std::vector<std::string> csv_columns, bool resume);
+  // Whether `path` is a file with something in it: a run to continue (or to refuse to overwrite).
+  static bool Started(const std::string& path);
   // Open's refusal of an existing file without `resume`, without creating anything.
   static absl::Status CheckCanOpen(const std::string& path, bool resume);
   ~ResultFile();
@@ -69,7 +71,7 @@ class ResultFile {
   bool csv_;
   std::vector<std::string> csv_columns_;
   std::map<std::string, bool> recorded_;  // stored path -> answered
-  std::mutex mutex_;
+  mutable std::mutex mutex_;  // guards file_ and recorded_
   FILE* file_ = nullptr;
 };
 
