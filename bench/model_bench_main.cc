@@ -9,7 +9,10 @@
 // the patch embedding), achieved GFLOP/s, and efficiency against oneDNN's own matmul (same precision) measured
 // in the same process on the MLP's first matmul shape (m = tokens of the batch, k = hidden size,
 // n = intermediate size), and against the CPU's own multiply-add ceiling for the precision's
-// instruction (bench/cpu_peak.h, measured once per process).
+// instruction (bench/cpu_peak.h, measured once per process), and the kernel policy in force
+// (model/ops/kernel_policy.h). With --profile[=N] (default 5), N more forwards per batch size are
+// timed by op class (model/ops/op_profile.h) and the line gains "profile": milliseconds per batch
+// for each class, the total, and the share outside the Linears' matmuls.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -25,7 +28,9 @@
 
 #include "bench/cpu_peak.h"
 #include "model/ops/compute_backend.h"
+#include "model/ops/kernel_policy.h"
 #include "model/ops/memory_reuse.h"
+#include "model/ops/op_profile.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
 
@@ -40,12 +45,13 @@ struct Options {
   int warmup = 3;
   std::string precision = "f32";
   std::string peer = "beit-serve";
+  int profile = 0;  // forwards per batch size timed by op class (0: no profile)
 };
 
 [[noreturn]] void Usage(const std::string& error) {
   std::fprintf(stderr,
                "beit-bench: %s\nUsage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] "
-               "[--min-runs N] [--warmup N] [--precision f32|bf16|int8] [--peer NAME] [--json]\n",
+               "[--min-runs N] [--warmup N] [--precision f32|bf16|int8] [--peer NAME] [--profile[=N]] [--json]\n",
                error.c_str());
   std::exit(2);
 }
@@ -76,6 +82,11 @@ Options Parse(int argc, char** argv) {
       o.precision = value();
     } else if (a == "--peer") {
       o.peer = value();
+    } else if (a == "--profile") {
+      o.profile = 5;
+    } else if (a.rfind("--profile=", 0) == 0) {
+      o.profile = std::stoi(a.substr(10));
+      if (o.profile < 1) Usage("--profile=N: N is at least 1");
     } else if (a == "--json") {
       // JSON lines are the only output; accepted for compare.sh's documented command.
     } else {
@@ -108,6 +119,32 @@ double PeakRssMb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Milliseconds per batch by op class (model/ops/op_profile.h) over `runs` forwards after the timed
+// ones, their sum, what no class claimed ("unclassified": time outside every timed scope), and the
+// share of the forward spent outside the Linears' matmuls.
+nlohmann::ordered_json Profile(const beit::ModelRunner& model, const beit::RunInputs& inputs, int runs) {
+  beit::TakeOpProfile();
+  beit::SetOpProfiling(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < runs; ++i) model.Run(inputs, {});
+  const double total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / runs;
+  beit::SetOpProfiling(false);
+  const beit::OpProfile seconds = beit::TakeOpProfile();
+  nlohmann::ordered_json ms;
+  double classified = 0;
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    const double v = seconds[i] * 1e3 / runs;
+    ms[beit::OpClassName(static_cast<beit::OpClass>(i))] = v;
+    classified += v;
+  }
+  ms["unclassified"] = std::max(0.0, total_ms - classified);
+  ms["total"] = total_ms;
+  const double matmuls = ms["linear_matmul"].get<double>();
+  ms["outside_linear_matmuls_share"] = total_ms > 0 ? 1.0 - matmuls / total_ms : 0.0;
+  ms["runs"] = runs;
+  return ms;
 }
 
 void Bench(const Options& o) {
@@ -163,6 +200,8 @@ void Bench(const Options& o) {
                                    {"load_s", load_s},
                                    {"compute", beit::ComputeBackendVersion() + " " + beit::ComputeBackendIsa()},
                                    {"cpu_tier", beit::ComputeBackendIsa()}};
+    if (o.profile > 0) line["profile"] = Profile(*model, inputs, o.profile);
+    line["kernel_policy"] = beit::KernelPolicyName();
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
   }

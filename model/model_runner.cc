@@ -1,5 +1,7 @@
 #include "model/model_runner.h"
 
+#include "model/ops/op_profile.h"
+
 #include "model/beit/beit_model.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/cpu_tier.h"
@@ -124,6 +126,8 @@ ModelHead ModelRunner::head() const {
 bool ModelRunner::has_pooler() const { return classifier_ || (bare_ && architecture_ == "BeitModel"); }
 
 std::vector<NamedOutput> ModelRunner::Run(const RunInputs& in, const RunOptions& options) const {
+  // Everything a head does outside the encoder and the ops that time themselves.
+  ScopedOpTimer timer(OpClass::kEmbeddingsAndHeads);
   dnnl::stream stream(CpuEngine());
   BeitModelInputs inputs;
   inputs.pixel_values = &in.pixel_values;

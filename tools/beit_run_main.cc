@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "model/ops/cpu_tier.h"
+#include "model/ops/kernel_policy.h"
 #include "model/ops/fused_attention.h"
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
@@ -75,7 +76,8 @@ void PrintCpuInfo() {
   std::cout << "cpu_tier: " << beit::CpuTierName(beit::EffectiveCpuTier()) << "\n"
             << "fused_attention_f32: " << (f32 ? f32 : "none (oneDNN primitives)") << "\n"
             << "fused_attention_bf16: " << (bf16 ? bf16 : "none (oneDNN primitives)") << "\n"
-            << "int8_weight_bits: " << (beit::TierHasVnni(beit::EffectiveCpuTier()) ? 8 : 7) << "\n";
+            << "int8_weight_bits: " << (beit::TierHasVnni(beit::EffectiveCpuTier()) ? 8 : 7) << "\n"
+            << "kernel_policy: " << beit::KernelPolicyName() << "\n";
   for (beit::Precision p : {beit::Precision::kF32, beit::Precision::kBF16, beit::Precision::kInt8}) {
     const auto why = beit::PrecisionUnsupportedReason(p);
     std::cout << "precision_" << beit::PrecisionName(p) << ": " << (why ? "no: " + *why : std::string("yes")) << "\n";
@@ -130,7 +132,12 @@ int main(int argc, char** argv) {
     } else if (arg == "--debug") {
       options.debug = true;
     } else if (arg == "--cpu-info") {
-      PrintCpuInfo();
+      try {
+        PrintCpuInfo();
+      } catch (const std::exception& e) {  // e.g. a BEIT_KERNEL_POLICY it does not know
+        std::cerr << "beit-run: " << e.what() << "\n";
+        return 1;
+      }
       return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;

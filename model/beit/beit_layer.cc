@@ -1,6 +1,7 @@
 #include "model/beit/beit_layer.h"
 
-#include "model/ops/cpu_tier.h"
+#include "model/ops/kernel_policy.h"
+#include "model/ops/op_profile.h"
 
 #include <algorithm>
 
@@ -83,20 +84,25 @@ void BeitLayer::Forward(dnnl::stream& stream, float* x, int64_t batch, int64_t t
   const int64_t rows = batch * tokens, C = hidden_;
   // Which activations stay bf16: those whose producer and consumer both work in bf16.
   const Precision precision = qkv_.precision();
-  const dt attention_type = UsesBf16Operands(precision) ? dt::bf16 : dt::f32;
+  const dt attention_type = AttentionUsesBf16(precision) ? dt::bf16 : dt::f32;
   const dt bf16_linear_input = precision == Precision::kBF16 ? dt::bf16 : dt::f32;
+  // The attention writes bf16 context only from bf16 operands.
+  const dt context_type = attention_type == dt::bf16 ? bf16_linear_input : dt::f32;
   s.normed.resize(rows * C);
   // [B, H, N, N] is 123 MB per image at 640x640: only when the kernels use it.
   if (attention_.NeedsProbsBuffer(attention_type, keep_probs)) {
     s.probs.resize(batch * attention_.heads() * tokens * tokens);
   }
   const ActivationView qkv = s.qkv.Resize(rows * 3 * C, attention_type);
-  const ActivationView context = s.context.Resize(rows * C, bf16_linear_input);
+  const ActivationView context = s.context.Resize(rows * C, context_type);
   const ActivationView mlp = s.mlp.Resize(rows * intermediate_, bf16_linear_input);
 
   layernorm_before_.Forward(stream, x, rows, s.normed.data());
   qkv_.Forward(stream, F32View(s.normed.data()), rows, tokens, qkv);
-  attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, s.probs.data(), context, s.probs_bf16);
+  {
+    ScopedOpTimer timer(OpClass::kAttention);
+    attention_.Forward(stream, qkv, batch, tokens, bias, head_mask, keep_probs, s.probs.data(), context, s.probs_bf16);
+  }
   attention_output_.Forward(stream, context, rows, tokens, F32View(x));
   layernorm_after_.Forward(stream, x, rows, s.normed.data());
   intermediate_dense_.Forward(stream, F32View(s.normed.data()), rows, tokens, mlp);

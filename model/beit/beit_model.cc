@@ -1,5 +1,7 @@
 #include "model/beit/beit_model.h"
 
+#include "model/ops/op_profile.h"
+
 #include <algorithm>
 
 #include "model/model_error.h"
@@ -55,9 +57,13 @@ BeitModelOutput BeitModel::Forward(dnnl::stream& stream, const BeitModelInputs& 
     }
   }
 
+  ScopedOpTimer encoder_timer(OpClass::kOther);  // the encoder's own glue; its ops time themselves
   BeitModelOutput out;
   std::vector<float> x;
-  std::tie(out.grid_h, out.grid_w) = embeddings_.Forward(stream, *in.pixel_values, in.bool_masked_pos, x);
+  {
+    ScopedOpTimer timer(OpClass::kEmbeddingsAndHeads);
+    std::tie(out.grid_h, out.grid_w) = embeddings_.Forward(stream, *in.pixel_values, in.bool_masked_pos, x);
+  }
   const int64_t B = in.pixel_values->shape[0], N = out.grid_h * out.grid_w + 1;
   const Shape hidden_shape{B, N, C};
 

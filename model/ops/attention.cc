@@ -1,17 +1,18 @@
 #include "model/ops/attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
 #include "model/ops/fused_attention.h"
+#include "model/ops/kernel_policy.h"
 #include "model/model_error.h"
 
 namespace beit {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-using dims = dnnl::memory::dims;
 
 AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim, bool fused)
     : heads_(heads),
@@ -19,8 +20,13 @@ AttentionKernels::AttentionKernels(int64_t heads, int64_t head_dim, bool fused)
       query_scale_(1.0f / std::sqrt(static_cast<float>(head_dim))),
       fused_(fused) {}
 
+bool AttentionKernels::RunsFused(dt operands) const {
+  if (operands == dt::bf16 && ActiveKernelPolicy().bf16_attention_on_onednn) return false;
+  return fused_ && FusedAttentionSupported(operands, head_dim_);
+}
+
 bool AttentionKernels::NeedsProbsBuffer(dt operands, bool keep_probs) const {
-  return keep_probs || !(fused_ && FusedAttentionSupported(operands, head_dim_));
+  return keep_probs || !RunsFused(operands);
 }
 
 void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, int64_t batch, int64_t tokens,
@@ -32,7 +38,7 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   if (context.type != dt::f32 && !(context.type == dt::bf16 && T == dt::bf16)) {
     throw ModelError("attention writes f32 context, or bf16 from bf16 operands");
   }
-  if (fused_ && FusedAttentionSupported(T, d)) {
+  if (RunsFused(T)) {
     stream.wait();  // the QKV projection has written qkv
     FusedAttention(qkv, {batch, N, H, d}, bias, head_mask, keep_probs ? probs : nullptr, context);
     return;
@@ -40,27 +46,43 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   const int64_t element_size = ElementBytes(T);
   const char* qkv_bytes = static_cast<const char*>(qkv.data);
 
-  // Per image: Q as [H, N, d] and K^T as [H, d, N], both strided views into qkv.
-  dnnl::memory::desc q_md({H, N, d}, T, dims{d, 3 * C, 1});
-  dnnl::memory::desc kt_md({H, d, N}, T, dims{d, 1, 3 * C});
-  dnnl::memory::desc s_md({H, N, N}, dt::f32, tag::abc);
+  // Q, K and V copied out of qkv into dense [B, N, C] blocks: oneDNN 2.6's brgemm matmuls (AMX
+  // tiles where the CPU has them) take the heads as permuted dense layouts, but leave strided
+  // views such as qkv's rows of 3C to its slower GEMM.
+  thread_local std::vector<char> split;
+  const int64_t block_bytes = batch * N * C * element_size;
+  split.resize(static_cast<size_t>(3 * block_bytes));
+  char* q = split.data();
+  char* k = q + block_bytes;
+  char* v = k + block_bytes;
+  const int64_t row_bytes = C * element_size;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < batch * N; ++r) {
+    const char* row = qkv_bytes + r * 3 * row_bytes;
+    std::memcpy(q + r * row_bytes, row, row_bytes);
+    std::memcpy(k + r * row_bytes, row + row_bytes, row_bytes);
+    std::memcpy(v + r * row_bytes, row + 2 * row_bytes, row_bytes);
+  }
+
+  // scores[b, h] = Q[b, h] K[b, h]^T (+ bias[h]): Q as [B, H, N, d] over [B, N, H, d] memory,
+  // K^T as [B, H, d, N] over the same. The bias is copied into the scores first and the matmul
+  // adds to it (a sum post-op): brgemm has no fast broadcast of a [1, H, N, N] operand.
+  const dnnl::memory::desc q_md({batch, H, N, d}, T, tag::acbd);
+  const dnnl::memory::desc kt_md({batch, H, d, N}, T, tag::adbc);
+  const dnnl::memory::desc s_md({batch, H, N, N}, dt::f32, tag::abcd);
   const bool has_bias = bias != nullptr;
-  const auto& scores = scores_.GetOrCreate({N, has_bias, T}, [&] {
+  const auto& scores = scores_.GetOrCreate({batch, N, has_bias, T}, [&] {
     dnnl::post_ops ops;
-    if (has_bias) ops.append_binary(dnnl::algorithm::binary_add, s_md);
+    if (has_bias) ops.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
     return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, s_md), attr, CpuEngine()));
   });
-  for (int64_t b = 0; b < batch; ++b) {
-    const char* base = qkv_bytes + b * N * 3 * C * element_size;
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC, Wrap(q_md, base)},
-        {DNNL_ARG_WEIGHTS, Wrap(kt_md, base + C * element_size)},
-        {DNNL_ARG_DST, Wrap(s_md, probs + b * H * N * N)}};
-    if (has_bias) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = Wrap(s_md, bias);
-    scores.execute(stream, args);
+  if (has_bias) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < batch; ++b) std::memcpy(probs + b * H * N * N, bias, H * N * N * sizeof(float));
   }
+  scores.execute(stream, {{DNNL_ARG_SRC, Wrap(q_md, q)}, {DNNL_ARG_WEIGHTS, Wrap(kt_md, k)}, {DNNL_ARG_DST, Wrap(s_md, probs)}});
 
   // Softmax over each row of scores. With bf16 operands and nobody asking for the probabilities,
   // softmax writes them as bf16 straight away; otherwise f32 in place (then head mask, rounding).
@@ -95,13 +117,13 @@ void AttentionKernels::Forward(dnnl::stream& stream, ConstActivationView qkv, in
   // context[b, n, h*d + j] = sum_m probs[b, h, n, m] * V[b, m, h, j]
   const void* p_operand = T == dt::bf16 ? static_cast<const void*>(probs_bf16.data()) : probs;
   dnnl::memory::desc pb_md({batch, H, N, N}, T, tag::abcd);
-  dnnl::memory::desc v_md({batch, H, N, d}, T, dims{N * 3 * C, d, 3 * C, 1});
-  dnnl::memory::desc c_md({batch, H, N, d}, context.type, dims{N * C, d, C, 1});
+  dnnl::memory::desc v_md({batch, H, N, d}, T, tag::acbd);
+  dnnl::memory::desc c_md({batch, H, N, d}, context.type, tag::acbd);
   const auto& ctx = context_.GetOrCreate({batch, N, T, context.type}, [&] {
     return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(pb_md, v_md, c_md), CpuEngine()));
   });
   ctx.execute(stream, {{DNNL_ARG_SRC, Wrap(pb_md, p_operand)},
-                       {DNNL_ARG_WEIGHTS, Wrap(v_md, qkv_bytes + 2 * C * element_size)},
+                       {DNNL_ARG_WEIGHTS, Wrap(v_md, v)},
                        {DNNL_ARG_DST, Wrap(c_md, context.data)}});
 }
 

@@ -49,18 +49,6 @@ inline bool TierHasBf16(CpuTier tier) { return tier >= CpuTier::kAvx512CoreBf16;
 
 std::optional<std::string> PrecisionUnsupportedReason(Precision precision);
 
-// Whether an image's answers are the same bits whatever batch it runs in (and wherever in it), at
-// this tier and `precision`, for the encoder and the classification and MIM heads: int8
-// everywhere (exact integer sums), f32 and bf16 at AVX-512 tiers (one matmul per image, at no
-// measurable cost). f32 at AVX2 tiers agrees within float rounding (oneDNN's AVX2 GEMM blocks its
-// sums by the batch's row count; one matmul per image there cost 19 % of batch-8 throughput:
-// model/ops/linear.h). Segmentation heads at AVX2 tiers run their 3x3 convolutions as f32
-// matmuls over the batch (no Winograd there), so their maps follow the f32 AVX2 rule at any
-// precision.
-inline bool BatchedAnswersAreBitIdentical(Precision precision) {
-  return precision == Precision::kInt8 || TierHasAvx512(EffectiveCpuTier());
-}
-
 // Whether a model at `precision` gives its attention matmuls and the segmentation heads'
 // convolutions bf16 operands: reduced precisions do where the tier has native bf16 dot products;
 // elsewhere (int8 on AVX2 or on AVX-512 without BF16) those run f32, which oneDNN 2.6 cannot

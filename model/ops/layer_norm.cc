@@ -1,5 +1,7 @@
 #include "model/ops/layer_norm.h"
 
+#include "model/ops/op_profile.h"
+
 namespace beit {
 
 using dt = dnnl::memory::data_type;
@@ -9,6 +11,7 @@ LayerNorm::LayerNorm(Tensor gamma, Tensor beta, float eps)
     : width_(gamma.numel()), eps_(eps), gamma_(std::move(gamma)), beta_(std::move(beta)) {}
 
 void LayerNorm::Forward(dnnl::stream& stream, const float* x, int64_t rows, float* y) const {
+  ScopedOpTimer timer(OpClass::kLayerNorm);
   if (rows == 0) return;
   dnnl::memory::desc md({rows, width_}, dt::f32, tag::ab);
   const auto& ln = cache_.GetOrCreate(rows, [&] {

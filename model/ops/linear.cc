@@ -2,6 +2,8 @@
 
 #include "model/ops/activation.h"
 #include "model/ops/cpu_tier.h"
+#include "model/ops/kernel_policy.h"
+#include "model/ops/op_profile.h"
 #include "model/model_error.h"
 
 #include <algorithm>
@@ -18,10 +20,6 @@ using tag = dnnl::memory::format_tag;
 namespace {
 // Rows of the matmul used to let oneDNN choose the weights' layout (a batch of BEiT tokens).
 constexpr int64_t kLayoutProbeRows = 256;
-// Largest int8 slice with VNNI: BEiT-base batch 8 ran 10 % faster in 394-row slices than in one
-// 1576-row matmul (bench/RESULTS.md); f32 and bf16 showed no gain, and without VNNI the slices
-// cost 10 %, so those run whole.
-constexpr int64_t kInt8MaxRows = 512;
 
 // Symmetric s8 of one row: q = round(x / scale), scale = max|x| / levels (1 for an all-zero or
 // denormal row). Returns the scale; a row holding NaN or Inf returns NaN, so the row's outputs are
@@ -90,13 +88,26 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Options options)
   // Let the kernel pick its preferred (blocked) weights layout, then reorder once: the f32
   // brgemm kernels run about 1.5x faster on blocked weights than on plain [in, out]. (For s8
   // weights the reorder also computes the compensation the s8 x s8 kernels need.)
-  const dnnl::memory::desc any({in_, out_}, LinearInputType(precision_), tag::any);
+  // int8: the epilogue goes inside the matmul where oneDNN's kernel takes it (VNNI and AMX
+  // brgemm; elsewhere oneDNN 2.6 offers only its reference kernel for it). Its per-token scale is
+  // a [1, rows, 1] operand, which brgemm broadcasts only in a 3D matmul: those Linears compute
+  // [1, rows, in] x [1, in, out].
+  if (precision_ == Precision::kInt8 && ActiveKernelPolicy().int8_fused_epilogue) {
+    fused_epilogue_ = true;
+    const dnnl::memory::desc any3({1, in_, out_}, dt::s8, tag::any);
+    const std::string impl = MakePrimitiveDesc(kLayoutProbeRows, any3, dt::f32).impl_info_str();
+    fused_epilogue_ = impl.rfind("ref", 0) != 0;
+  }
+  const dnnl::memory::desc any = fused_epilogue_ ? dnnl::memory::desc({1, in_, out_}, dt::s8, tag::any)
+                                                 : dnnl::memory::desc({in_, out_}, LinearInputType(precision_), tag::any);
   weights_md_ = MakePrimitiveDesc(kLayoutProbeRows, any, dt::f32).weights_desc();
   weights_ = dnnl::memory(weights_md_, CpuEngine());
+  const dnnl::memory::dims plain_dims = fused_epilogue_ ? dnnl::memory::dims{1, in_, out_} : dnnl::memory::dims{in_, out_};
+  const tag plain_tag = fused_epilogue_ ? tag::abc : tag::ab;
   const dnnl::memory plain_memory =
       precision_ == Precision::kInt8
-          ? dnnl::memory(dnnl::memory::desc({in_, out_}, dt::s8, tag::ab), CpuEngine(), quantized.data())
-          : Wrap(dnnl::memory::desc({in_, out_}, dt::f32, tag::ab), plain.ptr());
+          ? dnnl::memory(dnnl::memory::desc(plain_dims, dt::s8, plain_tag), CpuEngine(), quantized.data())
+          : Wrap(dnnl::memory::desc(plain_dims, dt::f32, plain_tag), plain.ptr());
   dnnl::stream stream(CpuEngine());
   dnnl::reorder(plain_memory, weights_).execute(stream, const_cast<dnnl::memory&>(plain_memory), weights_);
   stream.wait();
@@ -107,9 +118,22 @@ dnnl::matmul::primitive_desc Linear::MakePrimitiveDesc(int64_t rows, const dnnl:
   dnnl::memory::desc src({rows, in_}, LinearInputType(precision_), tag::ab);
   // int8 leaves its f32 product to the epilogue, which writes y.
   dnnl::memory::desc dst({rows, out_}, precision_ == Precision::kInt8 ? dt::f32 : y_type, tag::ab);
+  if (fused_epilogue_) {
+    // y = act(acc * weight scale[o] * row scale[r] + bias[o]) (+ y): every step in the kernel.
+    const dnnl::memory::desc src3({1, rows, in_}, dt::s8, tag::abc), dst3({1, rows, out_}, y_type, tag::abc);
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, rows, 1}, dt::f32, tag::abc));
+    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, 1, out_}, dt::f32, tag::abc));
+    AppendActivation(ops, options_.activation);
+    if (options_.accumulate) ops.append_sum(1.f);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 2, weight_scales_);
+    attr.set_post_ops(ops);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src3, weights, dst3), attr, CpuEngine());
+  }
   if (precision_ == Precision::kInt8) {
     // acc * weight scale per output channel only; the per-row input scale, bias, activation and
-    // residual sum follow in the epilogue (oneDNN 2.6's matmul has no fast per-row scale).
+    // residual sum follow in the epilogue (oneDNN 2.6's 2D matmul has no fast per-row scale).
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, weight_scales_);
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, CpuEngine());
@@ -150,17 +174,35 @@ void Linear::ForwardInt8(dnnl::stream& stream, const float* x, int64_t rows, Act
   thread_local std::vector<float> row_scales, product;
   x_s8.resize(static_cast<size_t>(rows * in_));
   row_scales.resize(static_cast<size_t>(rows));
-  product.resize(static_cast<size_t>(rows * out_));
   int8_t* q = x_s8.data();
   float* scales = row_scales.data();
-  float* acc = product.data();
+  {
+    ScopedOpTimer timer(OpClass::kQuantize);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) scales[r] = QuantizeRow(x + r * in_, in_, q + r * in_);
-
+    for (int64_t r = 0; r < rows; ++r) scales[r] = QuantizeRow(x + r * in_, in_, q + r * in_);
+  }
+  if (fused_epilogue_) {
+    ScopedOpTimer timer(OpClass::kLinearMatmul);
+    PrimitiveFor(rows, y.type)
+        .execute(stream, {{DNNL_ARG_SRC, Wrap(dnnl::memory::desc({1, rows, in_}, dt::s8, tag::abc), q)},
+                          {DNNL_ARG_WEIGHTS, weights_},
+                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                           Wrap(dnnl::memory::desc({1, rows, 1}, dt::f32, tag::abc), scales)},
+                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
+                           Wrap(dnnl::memory::desc({1, 1, out_}, dt::f32, tag::abc), bias_.ptr())},
+                          {DNNL_ARG_DST, Wrap(dnnl::memory::desc({1, rows, out_}, y.type, tag::abc), y.data)}});
+    return;
+  }
+  product.resize(static_cast<size_t>(rows * out_));
+  float* acc = product.data();
   const dnnl::memory::desc src({rows, in_}, dt::s8, tag::ab), dst({rows, out_}, dt::f32, tag::ab);
-  PrimitiveFor(rows, dt::f32).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, CpuEngine(), q)},
-                                      {DNNL_ARG_WEIGHTS, weights_},
-                                      {DNNL_ARG_DST, Wrap(dst, acc)}});
+  {
+    ScopedOpTimer timer(OpClass::kLinearMatmul);
+    PrimitiveFor(rows, dt::f32).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, CpuEngine(), q)},
+                                        {DNNL_ARG_WEIGHTS, weights_},
+                                        {DNNL_ARG_DST, Wrap(dst, acc)}});
+  }
+  ScopedOpTimer timer(OpClass::kEpilogue);
   const bool bf16_out = y.type == dt::bf16;
   if (bf16_out && options_.activation == "linear") {
     // Row scale, bias and rounding in one pass (oneDNN 2.6's binary has no fast f32 -> bf16 path).
@@ -204,18 +246,18 @@ void Linear::Forward(dnnl::stream& stream, ConstActivationView x, int64_t rows, 
   if (y.type != dt::f32 && precision_ == Precision::kInt8 && options_.accumulate) {
     throw ModelError("an int8 Linear with a residual sum writes f32 outputs");
   }
-  // int8 with VNNI runs big batches in near-equal slices of at most kInt8MaxRows rows (BEiT-base
-  // batch 8: four of 394), so its quantised input and f32 product stay in cache between the
-  // passes; oneDNN's AVX2 int8 GEMM runs 10 % faster whole (bench/RESULTS.md). Exact integer sums
-  // make any slicing give the same answers. f32 and bf16 run group by group
-  // where that costs nothing (AVX-512 tiers), whole elsewhere (linear.h says why).
+  // How rows go through the matmul is the kernel policy's choice (kernel_policy.h), by measured
+  // speed: int8 in near-equal slices of at most int8_max_rows rows (BEiT-base batch 8 with VNNI:
+  // four of 394, so the quantised input stays in cache) or whole; exact integer sums make any
+  // slicing give the same answers. f32 and bf16 whole or one image (group) at a time.
+  const KernelPolicy& policy = ActiveKernelPolicy();
   int64_t chunk = rows;
   if (precision_ == Precision::kInt8) {
-    if (TierHasVnni(EffectiveCpuTier())) {
-      const int64_t chunks = (rows + kInt8MaxRows - 1) / kInt8MaxRows;
+    if (policy.int8_max_rows > 0) {
+      const int64_t chunks = (rows + policy.int8_max_rows - 1) / policy.int8_max_rows;
       chunk = (rows + chunks - 1) / chunks;
     }
-  } else if (BatchedAnswersAreBitIdentical(precision_)) {
+  } else if (!policy.linear_whole_batch) {
     chunk = group_rows;
   }
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
@@ -236,11 +278,13 @@ void Linear::ForwardRows(dnnl::stream& stream, ConstActivationView x, int64_t ro
   if (x.type != src_type) {
     // f32 input to a bf16 Linear: rounded into a buffer reused per thread (no allocation per
     // matmul once a thread has seen its largest input).
+    ScopedOpTimer timer(OpClass::kQuantize);
     thread_local std::vector<uint16_t> x_bf16;
     x_bf16.resize(static_cast<size_t>(rows * in_));
     RoundToBf16(static_cast<const float*>(x.data), rows * in_, x_bf16.data());
     src = x_bf16.data();
   }
+  ScopedOpTimer timer(OpClass::kLinearMatmul);
   mm.execute(stream, {{DNNL_ARG_SRC, Wrap(dnnl::memory::desc({rows, in_}, src_type, tag::ab), src)},
                       {DNNL_ARG_WEIGHTS, weights_},
                       {DNNL_ARG_BIAS, Wrap(dnnl::memory::desc({1, out_}, dt::f32, tag::ab), bias_.ptr())},

@@ -93,6 +93,7 @@ class Linear {
   dnnl::memory weights_;           // owned by oneDNN
   Tensor bias_;           // [1, out]
   std::vector<float> weight_scales_;  // int8: per output channel
+  bool fused_epilogue_ = false;       // int8: scale, bias, activation and sum inside the 3D matmul
   PrimitiveCache<Key, dnnl::matmul> cache_;
   PrimitiveCache<int64_t, dnnl::binary> epilogue_cache_;  // int8: row scale, bias, activation, sum
 };

@@ -2,6 +2,7 @@
 // (softmax(Q K^T / sqrt(d) + bias) * head_mask, times V): exact in f32, within bf16 rounding with
 // bf16 operands — on every path (probabilities straight to bf16, kept in f32, head mask).
 #include "model/ops/attention.h"
+#include "model/ops/kernel_policy.h"
 
 #include <gtest/gtest.h>
 
@@ -111,12 +112,18 @@ TEST_F(AttentionTest, F32HeadMaskScalesTheReturnedProbabilities) {
 
 // The fused kernel does not touch the scores buffer when nobody asks for the probabilities: it
 // really ran (the oneDNN paths leave scores or probabilities there).
-TEST_F(AttentionTest, TakesTheFusedKernelWhereSupported) {
+// The fused kernel runs wherever it exists, except bf16 operands under a policy that puts them on
+// oneDNN's matmuls (the AMX tier's, also forced with BEIT_KERNEL_POLICY=amx): the fused kernel
+// never touches `probs`, the oneDNN path leaves its scores there.
+TEST_F(AttentionTest, TakesTheKernelThePolicyNames) {
   if (!FusedAttentionSupported(dt::f32, kHeadDim)) GTEST_SKIP() << "no fused f32 kernel at this CPU tier";
   for (const bool bf16 : {false, true}) {
     if (bf16 && !FusedAttentionSupported(dt::bf16, kHeadDim)) continue;  // f32 was checked
+    const bool fused = !(bf16 && ActiveKernelPolicy().bf16_attention_on_onednn);
+    EXPECT_EQ(kernels_.RunsFused(bf16 ? dt::bf16 : dt::f32), fused) << KernelPolicyName();
     const Reference got = Run(bf16, nullptr, /*keep_probs=*/false);
-    for (float p : got.probs) ASSERT_EQ(p, 0.f) << (bf16 ? "bf16" : "f32");
+    const bool untouched = std::all_of(got.probs.begin(), got.probs.end(), [](float p) { return p == 0.f; });
+    EXPECT_EQ(untouched, fused) << (bf16 ? "bf16 " : "f32 ") << KernelPolicyName();
   }
 }
 

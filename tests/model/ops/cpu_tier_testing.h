@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "model/ops/cpu_tier.h"
+#include "model/ops/kernel_policy.h"
 
 #define BEIT_SKIP_UNLESS_TIER_RUNS(precision)                                           \
   do {                                                                                  \

@@ -95,6 +95,29 @@ TEST_F(LinearTest, Int8WritesBf16WithAndWithoutActivation) {
   }
 }
 
+// The int8 epilogue (per-token scale, bias, activation, residual sum) is one computation whether
+// oneDNN applies it inside the matmul (kernel policy int8_fused_epilogue, where its kernel takes
+// it: the AMX tier's table, and BEIT_KERNEL_POLICY=amx in CI) or in a second pass: the activation
+// is the activation of the plain output, the residual sum adds exactly what is there.
+TEST_F(LinearTest, Int8EpilogueAppliesActivationAndResidualToThePlainOutput) {
+  const std::vector<float> plain = RunF32(Make(Precision::kInt8));
+  const std::vector<float> gelu = RunF32(Make(Precision::kInt8, {"gelu", false}));
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const double v = plain[i], want = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    EXPECT_NEAR(gelu[i], want, 1e-5 * (1 + std::fabs(want))) << i;
+  }
+  const Linear accumulating = Make(Precision::kInt8, {"linear", /*accumulate=*/true});
+  std::vector<float> y(kRows * kOut);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.25f * float(i % 9) - 1.f;
+  const std::vector<float> before = y;
+  accumulating.Forward(stream_, x_.data(), kRows, kRows, y.data());
+  stream_.wait();
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], before[i] + plain[i], 1e-6f) << i;
+  // And the plain output is the quantised product: within int8's error of the f32 one.
+  const std::vector<float> f32 = RunF32(Make(Precision::kF32));
+  for (size_t i = 0; i < f32.size(); ++i) EXPECT_NEAR(plain[i], f32[i], 0.03f) << i;
+}
+
 // int8 runs more than 512 rows in slices: every row's answer is still the one it gets alone.
 TEST_F(LinearTest, Int8RowsAreIndependentAcrossSlices) {
   const int64_t rows = 1100;
