@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 
 #include "model/ops/cpu_tier.h"
 
@@ -17,6 +18,10 @@
 
 #define BEIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512bf16,avx512vnni")))
 #define BEIT_AVX2 __attribute__((target("avx2,fma,avxvnni")))
+#define BEIT_AMX __attribute__((target("amx-tile,amx-bf16,amx-int8")))
+
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 namespace beit {
@@ -25,7 +30,7 @@ namespace {
 constexpr int kChains = 12;      // independent accumulators: enough to cover the multiply-add latency
 constexpr int64_t kBlock = 1 << 16;  // iterations between clock reads
 
-enum class Op { kNone, kF32x16, kBf16x16, kVnnix16, kMaddubsx16, kF32x8, kVnnix8, kMaddubsx8 };
+enum class Op { kNone, kF32x16, kBf16x16, kVnnix16, kMaddubsx16, kF32x8, kVnnix8, kMaddubsx8, kAmxBf16, kAmxInt8 };
 
 struct Probe {
   Op op;
@@ -35,6 +40,12 @@ struct Probe {
 
 Probe ProbeFor(const std::string& precision) {
   const CpuTier tier = EffectiveCpuTier();
+  if (tier >= CpuTier::kAvx512CoreAmx) {
+    // A tile multiply: C[16x16] += A[16x64 bytes] B[16x64 bytes]: 16*16*32 bf16 products (x 2
+    // flops) or 16*16*64 int8 ones (x 2 ops).
+    if (precision == "bf16") return {Op::kAmxBf16, 16 * 16 * 32 * 2, "tdpbf16ps"};
+    if (precision == "int8") return {Op::kAmxInt8, 16 * 16 * 64 * 2, "tdpbusd"};
+  }
   if (precision == "f32") {
     if (TierHasAvx512(tier)) return {Op::kF32x16, 32, "vfmadd231ps zmm"};
     if (TierHasAvx2(tier)) return {Op::kF32x8, 16, "vfmadd231ps ymm"};
@@ -97,6 +108,57 @@ BEIT_AVX2 __attribute__((noinline)) void Block256(float* acc) {
   for (int i = 0; i < kChains; ++i) _mm256_storeu_ps(acc + 16 * i, r[i]);
 }
 
+// AMX: kBlock * kChains tile multiplies per block, four independent accumulator tiles (0-3) fed
+// by tiles 4 and 5, all 16 rows of 64 bytes. The process must have asked Linux for the tile data
+// state first (RequestTilePermission); a value of each row of tile 0 is added into `acc`.
+struct TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+template <Op kOp>
+BEIT_AMX __attribute__((noinline)) void BlockAmx(float* acc) {
+  TileConfig config;
+  for (int t = 0; t < 6; ++t) config.colsb[t] = 64, config.rows[t] = 16;
+  _tile_loadconfig(&config);
+  alignas(64) static thread_local uint8_t operand[16 * 64], out[16 * 64];
+  for (int i = 0; i < 16 * 64; ++i) operand[i] = (i % 2) ? 0x3F : 0x80;  // bf16 pairs near 1; u8/s8 bytes
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, operand, 64);
+  _tile_loadd(5, operand, 64);
+  for (int64_t it = 0; it < kBlock * kChains / 4; ++it) {
+    if constexpr (kOp == Op::kAmxBf16) {
+      _tile_dpbf16ps(0, 4, 5);
+      _tile_dpbf16ps(1, 4, 5);
+      _tile_dpbf16ps(2, 4, 5);
+      _tile_dpbf16ps(3, 4, 5);
+    } else {
+      _tile_dpbusd(0, 4, 5);
+      _tile_dpbusd(1, 4, 5);
+      _tile_dpbusd(2, 4, 5);
+      _tile_dpbusd(3, 4, 5);
+    }
+  }
+  _tile_stored(0, out, 64);
+  _tile_release();
+  for (int i = 0; i < 16; ++i) {  // one value per row of tile 0 into `acc`, so the work is kept
+    float v;
+    std::memcpy(&v, out + i * 64, sizeof v);
+    acc[i] += v;
+  }
+}
+
+// Linux hands out the AMX tile data state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
+// XTILEDATA, as oneDNN does); without it the first tile instruction faults.
+bool RequestTilePermission() {
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+}
+
 using BlockFunction = void (*)(float* acc);
 
 BlockFunction BlockFor(Op op) {
@@ -108,6 +170,8 @@ BlockFunction BlockFor(Op op) {
     case Op::kF32x8: return Block256<Op::kF32x8>;
     case Op::kVnnix8: return Block256<Op::kVnnix8>;
     case Op::kMaddubsx8: return Block256<Op::kMaddubsx8>;
+    case Op::kAmxBf16: return BlockAmx<Op::kAmxBf16>;
+    case Op::kAmxInt8: return BlockAmx<Op::kAmxInt8>;
     default: return nullptr;
   }
 }
@@ -117,6 +181,7 @@ BlockFunction BlockFor(Op op) {
 int64_t RunLoop(Op op, double seconds, float* sink) {
   const BlockFunction block = BlockFor(op);
   if (!block) return 0;
+  if ((op == Op::kAmxBf16 || op == Op::kAmxInt8) && !RequestTilePermission()) return 0;
   float acc[kChains * 16];
   for (int i = 0; i < kChains * 16; ++i) acc[i] = float(i / 16);
   const auto start = std::chrono::steady_clock::now();

@@ -17,6 +17,11 @@
 //           vpmaddubsw (u8 x s8 pairs into s16), 512-bit at avx512_core, 256-bit at avx2: the
 //           multiplies only — the kernels there also spend instructions widening the sums, so
 //           this ceiling is one no int8 kernel reaches. As GOP/s.
+//   At the AMX tier (avx512_core_amx) bf16 and int8 time the tile units instead: tdpbf16ps and
+//   tdpbusd on four independent 16x16 accumulator tiles (after asking Linux for the tile state
+//   with arch_prctl(ARCH_REQ_XCOMP_PERM), as oneDNN does; 0 if that is refused). Written from
+//   Intel's documented semantics; it runs only on an AMX CPU, so CI on other machines compiles it
+//   without running it.
 // - Returns 0 when the tier has no instruction for the precision (bf16 below avx512_core_bf16,
 //   anything at the portable tier), or the precision is unknown. CpuPeakInstruction() names what
 //   was (or would be) timed, "" for none.

@@ -2,7 +2,8 @@
 # Runs every test: installs what is missing, builds (Release and ASan+UBSan), runs the whole
 # suite on both builds with ctest, the engine's tests again at every lower CPU tier the machine
 # has (ONEDNN_MAX_CPU_ISA caps oneDNN and our own kernels alike: model/ops/cpu_tier.h) and the
-# served-model tests at the lowest supported tier (AVX2), the concurrency tests under
+# served-model tests at the lowest supported tier (AVX2), the engine's and the served-model tests
+# with the AMX tier's kernel choices (BEIT_KERNEL_POLICY=amx, on any CPU), the concurrency tests under
 # ThreadSanitizer, each fuzzer briefly, and last the container image built from
 # docker/Dockerfile, started and checked (scripts/container_check.sh --self-test). The `long`
 # label (a minute of overload) is left out: ctest --test-dir build -L long; the `train` label
@@ -42,6 +43,15 @@ if [[ "$NATIVE_TIER" != "avx2" ]]; then
     -R '^(ServedModel|BeitServiceTest|BundledModelsTest|BeitServiceBf16|ServerLifecycle)\.'
 fi
 echo "== CPU tiers: ran ${ran[*]}; served models at avx2 and native; skipped: ${skipped[*]:-none}"
+
+stage "The AMX tier's kernel choices on this CPU (BEIT_KERNEL_POLICY=amx), and bf16 kernels as on a CPU whose vdpbf16ps is slow"
+# model/ops/kernel_policy.h: the instructions stay this tier's, the choices (whole-batch matmuls,
+# the int8 epilogue inside oneDNN's matmul, bf16 attention on oneDNN's matmuls) become the AMX
+# tier's, so the paths an AMX CPU takes are proven here on any CPU.
+BEIT_KERNEL_POLICY=amx ctest --test-dir build --output-on-failure -j2 -L model
+BEIT_KERNEL_POLICY=amx ctest --test-dir build --output-on-failure -j2 -L server \
+  -R '^(ServedModel|BeitServiceTest|BundledModelsTest|BeitServiceBf16)\.'
+BEIT_KERNEL_POLICY=slow_bf16 ctest --test-dir build --output-on-failure -j2 -L model
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 scripts/build.sh --sanitize
