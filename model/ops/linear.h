@@ -12,14 +12,17 @@
 //   (except an int8 Linear with a residual sum, which writes f32). Other combinations are
 //   ModelErrors.
 // - Rows come in independent groups of `group_rows` rows (one image's tokens; 1 for pooled
-//   vectors). Where BatchedAnswersAreBitIdentical(precision) (cpu_tier.h) a group's answer never depends on
-//   the other groups (the batch), to the bit: int8 accumulates exactly in s32, so it runs any
-//   rows together (in slices, below); f32 and bf16 at AVX-512 tiers run every group through the
-//   same [group_rows, in] matmul (oneDNN's brgemm: no measurable cost). At AVX2 tiers f32 runs all
-//   rows as one matmul: oneDNN 2.6's AVX2 GEMM picks its reduction blocking by the number of rows
-//   (197 rows round differently from 394 or 1576), so a batch can move an image's results in the
-//   last bits (tests/model/ops/linear_test.cc bounds it), but one matmul per image cost 19 % of
-//   BEiT-base's batch-8 throughput there (bench/RESULTS.md).
+//   vectors). How they go through the matmul is the kernel policy's choice (kernel_policy.h, by
+//   measured speed): f32 and bf16 as one matmul over every row (all tiers' native tables) or one
+//   per group; int8 in near-equal slices of at most int8_max_rows (with VNNI) or whole. Where
+//   BatchedAnswersAreBitIdentical(precision) (kernel_policy.h) a group's answer never depends on
+//   the other groups (the batch), to the bit: int8 accumulates exactly in s32; f32 and bf16 on
+//   oneDNN's brgemm (AVX-512 and AMX tiers) sum each row the same way whatever the row count
+//   (measured; tests/model/ops/linear_test.cc holds every tier CI runs to it). At AVX2 tiers
+//   oneDNN 2.6's GEMM picks its reduction blocking by the number of rows (197 rows round
+//   differently from 394 or 1576), so a batch can move an image's results in the last bits
+//   (linear_test bounds it), but one matmul per image cost 19 % of BEiT-base's batch-8
+//   throughput there (bench/RESULTS.md).
 // - One matmul primitive per distinct (rows, y type), created on first use and cached.
 //   Thread-safe.
 // - Precision::kBF16 stores the weights as bfloat16 and rounds each input row to bfloat16
@@ -30,10 +33,11 @@
 // - Precision::kInt8 stores the weights as s8 with one scale per output channel and quantises
 //   each input row (token) on the fly to s8 with its own scale (dynamic, symmetric); an s8 x s8
 //   matmul accumulates in s32 (VNNI), then the row scale, bias, activation and residual sum are
-//   applied in f32. A row's result depends only on that row, so batching never changes answers.
-//   With VNNI big inputs run in slices of at most 512 rows (faster: the intermediates stay in
-//   cache; oneDNN's AVX2 int8 GEMM is faster whole). The
-//   int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
+//   applied in f32 — in a second pass, or, where the kernel policy asks (int8_fused_epilogue: the
+//   AMX tier) and oneDNN's kernel takes it (VNNI and AMX brgemm), as post-ops of the matmul itself,
+//   which then runs as [1, rows, in] x [1, in, out] (brgemm broadcasts the [1, rows, 1] token
+//   scales only in 3D). A row's result depends only on that row, so batching never changes
+//   answers. The int8 scratch buffers (quantised input, s32->f32 product of one slice) are per calling thread
 //   and keep the largest size that thread has needed (BEiT-base: about 8 MB per calling thread).
 //   CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply u8 x s8 pairs with vpmaddubsw, whose
 //   16-bit pair sums saturate for full-range operands (oneDNN shifts s8 inputs to u8); there the
