@@ -11,12 +11,6 @@
 #include "model/model_error.h"
 #include "model/ops/cpu_tier.h"
 
-// GCC 12's AVX-512 intrinsics start some results from a self-initialised "undefined" vector.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace beit {
 namespace {
 
@@ -123,7 +117,9 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) double TimeChai
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   __m512 total = r[0];
   for (int i = 1; i < kChains; ++i) total = _mm512_add_ps(total, r[i]);
-  *sink += _mm512_reduce_add_ps(total);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, total);
+  for (float lane : lanes) *sink += lane;
   return seconds;
 }
 
