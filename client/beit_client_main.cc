@@ -689,13 +689,21 @@ beit::client::Call V2BenchCall(const Session& s, const std::string& task, const 
     throw UsageError("--task: expected classify, segment, embed or predict-tokens");
   }
   const oip::OpenInferenceClient* client = s.v2.get();
-  return [client, request] {
+  return [client, request](beit::client::ServedCallStats*) {  // v2 answers carry no batch stats
     inference::ModelInferResponse response;
     return client->ModelInfer(*request, &response);
   };
 }
 
-// Prints one JSON line per load level; returns 0.
+// What a beit.v1 answer says about the batch that computed it.
+void ReportStats(const pb::ServingStats& from, beit::client::ServedCallStats* to) {
+  to->batch_size = from.batch_size();
+  to->queue_ms = from.queue_time_us() / 1e3;
+  to->compute_ms = from.compute_time_us() / 1e3;
+}
+
+// Prints one JSON line per load level (with "served": batch sizes and compute time per batch
+// size, from the answers' stats, for beit.v1); returns 0.
 int Bench(Session& s) {
   const std::string task = GetFlag(FLAGS_task);
   const std::string image = Required(FLAGS_image, "image");
@@ -703,43 +711,53 @@ int Bench(Session& s) {
   pb::BeitService::Stub* stub = s.stub.get();
   const Session* session = &s;
   auto with_context = [session](auto rpc) {
-    return [session, rpc] {
+    return [session, rpc](beit::client::ServedCallStats* stats) {
       grpc::ClientContext context;
       session->Prepare(context);
-      return rpc(context);
+      return rpc(context, stats);
     };
   };
   if (s.api == "v2") {
     call = V2BenchCall(s, task, image);
   } else if (task == "classify") {
     auto request = std::make_shared<pb::ClassifyRequest>(ClassifyRequest(image));
-    call = with_context([stub, request](grpc::ClientContext& c) {
+    call = with_context([stub, request](grpc::ClientContext& c, beit::client::ServedCallStats* stats) {
       pb::ClassifyResponse r;
-      return stub->Classify(&c, *request, &r);
+      const grpc::Status status = stub->Classify(&c, *request, &r);
+      ReportStats(r.stats(), stats);
+      return status;
     });
   } else if (task == "segment") {
     auto request = std::make_shared<pb::SegmentRequest>(SegmentRequest(image));
-    call = with_context([stub, request](grpc::ClientContext& c) {
+    call = with_context([stub, request](grpc::ClientContext& c, beit::client::ServedCallStats* stats) {
       pb::SegmentResponse r;
-      return stub->Segment(&c, *request, &r);
+      const grpc::Status status = stub->Segment(&c, *request, &r);
+      ReportStats(r.stats(), stats);
+      return status;
     });
   } else if (task == "embed") {
     auto request = std::make_shared<pb::EmbedRequest>(EmbedRequest(image));
-    call = with_context([stub, request](grpc::ClientContext& c) {
+    call = with_context([stub, request](grpc::ClientContext& c, beit::client::ServedCallStats* stats) {
       pb::EmbedResponse r;
-      return stub->Embed(&c, *request, &r);
+      const grpc::Status status = stub->Embed(&c, *request, &r);
+      ReportStats(r.stats(), stats);
+      return status;
     });
   } else if (task == "predict-tokens") {
     auto request = std::make_shared<pb::PredictTokensRequest>(PredictTokensRequest(image));
-    call = with_context([stub, request](grpc::ClientContext& c) {
+    call = with_context([stub, request](grpc::ClientContext& c, beit::client::ServedCallStats* stats) {
       pb::PredictTokensResponse r;
-      return stub->PredictTokens(&c, *request, &r);
+      const grpc::Status status = stub->PredictTokens(&c, *request, &r);
+      ReportStats(r.stats(), stats);
+      return status;
     });
   } else if (task == "explain") {
     auto request = std::make_shared<pb::ExplainRequest>(ExplainRequest(image, /*return_png=*/false));
-    call = with_context([stub, request](grpc::ClientContext& c) {
+    call = with_context([stub, request](grpc::ClientContext& c, beit::client::ServedCallStats* stats) {
       pb::ExplainResponse r;
-      return stub->Explain(&c, *request, &r);
+      const grpc::Status status = stub->Explain(&c, *request, &r);
+      ReportStats(r.stats(), stats);
+      return status;
     });
   } else {
     throw UsageError("--task: expected classify, segment, embed, predict-tokens or explain");
@@ -774,6 +792,15 @@ int Bench(Session& s) {
       line["rate"] = rate;
     } else {
       line["concurrency"] = concurrency;
+    }
+    if (!r.by_batch_size.empty()) {
+      json by_size = json::object();
+      for (const auto& [size, b] : r.by_batch_size) {
+        by_size[std::to_string(size)] = {{"calls", b.calls}, {"compute_ms_p50", b.compute_ms_p50},
+                                         {"compute_ms_mean", b.compute_ms_mean}};
+      }
+      line["served"] = {{"mean_batch_size", r.mean_batch_size}, {"queue_ms_mean", r.queue_ms_mean},
+                        {"by_batch_size", by_size}};
     }
     std::cout << line.dump() << std::endl;
   }

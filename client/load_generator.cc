@@ -18,13 +18,15 @@ using Clock = std::chrono::steady_clock;
 struct Recorder {
   std::mutex mu;
   std::vector<double> latencies_ms;
+  std::vector<ServedCallStats> served;
   LoadReport report;
-  void Add(const grpc::Status& status, double ms) {
+  void Add(const grpc::Status& status, double ms, const ServedCallStats& stats) {
     std::lock_guard<std::mutex> lock(mu);
     ++report.calls;
     if (status.ok()) {
       ++report.ok;
       latencies_ms.push_back(ms);
+      if (stats.batch_size > 0) served.push_back(stats);
     } else {
       ++report.errors[StatusCodeName(status.error_code())];
     }
@@ -46,8 +48,9 @@ void RunClosedLoop(const LoadOptions& o, const Call& call, Clock::time_point mea
     callers.emplace_back([&] {
       while (Clock::now() < end) {
         const Clock::time_point start = Clock::now();
-        const grpc::Status s = call();
-        if (start >= measure_from) rec.Add(s, Ms(Clock::now() - start));
+        ServedCallStats stats;
+        const grpc::Status s = call(&stats);
+        if (start >= measure_from) rec.Add(s, Ms(Clock::now() - start), stats);
       }
     });
   }
@@ -65,12 +68,38 @@ void RunOpenLoop(const LoadOptions& o, const Call& call, Clock::time_point begin
         const Clock::time_point scheduled = begin + interval * next++;
         if (scheduled >= end) return;
         std::this_thread::sleep_until(scheduled);
-        const grpc::Status s = call();
-        if (scheduled >= measure_from) rec.Add(s, Ms(Clock::now() - scheduled));
+        ServedCallStats stats;
+        const grpc::Status s = call(&stats);
+        if (scheduled >= measure_from) rec.Add(s, Ms(Clock::now() - scheduled), stats);
       }
     });
   }
   for (auto& t : callers) t.join();
+}
+
+// Compute time per batch size, and the mean batch size counting each batch once (a batch of k
+// answers k calls, so its calls weigh 1/k each).
+void SummariseServed(const std::vector<ServedCallStats>& served, LoadReport& report) {
+  std::map<int, std::vector<double>> compute;
+  double batches = 0, queue_sum = 0;
+  for (const ServedCallStats& s : served) {
+    compute[s.batch_size].push_back(s.compute_ms);
+    batches += 1.0 / s.batch_size;
+    queue_sum += s.queue_ms;
+  }
+  for (auto& [size, ms] : compute) {
+    std::sort(ms.begin(), ms.end());
+    BatchSizeReport& r = report.by_batch_size[size];
+    r.calls = static_cast<int64_t>(ms.size());
+    r.compute_ms_p50 = Percentile(ms, 0.5);
+    double total = 0;
+    for (double v : ms) total += v;
+    r.compute_ms_mean = total / static_cast<double>(ms.size());
+  }
+  if (!served.empty()) {
+    report.mean_batch_size = static_cast<double>(served.size()) / batches;
+    report.queue_ms_mean = queue_sum / static_cast<double>(served.size());
+  }
 }
 
 }  // namespace
@@ -104,6 +133,7 @@ LoadReport GenerateLoad(const LoadOptions& options, const Call& call) {
   double sum = 0;
   for (double v : lat) sum += v;
   report.mean_ms = lat.empty() ? 0.0 : sum / static_cast<double>(lat.size());
+  SummariseServed(rec.served, report);
   return report;
 }
 

@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -74,6 +76,7 @@ class DynamicBatcher {
     options_.max_queue_size = std::max(1, options_.max_queue_size);
     options_.max_queue_delay_us = std::max<int64_t>(0, options_.max_queue_delay_us);
     thread_ = std::thread([this] { Loop(); });
+    pthread_setname_np(thread_.native_handle(), "beit-batcher");  // the thread that runs the forwards
   }
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;

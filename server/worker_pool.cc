@@ -5,10 +5,15 @@
 #include <exception>
 #include <utility>
 
+#include <pthread.h>
+
 namespace beit::serving {
 
 WorkerPool::WorkerPool(int num_threads, size_t max_pending) : max_pending_(std::max<size_t>(1, max_pending)) {
-  for (int i = 0; i < std::max(1, num_threads); ++i) threads_.emplace_back([this] { Work(); });
+  for (int i = 0; i < std::max(1, num_threads); ++i) {
+    threads_.emplace_back([this] { Work(); });
+    pthread_setname_np(threads_.back().native_handle(), "beit-preprocess");  // as `top -H` shows it
+  }
 }
 
 WorkerPool::~WorkerPool() { Shutdown(); }

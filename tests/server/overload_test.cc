@@ -74,7 +74,7 @@ class OverloadTest : public ::testing::Test {
 TEST_F(OverloadTest, TwiceCapacityKeepsQueueMemoryAndLatencyBoundedAndLosesNothing) {
   const pb::EmbedRequest request = Embed224();
   pb::BeitService::Stub* stub = stub_.get();
-  const client::Call call = [stub, &request] {
+  const client::Call call = [stub, &request](client::ServedCallStats*) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 30s);
     pb::EmbedResponse response;
