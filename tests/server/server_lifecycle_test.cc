@@ -116,16 +116,18 @@ TEST(ServerLifecycle, ExpiredAndCancelledCallsAreNeverComputed) {
       << error;
   auto stub = pb::BeitService::NewStub(server.channel());
   Outcome backlog, short_deadline, cancelled;
-  std::thread load([&] { Flood(*stub, 60, backlog); });
-  for (int i = 0; i < 500 && EmbedStats(*stub).queued() < 30; ++i) std::this_thread::sleep_for(5ms);
-  // 30+ forwards are queued ahead of these: they die in the queue.
-  std::thread expiring([&] { Flood(*stub, 8, short_deadline, /*deadline=*/150ms); });
-  std::thread cancelling([&] { Flood(*stub, 8, cancelled, /*deadline=*/0ms, /*cancel_after=*/150ms); });
+  // A backlog longer than the deadlines below: 70+ forwards of 1.5-3 ms each (30 were once
+  // drained within 150 ms by a fast build). 84 + 8 + 8 calls fit the 100 streams of one connection.
+  std::thread load([&] { Flood(*stub, 84, backlog); });
+  for (int i = 0; i < 1000 && EmbedStats(*stub).queued() < 70; ++i) std::this_thread::sleep_for(5ms);
+  // 70+ forwards are queued ahead of these: they die in the queue.
+  std::thread expiring([&] { Flood(*stub, 8, short_deadline, /*deadline=*/100ms); });
+  std::thread cancelling([&] { Flood(*stub, 8, cancelled, /*deadline=*/0ms, /*cancel_after=*/100ms); });
   load.join();
   expiring.join();
   cancelling.join();
 
-  EXPECT_EQ(backlog.count(grpc::StatusCode::OK), 60);
+  EXPECT_EQ(backlog.count(grpc::StatusCode::OK), 84);
   EXPECT_GT(short_deadline.count(grpc::StatusCode::DEADLINE_EXCEEDED), 0);
   EXPECT_EQ(short_deadline.count(grpc::StatusCode::OK) + short_deadline.count(grpc::StatusCode::DEADLINE_EXCEEDED), 8);
   EXPECT_GT(cancelled.count(grpc::StatusCode::CANCELLED), 0);
