@@ -9,7 +9,8 @@
 #
 # Usage: bench/served_vs_model.sh CHECKPOINT_DIR [PRECISION...]   (default: every precision the CPU runs)
 # Environment: IMAGE (default the 640x480 q90 photo in tests/data), SECONDS_PER_LEVEL (20),
-# OMP_NUM_THREADS (2), EXTRA_SERVER_FLAGS, BUILD (build). Server and client share the machine's
+# OMP_NUM_THREADS (2), EXTRA_SERVER_FLAGS, SERVER_ENV (VAR=VALUE ... for the server only), BUILD (build).
+# Server and client share the machine's
 # cores, as in a small pod with its load generator beside it. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ for p in "${PRECISIONS[@]}"; do
   "$BUILD/bench/beit-bench" --model "$CKPT" --batches 1,8 --min-time 6 --min-runs 6 --precision "$p" > "$OUT/model-$p.jsonl"
   port_file="$OUT/server-$p.out"
   # shellcheck disable=SC2086
-  "$BUILD/server/beit-server" --model "m=$CKPT" --port 0 --metrics-port -1 --http-port -1 --precision "$p" \
+  env ${SERVER_ENV:-} "$BUILD/server/beit-server" --model "m=$CKPT" --port 0 --metrics-port -1 --http-port -1 --precision "$p" \
     ${EXTRA_SERVER_FLAGS:-} > "$port_file" 2> "$OUT/server-$p.log" &
   SERVER_PID=$!
   for _ in $(seq 600); do grep -q listening "$port_file" 2>/dev/null && break; sleep 0.1; done

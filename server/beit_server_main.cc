@@ -20,6 +20,7 @@
 #include "model/ops/cpu_tier.h"
 #include "model/ops/memory_reuse.h"
 #include "model/model_error.h"
+#include "server/compute_executor.h"
 #include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
 #include "server/open_inference/grpc_inference_service.h"
@@ -228,6 +229,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  beit::serving::BoundOpenMpSpinning(argv);  // may re-execute this program once (compute_executor.h)
   // Block the stop signals before any thread starts so only sigwait sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

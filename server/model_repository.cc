@@ -11,7 +11,7 @@ void ModelRepository::Load(const std::vector<ModelSpec>& specs, const BatcherOpt
   HostingOptions hosting;
   hosting.batching = batching;
   hosting.decode_limits = limits;
-  hosting.compute_mutex = &compute_mutex_;
+  hosting.compute = &compute_;
   hosting.observer = observer;
   hosting.precision = precision;
   hosting.weights_format = weights_format;

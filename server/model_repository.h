@@ -6,7 +6,7 @@
 // - Find(name) returns the model or NOT_FOUND listing the hosted names.
 // - FindForTask(name, task) also checks the head: FAILED_PRECONDITION saying which hosted models
 //   support the task.
-// - All models share one compute mutex (see ServedModel).
+// - All models share one compute thread (ComputeExecutor; see ServedModel).
 #pragma once
 
 #include <map>
@@ -42,7 +42,7 @@ class ModelRepository {
  private:
   std::string HostedNames() const;
 
-  std::mutex compute_mutex_;
+  ComputeExecutor compute_;
   std::map<std::string, std::unique_ptr<ServedModel>> models_;
 };
 

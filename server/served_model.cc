@@ -18,18 +18,23 @@ template <typename Input, typename Output>
 std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
     Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&)) {
   const ModelRunner* runner = runner_.get();
-  std::mutex* compute = hosting_.compute_mutex;
+  ComputeExecutor* compute = hosting_.compute;
   ServingObserver* observer = hosting_.observer;
   const std::string model = description_.name, rpc = TaskName(task);
   return std::make_unique<DynamicBatcher<Input, Output>>(
       model + "/" + rpc, hosting_.batching, [runner, compute, observer, model, rpc, run](std::vector<Input>& batch) {
-        std::lock_guard<std::mutex> lock(*compute);
-        if (!observer) return run(*runner, batch);
-        observer->BatchStarted(model, rpc);
-        const auto start = std::chrono::steady_clock::now();
-        auto results = run(*runner, batch);
-        observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        std::vector<absl::StatusOr<Output>> results;
+        compute->Run([&] {
+          if (!observer) {
+            results = run(*runner, batch);
+            return;
+          }
+          observer->BatchStarted(model, rpc);
+          const auto start = std::chrono::steady_clock::now();
+          results = run(*runner, batch);
+          observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        });
         return results;
       });
 }
@@ -39,7 +44,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
-  m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format);
+  RunOnOwnThread([&] { m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format); });
   const std::string processor_path = dir + "/preprocessor_config.json";
   ImageProcessorConfig processor_config;
   if (std::filesystem::exists(processor_path)) {
@@ -122,8 +127,11 @@ absl::StatusOr<PreparedImage> ServedModel::PreparePixelValues(const std::vector<
 }
 
 void ServedModel::Warmup() {
+  hosting_.compute->Run([this] { WarmupOnComputeThread(); });
+}
+
+void ServedModel::WarmupOnComputeThread() {
   const Tensor zeros({1, 3, description_.image_height, description_.image_width});
-  std::lock_guard<std::mutex> lock(*hosting_.compute_mutex);
   if (classify_) {
     std::vector<ClassifyInput> batch{{zeros, 1}};
     RunClassifyBatch(*runner_, batch);

@@ -10,9 +10,12 @@
 //   Explain.
 // - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
 //   model's image size or INVALID_ARGUMENT with a message naming the problem.
-// - All batchers of all models share one compute mutex: one forward at a time, each using every
-//   OpenMP thread. Every forward is reported to the observer (if any). Warmup() runs each
-//   supported task once (unreported); Shutdown() drains every batcher.
+// - All batchers of all models run their forwards on one ComputeExecutor (compute_executor.h):
+//   one forward at a time, each using every OpenMP thread of one team. Every forward is reported
+//   to the observer (if any). Load reads and prepares the weights on a thread of its own (its
+//   OpenMP team ends with it). Warmup() runs each supported task once on the compute thread
+//   (unreported), so its OpenMP team and working memory are ready before the first request;
+//   Shutdown() drains every batcher.
 // - waiting_for_preprocess counts requests accepted for this model whose image is not yet being
 //   decoded (the service maintains it); with the batchers' queues it makes the pending gauge.
 #pragma once
@@ -29,6 +32,7 @@
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
 #include "model/model_runner.h"
+#include "server/compute_executor.h"
 #include "server/dynamic_batcher.h"
 #include "server/model_description.h"
 #include "server/model_tasks.h"
@@ -42,7 +46,7 @@ struct HostingOptions {
   DecodeLimits decode_limits;
   Precision precision = Precision::kF32;
   WeightsFormat weights_format = WeightsFormat::kAuto;
-  std::mutex* compute_mutex = nullptr;  // required
+  ComputeExecutor* compute = nullptr;  // required: runs every forward
   ServingObserver* observer = nullptr;  // optional
 };
 
@@ -74,6 +78,7 @@ class ServedModel {
 
  private:
   ServedModel() = default;
+  void WarmupOnComputeThread();
   template <typename Input, typename Output>
   std::unique_ptr<DynamicBatcher<Input, Output>> MakeBatcher(
       Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&));
