@@ -1,5 +1,6 @@
 #include "server/compute_executor.h"
 
+#include <climits>
 #include <cstdlib>
 #include <exception>
 
@@ -69,9 +70,15 @@ void RunOnOwnThread(const std::function<void()>& work) {
 
 void BoundOpenMpSpinning(char** argv) {
   if (std::getenv("GOMP_SPINCOUNT") != nullptr) return;  // the environment decided
+  // The binary's own path, not /proc/self/exe: the kernel names the process after the file
+  // executed, and ps, top and container checks look for "beit-server", not "exe".
+  char path[PATH_MAX];
+  const ssize_t length = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (length <= 0) return;  // no /proc: libgomp's default spinning
+  path[length] = '\0';
   setenv("GOMP_SPINCOUNT", "10000", 1);
-  execv("/proc/self/exe", argv);
-  // exec failed (no /proc): go on with libgomp's default spinning.
+  execv(path, argv);
+  unsetenv("GOMP_SPINCOUNT");  // exec failed: go on as started, with libgomp's default
 }
 
 }  // namespace beit::serving

@@ -19,13 +19,14 @@
 // - The destructor finishes queued work, then joins the thread. The thread is named
 //   "beit-compute" (top -H, ps -L).
 // - BoundOpenMpSpinning(argv), first thing in main: a spinning team is what makes one team fast,
-//   and what makes it slow when its cores are shared with another busy process (a waiting
-//   thread spins through its time slice while the one it waits for is descheduled: a served tiny
-//   model fell from ~390 to 15 requests/s beside another test suite with libgomp's default of
-//   300,000 spins, and kept its rate with 10,000, about 0.1 ms). libgomp reads GOMP_SPINCOUNT only
-//   when it is loaded, so unless the environment sets it, this re-executes the program once with
-//   GOMP_SPINCOUNT=10000 (same pid, arguments and signal dispositions). It returns when nothing
-//   was to be done or the exec failed (the process then runs with libgomp's default).
+//   and what can make it slow when its cores are shared with other busy processes (a waiting
+//   thread spins while the one it waits for is descheduled). libgomp's default is 300,000 spins
+//   (a few ms); 10,000 (about 0.1 ms) still covers the gaps between a forward's parallel regions
+//   (bench/RESULTS.md, issue #29). libgomp reads GOMP_SPINCOUNT only when it is loaded, so
+//   unless the environment sets it, this re-executes the binary once (its resolved path, so the
+//   process keeps its name; same pid, arguments and signal dispositions) with
+//   GOMP_SPINCOUNT=10000. It returns when nothing was to be done or the exec failed (the process
+//   then runs with libgomp's default).
 #pragma once
 
 #include <condition_variable>

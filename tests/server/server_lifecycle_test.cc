@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -83,6 +84,25 @@ void Flood(pb::BeitService::Stub& stub, int n, Outcome& outcome, std::chrono::mi
     });
   }
   for (auto& t : threads) t.join();
+}
+
+// The one-time re-exec that bounds libgomp's spinning (server/compute_executor.h) keeps the
+// process's name (ps, top and the container check look for it) and sets GOMP_SPINCOUNT only when
+// the environment did not.
+TEST(ServerLifecycle, KeepsItsNameAndBoundsOpenMpSpinning) {
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--model", "base=" + ModelDir("base-224")}, &error)) << error;
+  std::string name;
+  std::getline(std::ifstream("/proc/" + std::to_string(server.pid()) + "/comm"), name);
+  EXPECT_EQ(name, "beit-server");
+  std::ifstream environ_file("/proc/" + std::to_string(server.pid()) + "/environ");
+  std::string spincount;
+  for (std::string entry; std::getline(environ_file, entry, '\0');) {
+    if (entry.rfind("GOMP_SPINCOUNT=", 0) == 0) spincount = entry.substr(15);
+  }
+  const char* ours = std::getenv("GOMP_SPINCOUNT");
+  EXPECT_EQ(spincount, ours ? ours : "10000");
 }
 
 TEST(ServerLifecycle, FullQueueAnswersResourceExhaustedAndComputesTheRest) {
