@@ -25,15 +25,13 @@ std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
       model + "/" + rpc, hosting_.batching, [runner, compute, observer, model, rpc, run](std::vector<Input>& batch) {
         std::vector<absl::StatusOr<Output>> results;
         compute->Run([&] {
-          if (!observer) {
-            results = run(*runner, batch);
-            return;
-          }
-          observer->BatchStarted(model, rpc);
+          if (observer) observer->BatchStarted(model, rpc);
           const auto start = std::chrono::steady_clock::now();
           results = run(*runner, batch);
-          observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
-                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          if (observer) {
+            observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          }
         });
         return results;
       });
