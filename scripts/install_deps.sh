@@ -8,12 +8,12 @@ set -euo pipefail
 RUNTIME_BUILD=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
-  libdnnl-dev ocl-icd-opencl-dev libcpp-httplib-dev
+  libdnnl-dev ocl-icd-opencl-dev libssl-dev zlib1g-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev
   prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev
 )
 DEV=(
-  libgtest-dev libgmock-dev libbenchmark-dev python3-grpcio python3-numpy python3-pil zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev python3-grpcio python3-numpy python3-pil
   clang libclang-rt-14-dev yamllint python3-yaml openssl
   python3-torch dataset-fashion-mnist qemu-user
 )

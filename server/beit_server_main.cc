@@ -7,7 +7,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <prometheus/exposer.h>
+#include <sys/resource.h>
+
+#include "absl/cleanup/cleanup.h"
 
 #include <csignal>
 #include <cstdio>
@@ -23,6 +25,7 @@
 #include "server/compute_executor.h"
 #include "server/bearer_token_auth.h"
 #include "server/beit_service.h"
+#include "server/http/http_server.h"
 #include "server/open_inference/grpc_inference_service.h"
 #include "server/open_inference/http_inference_server.h"
 #include "server/open_inference/inference_executor.h"
@@ -47,6 +50,35 @@ constexpr const char* kServiceName = "beit.v1.BeitService";
 
 using beit::serving::LogLevel;
 
+// Idle and slow clients cost a descriptor each (server/http): the soft limit goes up to the hard
+// one. Returns the limit now in force.
+rlim_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return limit.rlim_cur;
+}
+
+// The limits both HTTP listeners apply to their connections.
+beit::serving::http::HttpServerOptions HttpListenerOptions(const ServerOptions& options, const std::string& name) {
+  beit::serving::http::HttpServerOptions http;
+  http.name = name;
+  http.handler_threads = name == "metrics" ? 1 : options.http_threads;
+  http.header_timeout_s = options.http_header_timeout_seconds;
+  http.body_timeout_s = options.http_body_timeout_seconds;
+  http.min_bytes_per_s = static_cast<double>(options.http_min_bytes_per_second);
+  http.idle_timeout_s = options.http_idle_timeout_seconds;
+  http.limits.max_header_bytes = static_cast<size_t>(options.http_max_header_bytes);
+  http.limits.max_headers = static_cast<size_t>(options.http_max_headers);
+  http.limits.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+  http.max_connections = options.http_max_connections;
+  return http;
+}
+
 
 int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::Logger log(options.log_level, options.log_format);
@@ -55,8 +87,10 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     log.Log(LogLevel::kError, "precision not supported on this CPU", {{"error", *why}});
     return 3;
   }
+  const rlim_t descriptors = RaiseDescriptorLimit();
   log.Log(LogLevel::kInfo, "starting",
           {{"version", std::string(BEIT_VERSION)},
+           {"max_open_files", static_cast<int64_t>(descriptors)},
            {"compute", beit::ComputeBackendVersion()},
            {"isa", beit::ComputeBackendIsa()},
            {"compute_threads", static_cast<int64_t>(beit::ComputeThreads())},
@@ -93,19 +127,34 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::ServerMetrics metrics(&models);
   beit::serving::RequestLog request_log(&log);
   observers.Add(&request_log);
-  std::unique_ptr<prometheus::Exposer> exposer;
+  // Prometheus' text format at /metrics, on a listener of its own with the same connection limits
+  // as the inference port: a scraper must get through while clients stall the other port.
+  std::unique_ptr<beit::serving::http::HttpServer> metrics_server;
   int metrics_port = -1;
   if (options.metrics_port >= 0) {
     const std::string metrics_host = options.metrics_host.empty() ? options.host : options.metrics_host;
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_host + ":" + std::to_string(options.metrics_port));
-    } catch (const std::exception& e) {
+    metrics_server = std::make_unique<beit::serving::http::HttpServer>(
+        HttpListenerOptions(options, "metrics"),
+        [&metrics](beit::serving::http::HttpRequest request, std::shared_ptr<const std::atomic<bool>>,
+                   beit::serving::http::HttpRespond respond) {
+          beit::serving::http::HttpResponse response;
+          if ((request.method == "GET" || request.method == "HEAD") && request.path == "/metrics") {
+            response.content_type = "text/plain; version=0.0.4";
+            response.body = metrics.ExpositionText();
+          } else {
+            response.status = 404;
+            response.body = beit::serving::http::ErrorBody("metrics are at GET /metrics");
+          }
+          respond(std::move(response));
+        });
+    absl::StatusOr<int> bound = metrics_server->Start(metrics_host, options.metrics_port);
+    if (!bound.ok()) {
       log.Log(LogLevel::kError, "cannot serve metrics",
-              {{"port", static_cast<int64_t>(options.metrics_port)}, {"error", std::string(e.what())}});
+              {{"port", static_cast<int64_t>(options.metrics_port)}, {"error", std::string(bound.status().message())}});
       return 1;
     }
-    for (const auto& c : metrics.collectables()) exposer->RegisterCollectable(c);
-    metrics_port = exposer->GetListeningPorts().empty() ? -1 : exposer->GetListeningPorts().front();
+    metrics_port = *bound;
+    metrics.WatchHttpListener("metrics", [server = metrics_server.get()] { return server->stats(); });
     observers.Add(&metrics);
   }
 
@@ -150,6 +199,14 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, options.max_connection_idle_seconds * 1000);
+  // Stalled connections: the TLS handshake and the client's HTTP/2 settings within the handshake
+  // timeout (gRPC's default is 120 s); quiet connections are pinged and closed when nobody answers.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, options.grpc_handshake_timeout_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options.grpc_keepalive_time_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.grpc_keepalive_timeout_seconds * 1000);
+  // Clients may keep their own connections alive with pings every 10 s or more, also between calls.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Log(LogLevel::kError, "cannot listen", {{"address", address}, {"hint", std::string("port in use or address invalid")}});
@@ -164,11 +221,10 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   std::unique_ptr<beit::serving::open_inference::HttpInferenceServer> http;
   int http_port = -1;
   if (options.http_port >= 0) {
-    beit::serving::open_inference::HttpServerOptions http_options;
+    beit::serving::http::HttpServerOptions http_options = HttpListenerOptions(options, "http");
     http_options.tls_cert = options.tls_cert;
     http_options.tls_key = options.tls_key;
     http_options.tls_client_ca = options.tls_client_ca;
-    http_options.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
     http = std::make_unique<beit::serving::open_inference::HttpInferenceServer>(
         &executor, std::vector<beit::serving::ServingObserver*>{&observers}, auth.get(), http_options);
     const std::string http_host = options.http_host.empty() ? options.host : options.http_host;
@@ -181,7 +237,12 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
       return 1;
     }
     http_port = *bound;
+    metrics.WatchHttpListener("inference", [server = http.get()] { return server->stats(); });
   }
+  // Scrapes read the inference listener's counters: the metrics listener stops before it goes.
+  auto stop_metrics_first = absl::MakeCleanup([&metrics_server] {
+    if (metrics_server) metrics_server->Stop();
+  });
 
   try {
     models.WarmupAll();
@@ -222,6 +283,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(options.grace_period_seconds));
   models.ShutdownAll();
   workers.Shutdown();
+  std::move(stop_metrics_first).Invoke();
   log.Log(LogLevel::kInfo, "stopped");
   return 0;
 }

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <vector>
 
+#include <prometheus/text_serializer.h>
+
 #include "model/ops/compute_backend.h"
 #include "absl/status/status.h"
 
@@ -128,7 +130,55 @@ class LiveStateCollector final : public prometheus::Collectable {
     fds.metric.push_back(GaugeValue(CountOpenFds()));
     auto start = GaugeFamily("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
     start.metric.push_back(GaugeValue(p.start_time_seconds));
-    return {pending, inflight, cpu, rss, vsz, fds, start};
+    std::vector<prometheus::MetricFamily> families = {pending, inflight, cpu, rss, vsz, fds, start};
+    AddHttpListeners(&families);
+    return families;
+  }
+
+  // Each HTTP listener's connections: what slow and idle clients cost and how they end.
+  void AddHttpListeners(std::vector<prometheus::MetricFamily>* families) const {
+    std::vector<std::pair<std::string, std::function<http::HttpServerStats()>>> listeners;
+    {
+      std::lock_guard<std::mutex> lock(metrics_->mu_);
+      listeners = metrics_->http_listeners_;
+    }
+    if (listeners.empty()) return;
+    auto open = GaugeFamily("beit_http_open_connections", "Open connections of an HTTP listener.");
+    auto counter = [](const std::string& name, const std::string& help) {
+      prometheus::MetricFamily family;
+      family.name = name;
+      family.help = help;
+      family.type = prometheus::MetricType::Counter;
+      return family;
+    };
+    auto count = [](double value, std::vector<prometheus::ClientMetric::Label> labels) {
+      prometheus::ClientMetric m;
+      m.label = std::move(labels);
+      m.counter.value = value;
+      return m;
+    };
+    auto accepted = counter("beit_http_connections_accepted_total", "Connections accepted by an HTTP listener.");
+    auto refused = counter("beit_http_connections_refused_total",
+                           "Connections closed at once: reason capacity (--http-max-connections) or descriptors "
+                           "(the process is out of file descriptors).");
+    auto timed_out = counter("beit_http_connections_timed_out_total",
+                             "Connections closed by a deadline: phase headers (TLS handshake included), body "
+                             "(request body or answer) or idle (kept alive without a request).");
+    for (const auto& [listener, read] : listeners) {
+      const http::HttpServerStats s = read();
+      open.metric.push_back(GaugeValue(static_cast<double>(s.open_connections), {{"listener", listener}}));
+      accepted.metric.push_back(count(static_cast<double>(s.accepted), {{"listener", listener}}));
+      refused.metric.push_back(
+          count(static_cast<double>(s.refused_at_capacity), {{"listener", listener}, {"reason", "capacity"}}));
+      refused.metric.push_back(count(static_cast<double>(s.refused_out_of_descriptors),
+                                     {{"listener", listener}, {"reason", "descriptors"}}));
+      timed_out.metric.push_back(
+          count(static_cast<double>(s.header_timeouts), {{"listener", listener}, {"phase", "headers"}}));
+      timed_out.metric.push_back(
+          count(static_cast<double>(s.body_timeouts), {{"listener", listener}, {"phase", "body"}}));
+      timed_out.metric.push_back(count(static_cast<double>(s.idle_closed), {{"listener", listener}, {"phase", "idle"}}));
+    }
+    families->insert(families->end(), {open, accepted, refused, timed_out});
   }
 
  private:
@@ -202,6 +252,18 @@ ServerMetrics::ServerMetrics(const ModelRepository* models)
 
 std::vector<std::weak_ptr<prometheus::Collectable>> ServerMetrics::collectables() const {
   return {registry_, live_state_};
+}
+
+void ServerMetrics::WatchHttpListener(std::string listener, std::function<http::HttpServerStats()> read) {
+  std::lock_guard<std::mutex> lock(mu_);
+  http_listeners_.emplace_back(std::move(listener), std::move(read));
+}
+
+std::string ServerMetrics::ExpositionText() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::vector<prometheus::MetricFamily> live = live_state_->Collect();
+  families.insert(families.end(), std::make_move_iterator(live.begin()), std::make_move_iterator(live.end()));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 ServerMetrics::RpcSeries& ServerMetrics::Series(const std::string& model, const std::string& rpc) {

@@ -14,6 +14,11 @@
 //   = 1, beit_build_info{version,compute,isa} = 1, and process_cpu_seconds_total,
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
 //   process_start_time_seconds from /proc.
+// - Per HTTP listener watched (WatchHttpListener: "inference", "metrics"), read at scrape time:
+//   beit_http_open_connections, beit_http_connections_accepted_total,
+//   beit_http_connections_refused_total{reason=capacity|descriptors} and
+//   beit_http_connections_timed_out_total{phase=headers|body|idle}.
+// - ExpositionText(): all of it in Prometheus' text format (what GET /metrics answers).
 // - Requests naming a model this server does not host are counted under model="_unknown", so
 //   clients cannot grow the label set.
 // Recording takes a short lock per request (prometheus-cpp's label lookup); see bench/ for the cost.
@@ -25,6 +30,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +38,7 @@
 #include <string>
 #include <utility>
 
+#include "server/http/http_server.h"
 #include "server/model_repository.h"
 #include "server/serving_observer.h"
 
@@ -43,6 +50,8 @@ class ServerMetrics final : public ServingObserver {
 
   // Everything to expose: the registry plus the scrape-time collectors.
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables() const;
+  std::string ExpositionText() const;
+  void WatchHttpListener(std::string listener, std::function<http::HttpServerStats()> read);
 
   void RequestFinished(const RequestRecord& record) override;
   void BatchStarted(const std::string& model, const std::string& rpc) override;
@@ -75,6 +84,7 @@ class ServerMetrics final : public ServingObserver {
   mutable std::mutex mu_;  // series_ and inflight_batches_; the scrape-time collector locks it too
   std::map<std::pair<std::string, std::string>, RpcSeries> series_;
   std::map<std::string, std::shared_ptr<std::atomic<int>>> inflight_batches_;  // by model
+  std::vector<std::pair<std::string, std::function<http::HttpServerStats()>>> http_listeners_;
   friend class LiveStateCollector;
 };
 

@@ -121,6 +121,23 @@ const std::map<std::string, Setter>& Flags() {
       {"max-concurrent-streams", IntegerFlag("max-concurrent-streams", &ServerOptions::max_concurrent_streams, 1, 100000)},
       {"max-connection-idle-s",
        IntegerFlag("max-connection-idle-s", &ServerOptions::max_connection_idle_seconds, 1, 86400 * 7)},
+      {"grpc-handshake-timeout-s",
+       IntegerFlag("grpc-handshake-timeout-s", &ServerOptions::grpc_handshake_timeout_seconds, 1, 3600)},
+      {"grpc-keepalive-s", IntegerFlag("grpc-keepalive-s", &ServerOptions::grpc_keepalive_time_seconds, 1, 86400)},
+      {"grpc-keepalive-timeout-s",
+       IntegerFlag("grpc-keepalive-timeout-s", &ServerOptions::grpc_keepalive_timeout_seconds, 1, 3600)},
+      {"http-header-timeout-s",
+       IntegerFlag("http-header-timeout-s", &ServerOptions::http_header_timeout_seconds, 1, 3600)},
+      {"http-body-timeout-s", IntegerFlag("http-body-timeout-s", &ServerOptions::http_body_timeout_seconds, 1, 3600)},
+      {"http-min-bytes-per-s",
+       IntegerFlag("http-min-bytes-per-s", &ServerOptions::http_min_bytes_per_second, 1, int64_t{1} << 40)},
+      {"http-idle-timeout-s", IntegerFlag("http-idle-timeout-s", &ServerOptions::http_idle_timeout_seconds, 1, 86400)},
+      {"http-max-header-bytes",
+       IntegerFlag("http-max-header-bytes", &ServerOptions::http_max_header_bytes, 256, 1 << 24)},
+      {"http-max-headers", IntegerFlag("http-max-headers", &ServerOptions::http_max_headers, 1, 10000)},
+      {"http-max-connections",
+       IntegerFlag("http-max-connections", &ServerOptions::http_max_connections, 1, 10'000'000)},
+      {"http-threads", IntegerFlag("http-threads", &ServerOptions::http_threads, 1, 256)},
       {"tls-cert", StringFlag(&ServerOptions::tls_cert)},
       {"tls-key", StringFlag(&ServerOptions::tls_key)},
       {"tls-client-ca", StringFlag(&ServerOptions::tls_client_ca)},
@@ -289,7 +306,23 @@ Security
   --http-port N               its port (default 8000; 0 picks a free port, printed at start; -1 off).
                               The protocol's gRPC service shares the gRPC port
   --max-concurrent-streams N  concurrent calls per HTTP/2 connection (default 100)
-  --max-connection-idle-s N   close connections idle this long (default 600)
+  --max-connection-idle-s N   close gRPC connections without a call this long (default 600)
+Slow and idle clients (README, "Slow and idle clients"; both HTTP listeners: inference and metrics)
+  --grpc-handshake-timeout-s N  a gRPC connection's TLS handshake and HTTP/2 settings within N s (default 10)
+  --grpc-keepalive-s N        ping a gRPC connection quiet for N s (default 60) ...
+  --grpc-keepalive-timeout-s N  ... and close it without an answer within N s (default 20)
+  --http-header-timeout-s N   a request's line and headers within N s of its first byte, in total
+                              (a new connection's clock, TLS handshake included, starts at accept;
+                              default 10)
+  --http-body-timeout-s N     a body within N s plus its size / --http-min-bytes-per-s; an answer
+                              likewise (default 10)
+  --http-min-bytes-per-s N    slowest accepted transfer (default 65536)
+  --http-idle-timeout-s N     close a kept-alive connection without a request for N s (default 75:
+                              longer than the usual load balancer idle timeout of 60 s)
+  --http-max-header-bytes N   request line and headers at most N bytes, else 431 (default 16384)
+  --http-max-headers N        at most N header fields, else 431 (default 100)
+  --http-max-connections N    open connections per listener; beyond, new ones get 503 (default 4096)
+  --http-threads N            HTTP handler threads (default 4; requests wait for models without one)
 Observability
   --metrics-host ADDR         metrics listen address (default: --host)
   --metrics-port N            Prometheus metrics at http://HOST:N/metrics (default 8002; 0 picks a

@@ -40,6 +40,20 @@ struct ServerOptions {
   std::string http_host;     // empty: the same as `host`
   int max_concurrent_streams = 100;  // per HTTP/2 connection
   int max_connection_idle_seconds = 600;
+  // gRPC: a connection must finish its TLS handshake and send HTTP/2 settings within this; the
+  // server pings a connection quiet for keepalive_time and closes it without an answer in timeout.
+  int grpc_handshake_timeout_seconds = 10;
+  int grpc_keepalive_time_seconds = 60;
+  int grpc_keepalive_timeout_seconds = 20;
+  // The HTTP listeners (inference and metrics) against slow and idle clients (http_server.h).
+  int http_header_timeout_seconds = 10;
+  int http_body_timeout_seconds = 10;
+  int64_t http_min_bytes_per_second = 64 << 10;
+  int http_idle_timeout_seconds = 75;
+  int64_t http_max_header_bytes = 16 << 10;
+  int http_max_headers = 100;
+  int http_max_connections = 4096;
+  int http_threads = 4;
   // TLS: both or neither; a client CA turns on mutual TLS (client certificates required).
   std::string tls_cert, tls_key, tls_client_ca;
   std::string auth_token_file;

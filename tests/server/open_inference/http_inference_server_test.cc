@@ -3,7 +3,11 @@
 // chunked uploads), the bearer token, observers, and Stop() letting a request in flight finish.
 #include "server/open_inference/http_inference_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <httplib.h>
 
 #include <unistd.h>
@@ -226,7 +230,7 @@ TEST(HttpInferenceServer, InfersInJsonAndBinaryWithTheSameAnswer) {
 
 TEST(HttpInferenceServer, ErrorsAreJsonWithTheirHttpCodes) {
   HttpServerOptions options;
-  options.max_body_bytes = 256 << 10;
+  options.limits.max_body_bytes = 256 << 10;
   Harness h(nullptr, options);
   h.executor->SetReady(true);
   auto client = h.Client();
@@ -392,9 +396,34 @@ TEST(HttpInferenceServer, ServesHttpsAndRequiresClientCertificatesWithAClientCa)
   options.tls_cert = d + "/server.pem";
   options.tls_key = d + "/server.key";
   options.tls_client_ca = d + "/ca.pem";
+  options.header_timeout_s = 1;
   Harness h(nullptr, options);
   ASSERT_GT(h.port, 0);
   h.executor->SetReady(true);
+  // Connections that never finish the TLS handshake are cut by the header deadline.
+  const auto opened = std::chrono::steady_clock::now();
+  std::vector<int> stalled;
+  for (const std::string& first_bytes : {std::string(), std::string("\x16\x03\x01\x00", 4)}) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(h.port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    if (!first_bytes.empty()) ::send(fd, first_bytes.data(), first_bytes.size(), MSG_NOSIGNAL);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    stalled.push_back(fd);
+  }
+  for (int fd : stalled) {
+    char byte;
+    EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "a stalled TLS handshake was not closed";
+    ::close(fd);
+  }
+  const double closed_after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count();
+  EXPECT_GE(closed_after, 0.9);
+  EXPECT_LT(closed_after, 2.0);
   auto client = [&](bool with_certificate) {
     auto c = with_certificate
                  ? std::make_unique<httplib::SSLClient>("127.0.0.1", h.port, d + "/client.pem", d + "/client.key")
