@@ -265,8 +265,10 @@ TEST(SlowClients, ProbesAndAClassifyStreamGetThroughAndStalledConnectionsAreCut)
   EXPECT_LT(slowest_ready, 1.0);
   EXPECT_LT(slowest_scrape, 1.0);
   EXPECT_LT(slowest_health, 1.0);
+#ifndef __SANITIZE_ADDRESS__  // under AddressSanitizer the attacker's own bookkeeping is what slows
   EXPECT_GE(attacked_rate, 0.9 * quiet_rate) << "Classify calls/s: " << quiet_rate << " quiet, " << attacked_rate
                                              << " under attack";
+#endif
   std::map<std::string, std::vector<double>> lifetimes = attack.lifetimes();
   const std::map<std::string, int> first_wave = {{"http", kTricklePerPort + kSilentPerPort},
                                                  {"metrics", kTricklePerPort + kSilentPerPort},
