@@ -279,8 +279,11 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   health->SetServingStatus(false);
   service.StopAccepting();
   executor.StopAccepting();
-  if (http) http->Stop();  // answers what it accepted; new HTTP calls were refused (503) above
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(options.grace_period_seconds));
+  // Both doors answer what they accepted within the one grace period; new calls were refused above.
+  const auto grace = std::chrono::seconds(options.grace_period_seconds);
+  const auto grpc_deadline = std::chrono::system_clock::now() + grace;
+  if (http) http->Stop(std::chrono::steady_clock::now() + grace);
+  server->Shutdown(grpc_deadline);
   models.ShutdownAll();
   workers.Shutdown();
   std::move(stop_metrics_first).Invoke();

@@ -78,6 +78,7 @@ void HttpRequestParser::Reset() {
   content_length_.reset();
   chunk_left_ = 0;
   trailer_bytes_ = 0;
+  scanned_ = 0;
   error_status_ = 0;
   error_message_.clear();
 }
@@ -98,7 +99,10 @@ HttpRequestParser::Progress HttpRequestParser::Parse(std::string* input) {
     while (skip < input->size() && ((*input)[skip] == '\r' || (*input)[skip] == '\n')) ++skip;
     if (skip > 0) input->erase(0, skip);
     size_t end = std::string::npos, head_size = 0;
-    for (size_t nl = input->find('\n'); nl != std::string::npos; nl = input->find('\n', nl + 1)) {
+    // Resume where the last call stopped looking (a terminator may straddle it): a request
+    // arriving a byte at a time costs linear time, not quadratic.
+    const size_t from = scanned_ >= 2 ? scanned_ - 2 : 0;
+    for (size_t nl = input->find('\n', from); nl != std::string::npos; nl = input->find('\n', nl + 1)) {
       if (nl + 1 < input->size() && (*input)[nl + 1] == '\n') {
         end = nl;
         head_size = nl + 2;
@@ -120,8 +124,10 @@ HttpRequestParser::Progress HttpRequestParser::Parse(std::string* input) {
         return Fail(431, "the request line and headers are larger than " + std::to_string(limits_.max_header_bytes) +
                              " bytes");
       }
+      scanned_ = input->size();
       return Progress::kNeedMore;
     }
+    scanned_ = 0;
     const Progress head = ParseHead(std::string_view(*input).substr(0, end + 1));
     input->erase(0, head_size);
     return head;
@@ -164,7 +170,12 @@ HttpRequestParser::Progress HttpRequestParser::ParseHead(std::string_view head) 
     if (request_.headers.size() >= limits_.max_headers) {
       return Fail(431, "more than " + std::to_string(limits_.max_headers) + " header fields");
     }
-    request_.headers.emplace_back(Lower(line->substr(0, colon)), std::string(Trim(line->substr(colon + 1))));
+    const std::string_view trimmed = Trim(line->substr(colon + 1));
+    for (char ch : trimmed) {
+      const unsigned char u = static_cast<unsigned char>(ch);
+      if ((u < 0x20 && ch != '\t') || u == 0x7f) return Fail(400, "a header value holds a control character");
+    }
+    request_.headers.emplace_back(Lower(line->substr(0, colon)), std::string(trimmed));
     const auto& [name, value] = request_.headers.back();
     if (name == "content-length") {
       uint64_t length = 0;
@@ -192,7 +203,7 @@ HttpRequestParser::Progress HttpRequestParser::ParseHead(std::string_view head) 
   if (chunked) {
     phase_ = Phase::kChunkSize;
   } else if (content_length_ && *content_length_ > 0) {
-    request_.body.reserve(*content_length_);
+    request_.body.reserve(std::min<uint64_t>(*content_length_, 1 << 20));  // the rest as it arrives
     phase_ = Phase::kLengthBody;
   } else {
     phase_ = Phase::kDone;
@@ -201,85 +212,95 @@ HttpRequestParser::Progress HttpRequestParser::ParseHead(std::string_view head) 
 }
 
 HttpRequestParser::Progress HttpRequestParser::ParseBody(std::string* input) {
+  // Consumed bytes are dropped once, on the way out: a body of many small chunks costs linear time.
+  size_t pos = 0;
+  auto leave = [&](Progress p) {
+    input->erase(0, pos);
+    return p;
+  };
+  auto next_line = [&]() -> std::optional<std::string_view> {
+    std::string_view rest = std::string_view(*input).substr(pos);
+    std::optional<std::string_view> line = NextLine(&rest);
+    if (line) pos = input->size() - rest.size();
+    return line;
+  };
   while (true) {
+    const size_t available = input->size() - pos;
     switch (phase_) {
       case Phase::kLengthBody: {
-        const size_t want = static_cast<size_t>(*content_length_) - request_.body.size();
-        const size_t take = std::min(want, input->size());
-        request_.body.append(*input, 0, take);
-        input->erase(0, take);
-        if (request_.body.size() < *content_length_) return Progress::kNeedMore;
+        const size_t take = std::min(static_cast<size_t>(*content_length_) - request_.body.size(), available);
+        request_.body.append(*input, pos, take);
+        pos += take;
+        if (request_.body.size() < *content_length_) return leave(Progress::kNeedMore);
         phase_ = Phase::kDone;
-        return Progress::kComplete;
+        return leave(Progress::kComplete);
       }
       case Phase::kChunkSize: {
-        std::string_view rest(*input);
-        std::optional<std::string_view> line = NextLine(&rest);
+        std::optional<std::string_view> line = next_line();
         if (!line) {
-          if (input->size() > 1024) return Fail(400, "malformed chunk size line");
-          return Progress::kNeedMore;
+          if (available > 1025) return leave(Fail(400, "malformed chunk size line"));
+          return leave(Progress::kNeedMore);
         }
+        if (line->size() > 1024) return leave(Fail(400, "malformed chunk size line"));
         const std::string_view digits = line->substr(0, line->find(';'));  // chunk extensions are ignored
         uint64_t size = 0;
         const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), size, 16);
         if (digits.empty() || r.ec != std::errc() || r.ptr != digits.data() + digits.size()) {
-          return Fail(400, "malformed chunk size line");
+          return leave(Fail(400, "malformed chunk size line"));
         }
-        input->erase(0, input->size() - rest.size());
         if (size > limits_.max_body_bytes - request_.body.size()) {
-          return Fail(413, "the request body is larger than " + std::to_string(limits_.max_body_bytes) + " bytes");
+          return leave(
+              Fail(413, "the request body is larger than " + std::to_string(limits_.max_body_bytes) + " bytes"));
         }
         chunk_left_ = size;
         phase_ = size == 0 ? Phase::kTrailers : Phase::kChunkData;
         break;
       }
       case Phase::kChunkData: {
-        const size_t take = static_cast<size_t>(std::min<uint64_t>(chunk_left_, input->size()));
-        request_.body.append(*input, 0, take);
-        input->erase(0, take);
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(chunk_left_, available));
+        request_.body.append(*input, pos, take);
+        pos += take;
         chunk_left_ -= take;
-        if (chunk_left_ > 0) return Progress::kNeedMore;
+        if (chunk_left_ > 0) return leave(Progress::kNeedMore);
         phase_ = Phase::kChunkDataEnd;
         break;
       }
       case Phase::kChunkDataEnd: {
-        std::string_view rest(*input);
-        std::optional<std::string_view> line = NextLine(&rest);
+        std::optional<std::string_view> line = next_line();
         if (!line) {
-          if (input->size() > 2) return Fail(400, "a chunk is longer than its size line says");
-          return Progress::kNeedMore;
+          if (available > 2) return leave(Fail(400, "a chunk is longer than its size line says"));
+          return leave(Progress::kNeedMore);
         }
-        if (!line->empty()) return Fail(400, "a chunk is longer than its size line says");
-        input->erase(0, input->size() - rest.size());
+        if (!line->empty()) return leave(Fail(400, "a chunk is longer than its size line says"));
         phase_ = Phase::kChunkSize;
         break;
       }
       case Phase::kTrailers: {
-        std::string_view rest(*input);
-        std::optional<std::string_view> line = NextLine(&rest);
+        const size_t before = pos;
+        std::optional<std::string_view> line = next_line();
         if (!line) {
-          if (trailer_bytes_ + input->size() > limits_.max_header_bytes) {
-            return Fail(431, "the trailer fields are larger than " + std::to_string(limits_.max_header_bytes) +
-                                 " bytes");
+          if (trailer_bytes_ + available > limits_.max_header_bytes) {
+            return leave(Fail(431, "the trailer fields are larger than " + std::to_string(limits_.max_header_bytes) +
+                                       " bytes"));
           }
-          return Progress::kNeedMore;
+          return leave(Progress::kNeedMore);
         }
-        trailer_bytes_ += input->size() - rest.size();
-        input->erase(0, input->size() - rest.size());
+        trailer_bytes_ += pos - before;
         if (trailer_bytes_ > limits_.max_header_bytes) {
-          return Fail(431, "the trailer fields are larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
+          return leave(
+              Fail(431, "the trailer fields are larger than " + std::to_string(limits_.max_header_bytes) + " bytes"));
         }
         if (line->empty()) {
           phase_ = Phase::kDone;
-          return Progress::kComplete;
+          return leave(Progress::kComplete);
         }
         break;
       }
       case Phase::kDone:
-        return Progress::kComplete;
+        return leave(Progress::kComplete);
       case Phase::kHeaders:
       case Phase::kError:
-        return Progress::kError;
+        return leave(Progress::kError);
     }
   }
 }

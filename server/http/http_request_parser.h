@@ -80,6 +80,7 @@ class HttpRequestParser {
   std::optional<uint64_t> content_length_;
   uint64_t chunk_left_ = 0;
   size_t trailer_bytes_ = 0;
+  size_t scanned_ = 0;  // bytes of the head already searched for its end
   int error_status_ = 0;
   std::string error_message_;
 };

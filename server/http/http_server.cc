@@ -122,12 +122,15 @@ class HandlerPool {
     }
   }
   ~HandlerPool() { Shutdown(); }
-  void Post(std::function<void()> task) {
+  // False once shut down: the task was not taken.
+  bool Post(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (done_) return false;
       tasks_.push_back(std::move(task));
     }
     cv_.notify_one();
+    return true;
   }
   // Runs what was posted, then joins.
   void Shutdown() {
@@ -200,6 +203,7 @@ struct HttpServer::Loop {
   absl::StatusOr<int> Listen(const std::string& host, int port);
   void Run();
   void AcceptAll();
+  void EvictIdlest();
   void OnEvent(Connection& c, uint32_t events);
   bool Handshake(Connection& c);
   bool ReadAndParse(Connection& c);
@@ -210,11 +214,14 @@ struct HttpServer::Loop {
   void DeliverAnswers();
   void SweepDeadlines();
   void ApplyStop();
+  void PauseListener();
   void Close(Connection& c);
   void UpdateEvents(Connection& c);
   ssize_t Read(Connection& c, char* buffer, size_t size);
   ssize_t Write(Connection& c, const char* data, size_t size);
   void StartRequestClock(Connection& c, Clock::time_point now) {
+    c.keep_alive = true;  // until the request says otherwise
+    c.head_request = false;
     c.phase = Phase::kHeaders;
     c.phase_start = now;
     c.deadline = now + Seconds(options.header_timeout_s);
@@ -237,6 +244,8 @@ struct HttpServer::Loop {
   std::thread thread;
   std::atomic<bool> stop_requested{false};
   bool stop_applied = false;
+  bool listener_paused = false;
+  Clock::time_point stop_deadline = Clock::time_point::max();
   bool stopped = false;
 
   std::atomic<int64_t> open{0}, accepted{0}, refused_at_capacity{0}, refused_out_of_descriptors{0},
@@ -322,6 +331,12 @@ void HttpServer::Loop::Run() {
       }
     }
     if (stop_requested.load() && !stop_applied) ApplyStop();
+    if (stop_applied && Clock::now() >= stop_deadline) {
+      // Out of time: whatever is still in progress is cut (its handler sees client_gone).
+      std::vector<Connection*> remaining;
+      for (auto& [id, c] : connections) remaining.push_back(c.get());
+      for (Connection* c : remaining) Close(*c);
+    }
     if (Clock::now() >= next_sweep) {
       SweepDeadlines();
       next_sweep = Clock::now() + kSweepInterval;
@@ -348,8 +363,14 @@ void HttpServer::Loop::AcceptAll() {
         if (refused < 0) return;
         continue;
       }
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // No spare descriptor (or no memory): stop watching the listener, else the level-triggered
+        // loop spins on it; the sweep reopens the spare and watches it again.
+        PauseListener();
+      }
       return;
     }
+    if (static_cast<int>(connections.size()) >= options.max_connections) EvictIdlest();
     if (static_cast<int>(connections.size()) >= options.max_connections) {
       refused_at_capacity.fetch_add(1);
       if (!ssl_ctx) {
@@ -385,6 +406,19 @@ void HttpServer::Loop::AcceptAll() {
     accepted.fetch_add(1);
     open.fetch_add(1);
     connections.emplace(c->id, std::move(c));
+  }
+}
+
+// At capacity, a kept-alive connection waiting for its next request gives way to a new one
+// (clients' pools reconnect), so idle pools cannot lock out probes.
+void HttpServer::Loop::EvictIdlest() {
+  Connection* idlest = nullptr;
+  for (auto& [id, c] : connections) {
+    if (c->phase == Phase::kIdle && (!idlest || c->phase_start < idlest->phase_start)) idlest = c.get();
+  }
+  if (idlest) {
+    idle_closed.fetch_add(1);
+    Close(*idlest);
   }
 }
 
@@ -532,6 +566,17 @@ void HttpServer::Loop::Dispatch(Connection& c) {
   HttpRespond respond = [queue, id, answered](HttpResponse response) {
     if (!answered->exchange(true)) queue->Push(id, std::move(response));
   };
+  const HttpRequest& request = c.parser.request();
+  if ((request.method == "GET" || request.method == "HEAD") &&
+      std::find(options.inline_paths.begin(), options.inline_paths.end(), request.path) != options.inline_paths.end()) {
+    // Probes: answered here, so they never wait behind requests on the handler threads.
+    try {
+      handler(std::move(c.parser.request()), c.client_gone, respond);
+    } catch (const std::exception& e) {
+      respond(ErrorResponse(500, absl::StrCat("internal error: ", e.what()), true));
+    }
+    return;
+  }
   pool->Post([this, request = std::move(c.parser.request()), gone = c.client_gone, respond]() mutable {
     try {
       handler(std::move(request), std::move(gone), respond);
@@ -578,6 +623,15 @@ bool HttpServer::Loop::Flush(Connection& c) {
     UpdateEvents(c);
     return true;
   }
+  // A stray CR LF after a body is allowed (RFC 9112 2.2): not the start of another request.
+  const size_t stray = c.in.find_first_not_of("\r\n");
+  if (stray == std::string::npos) c.in.clear();
+  if (c.close_after_write && !c.in.empty() && !c.linger_after_write) {
+    // Pipelined bytes we will not answer: closing with them unread would reset the connection
+    // and could lose this answer, so read and drop for a while first.
+    c.linger_after_write = true;
+    return Flush(c);
+  }
   if (c.close_after_write) {
     if (c.ssl) SSL_shutdown(c.ssl);
     Close(c);
@@ -610,8 +664,21 @@ void HttpServer::Loop::DeliverAnswers() {
   }
 }
 
+void HttpServer::Loop::PauseListener() {
+  if (listener_paused || listen_fd < 0) return;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+  listener_paused = true;
+}
+
 void HttpServer::Loop::SweepDeadlines() {
   const Clock::time_point now = Clock::now();
+  if (listener_paused && listen_fd >= 0) {
+    if (spare_fd < 0) spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    epoll_event listen_event{};
+    listen_event.events = EPOLLIN;
+    listen_event.data.u64 = kListenId;
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen_event) == 0) listener_paused = false;
+  }
   std::vector<Connection*> expired;
   for (auto& [id, c] : connections) {
     if (c->phase != Phase::kHandling && c->deadline <= now) expired.push_back(c.get());
@@ -650,7 +717,7 @@ void HttpServer::Loop::SweepDeadlines() {
 void HttpServer::Loop::ApplyStop() {
   stop_applied = true;
   if (listen_fd >= 0) {
-    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+    if (!listener_paused) ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
     ::close(listen_fd);
     listen_fd = -1;
   }
@@ -729,9 +796,10 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   return bound;
 }
 
-void HttpServer::Stop() {
+void HttpServer::Stop(std::chrono::steady_clock::time_point deadline) {
   Loop& l = *loop_;
   if (!l.thread.joinable()) return;
+  l.stop_deadline = deadline;  // read by the loop only after it sees stop_requested
   l.stop_requested.store(true);
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(l.answers->wake_fd, &one, sizeof(one));
@@ -744,8 +812,8 @@ void HttpServer::Stop() {
   l.pool->Shutdown();
 }
 
-void HttpServer::Post(std::function<void()> task) {
-  if (loop_->pool) loop_->pool->Post(std::move(task));
+bool HttpServer::Post(std::function<void()> task) {
+  return loop_->pool && loop_->pool->Post(std::move(task));
 }
 
 HttpServerStats HttpServer::stats() const {

@@ -18,12 +18,16 @@
 //     at once (TLS); when the process is out of descriptors, new connections are closed at once.
 //   Timed-out connections are closed (408 first when part of a request arrived).
 // - Errors the server answers itself have the body {"error": "..."} (application/json).
-// - Stop() closes the listener and every connection without a request in progress, waits for
-//   the requests in progress to be answered and written, then returns. The destructor stops.
+// - A client that closes its connection (or half-closes it) while its request is handled is
+//   gone: the connection is closed and `client_gone` set.
+// - Stop(deadline) closes the listener and every connection without a request in progress,
+//   waits for the requests in progress to be answered and written, and cuts what is left at the
+//   deadline; then returns. The destructor stops.
 // - stats() is safe from any thread (counters since Start).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -59,6 +63,9 @@ struct HttpServerOptions {
   double min_bytes_per_s = 64 << 10;
   double idle_timeout_s = 75;
   int max_connections = 4096;
+  // GET/HEAD of these exact paths (health probes) is handled on the event loop, never queued
+  // behind other requests: such handlers must answer at once and not block.
+  std::vector<std::string> inline_paths;
 };
 
 struct HttpServerStats {
@@ -82,11 +89,11 @@ class HttpServer {
   ~HttpServer();
 
   absl::StatusOr<int> Start(const std::string& host, int port);
-  void Stop();
+  void Stop(std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
   HttpServerStats stats() const;
-  // Runs `task` on a handler thread (e.g. to serialize an answer computed elsewhere). After
-  // Start, before Stop returns.
-  void Post(std::function<void()> task);
+  // Runs `task` on a handler thread (e.g. to serialize an answer computed elsewhere); false (the
+  // task not taken) before Start and once Stop has returned.
+  bool Post(std::function<void()> task);
 
  private:
   struct Loop;

@@ -3,7 +3,8 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
-#include <regex>
+#include <string_view>
+#include <vector>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -14,10 +15,37 @@
 namespace beit::serving::open_inference {
 namespace {
 
-// /v2/models/{name}[/versions/{v}][/ready|/infer] on the percent-decoded path.
-const std::regex& ModelPath() {
-  static const std::regex path(R"(/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?)");
-  return path;
+// /v2/models/{name}[/versions/{v}][/ready|/infer] on the percent-decoded path, split by hand (a
+// regex would recurse once per character of a path a client chose).
+struct ModelRoute {
+  std::string name, version, suffix;
+};
+
+std::optional<ModelRoute> ParseModelPath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/v2/models/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  std::vector<std::string_view> parts;
+  std::string_view rest = path.substr(kPrefix.size());
+  for (size_t slash = rest.find('/'); slash != std::string_view::npos; slash = rest.find('/')) {
+    parts.push_back(rest.substr(0, slash));
+    rest.remove_prefix(slash + 1);
+  }
+  parts.push_back(rest);
+  ModelRoute route;
+  if (parts.empty() || parts[0].empty()) return std::nullopt;
+  route.name = std::string(parts[0]);
+  size_t next = 1;
+  if (parts.size() >= 3 && parts[1] == "versions") {
+    if (parts[2].empty()) return std::nullopt;
+    route.version = std::string(parts[2]);
+    next = 3;
+  }
+  if (parts.size() == next + 1 && (parts[next] == "ready" || parts[next] == "infer")) {
+    route.suffix = "/" + std::string(parts[next]);
+  } else if (parts.size() != next) {
+    return std::nullopt;
+  }
+  return route;
 }
 
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -38,6 +66,11 @@ std::optional<int64_t> ParseMilliseconds(const std::string& value) {
   return ms;
 }
 
+http::HttpServerOptions WithProbesInline(http::HttpServerOptions options) {
+  options.inline_paths = {"/v2/health/live", "/v2/health/ready"};
+  return options;
+}
+
 }  // namespace
 
 // One request reaching a route: what the observers are told once it is answered.
@@ -54,7 +87,7 @@ HttpInferenceServer::HttpInferenceServer(InferenceExecutor* executor, std::vecto
       observers_(std::move(observers)),
       auth_(auth),
       max_body_bytes_(options.limits.max_body_bytes),
-      server_(std::move(options), [this](http::HttpRequest request, std::shared_ptr<const std::atomic<bool>> gone,
+      server_(WithProbesInline(std::move(options)), [this](http::HttpRequest request, std::shared_ptr<const std::atomic<bool>> gone,
                                          http::HttpRespond respond) {
         Handle(std::move(request), std::move(gone), std::move(respond));
       }) {}
@@ -63,7 +96,12 @@ HttpInferenceServer::~HttpInferenceServer() { Stop(); }
 
 absl::StatusOr<int> HttpInferenceServer::Start(const std::string& host, int port) { return server_.Start(host, port); }
 
-void HttpInferenceServer::Stop() { server_.Stop(); }
+void HttpInferenceServer::Stop(Clock::time_point deadline) {
+  server_.Stop(deadline);
+  // Requests whose client left are still computing: their answers reach this object.
+  std::unique_lock<std::mutex> lock(inflight_mu_);
+  inflight_done_.wait(lock, [this] { return inflight_ == 0; });
+}
 
 void HttpInferenceServer::Finish(const Call& call, http::HttpResponse response, const absl::Status& status,
                                  const InferStats* stats, const http::HttpRespond& respond, int http_status) const {
@@ -108,11 +146,9 @@ void HttpInferenceServer::Handle(http::HttpRequest request, std::shared_ptr<cons
     return Finish(call, status.ok() ? Json(200, ServerMetadataJson(executor_->GetServerMetadata())) : Json(200, ""),
                   status, nullptr, respond);
   }
-  std::smatch match;
-  const std::string path = request.path;
-  if (std::regex_match(path, match, ModelPath())) {
-    const std::string suffix = match[3].str();
-    Call call{"", match[1].str(), match[2].str()};
+  if (std::optional<ModelRoute> route = ParseModelPath(request.path)) {
+    const std::string& suffix = route->suffix;
+    Call call{"", route->name, route->version};
     if (get && suffix.empty()) {
       call.rpc = "ModelMetadata";
       absl::Status status = authorize();
@@ -183,22 +219,34 @@ void HttpInferenceServer::Infer(const Call& call, http::HttpRequest request,
   parsed->model_name = call.model;
   parsed->model_version = call.version;
   auto infer_request = std::make_shared<const InferRequest>(std::move(*parsed));
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    ++inflight_;
+  }
   executor_->Infer(
       infer_request, deadline, client_gone,
       [this, call, infer_request, respond](absl::StatusOr<InferResponse> response, const InferStats& stats) {
-        // Serialized on a handler thread: `done` may run on the thread that computes batches.
         auto answer = std::make_shared<absl::StatusOr<InferResponse>>(std::move(response));
-        server_.Post([this, call, infer_request, respond, answer, stats] {
-          if (!answer->ok()) return Finish(call, {}, answer->status(), &stats, respond);
-          absl::StatusOr<HttpResponseBody> body = SerializeInferResponse(**answer, *infer_request);
-          if (!body.ok()) return Finish(call, {}, body.status(), &stats, respond);
-          http::HttpResponse ok = Json(200, std::move(body->body));
-          ok.content_type = body->content_type;
-          if (body->json_header_length) {
-            ok.headers.emplace_back(kInferenceHeaderContentLength, std::to_string(*body->json_header_length));
+        auto finish = [this, call, infer_request, respond, answer, stats] {
+          if (!answer->ok()) {
+            Finish(call, {}, answer->status(), &stats, respond);
+          } else if (absl::StatusOr<HttpResponseBody> body = SerializeInferResponse(**answer, *infer_request);
+                     !body.ok()) {
+            Finish(call, {}, body.status(), &stats, respond);
+          } else {
+            http::HttpResponse ok = Json(200, std::move(body->body));
+            ok.content_type = body->content_type;
+            if (body->json_header_length) {
+              ok.headers.emplace_back(kInferenceHeaderContentLength, std::to_string(*body->json_header_length));
+            }
+            Finish(call, std::move(ok), absl::OkStatus(), &stats, respond);
           }
-          Finish(call, std::move(ok), absl::OkStatus(), &stats, respond);
-        });
+          std::lock_guard<std::mutex> lock(inflight_mu_);
+          if (--inflight_ == 0) inflight_done_.notify_all();
+        };
+        // Serialized on a handler thread (`done` may run on the thread that computes batches);
+        // here once the HTTP server has stopped.
+        if (!server_.Post(finish)) finish();
       });
 }
 

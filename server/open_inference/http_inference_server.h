@@ -21,13 +21,17 @@
 //   ServerReady answers OK with ready false), the executor's InferStats for ModelInfer.
 // - Connections, limits, deadlines and TLS (tls_cert and tls_key: HTTPS; tls_client_ca: client
 //   certificates required) are http::HttpServer's (server/http/http_server.h).
+// - GET /v2/health/live and /v2/health/ready are answered on the event loop, never queued
+//   behind infer requests.
 // - Start(host, port) binds (port 0: any free port) and returns the bound port; UNAVAILABLE when
 //   it cannot bind, INVALID_ARGUMENT for unusable TLS files. Stop() (and the destructor) stops
 //   accepting connections and returns once the requests in flight were answered; idle
 //   connections are closed at once. Start at most once.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,7 +54,8 @@ class HttpInferenceServer {
   ~HttpInferenceServer();
 
   absl::StatusOr<int> Start(const std::string& host, int port);
-  void Stop();
+  // Waits for the requests in progress (cut at `deadline`), then for those whose client left.
+  void Stop(Clock::time_point deadline = Clock::time_point::max());
   http::HttpServerStats stats() const { return server_.stats(); }
 
  private:
@@ -68,6 +73,9 @@ class HttpInferenceServer {
   const std::vector<ServingObserver*> observers_;
   const BearerTokenAuth* auth_;
   const size_t max_body_bytes_;
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_done_;
+  int inflight_ = 0;  // infer requests given to the executor and not yet answered
   http::HttpServer server_;
 };
 

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$1
 shift
 packages=$("$root/scripts/runtime_packages.sh" "$@")
-for expected in libdnnl2 libgrpc++1.51 libprotobuf32 libprometheus-cpp-pull1.0 libspng0 libjpeg62-turbo libgomp1; do
+for expected in libdnnl2 libgrpc++1.51 libprotobuf32 libprometheus-cpp-core1.0 libssl3 zlib1g libspng0 libjpeg62-turbo libgomp1; do
   grep -qx "$expected" <<<"$packages" || { echo "missing $expected in: $packages"; exit 1; }
 done
 for p in $packages; do

@@ -4,7 +4,13 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <vector>
 
 #include <csignal>
 #include <cstdlib>
@@ -97,6 +103,47 @@ TEST_F(TlsAuthTest, TlsServesEncryptedCallsAndRefusesPlaintext) {
       << error;
   EXPECT_TRUE(ListModels(Channel(server, /*tls=*/true)).ok());
   EXPECT_EQ(ListModels(Channel(server, /*tls=*/false)).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A client that opens a connection and never finishes the TLS handshake is cut by
+// --grpc-handshake-timeout-s (gRPC's own default would hold it 120 s), on the gRPC port and, by
+// the header deadline, on the HTTPS port; meanwhile TLS calls go on.
+TEST_F(TlsAuthTest, UnfinishedTlsHandshakesAreCut) {
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--tls-cert", File("server.pem"),
+                            "--tls-key", File("server.key"), "--grpc-handshake-timeout-s", "2",
+                            "--http-header-timeout-s", "2"},
+                           &error))
+      << error;
+  const auto opened = std::chrono::steady_clock::now();
+  std::vector<int> stalled;
+  for (int port : {server.port(), server.http_port()}) {
+    for (const std::string& first_bytes : {std::string(), std::string("\x16\x03\x01\x02\x00\x01", 6)}) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<uint16_t>(port));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+      if (!first_bytes.empty()) ::send(fd, first_bytes.data(), first_bytes.size(), MSG_NOSIGNAL);
+      timeval timeout{10, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+      stalled.push_back(fd);
+    }
+  }
+  EXPECT_TRUE(ListModels(Channel(server, /*tls=*/true)).ok());
+  for (int fd : stalled) {
+    char buffer[256];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+    }
+    EXPECT_EQ(n, 0) << "a connection with an unfinished TLS handshake was not closed";
+    const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count();
+    EXPECT_GE(after, 1.5);
+    EXPECT_LT(after, 4.0);
+    ::close(fd);
+  }
 }
 
 TEST_F(TlsAuthTest, MutualTlsRequiresAClientCertificateFromTheCa) {

@@ -106,6 +106,7 @@ TEST(HttpRequestParser, RefusesWhatItCannotTrustWithItsStatus) {
       {"GET /%zz HTTP/1.1\r\n\r\n", 400, "percent"},
       {"GET /x HTTP/1.1\r\nNo colon here\r\n\r\n", 400, "header line"},
       {"GET /x HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400, "folded"},
+      {"GET /x HTTP/1.1\r\nA: b\rc\r\n\r\n", 400, "control character"},
       {"GET /x HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431, "header fields"},
       {"GET /x HTTP/1.1\r\nA: " + std::string(300, 'a') + "\r\n\r\n", 431, "200 bytes"},
       {"GET /x HTTP/1.1\r\nA: " + std::string(300, 'a'), 431, "200 bytes"},  // no end in sight

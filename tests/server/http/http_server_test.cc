@@ -103,6 +103,11 @@ struct Harness {
               respond(late);
             }).detach();
             return;
+          } else if (request.path == "/busy") {
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));  // holds a handler thread
+            response.body = "busy";
+          } else if (request.path == "/probe") {
+            response.body = "probe";
           } else if (request.path == "/hold") {
             held_gone = gone;
             held.set_value(respond);
@@ -257,10 +262,48 @@ TEST(HttpServer, ConnectionsBeyondTheCapGet503AndOpenOnesKeepWorking) {
   for (int i = 0; i < 3; ++i) {
     Send(open[i], "GET /echo HTTP/1.1\r\n\r\n");
     EXPECT_EQ(ReadAnswer(open[i], &pending[i]).status, 200);
-    ::close(open[i]);
   }
+  // All three now wait idle for a next request: a new connection takes the place of the one
+  // idle longest.
+  const int newcomer = Connect(h.port);
+  std::string newcomer_pending;
+  Send(newcomer, "GET /echo HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(ReadAnswer(newcomer, &newcomer_pending).status, 200);
+  EXPECT_EQ(ReadUntilClosed(open[0], 2), "") << "the idlest connection was not the one closed";
+  for (int i = 1; i < 3; ++i) {
+    Send(open[i], "GET /echo HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(ReadAnswer(open[i], &pending[i]).status, 200);
+  }
+  for (int fd : open) ::close(fd);
   ::close(extra);
+  ::close(newcomer);
   EXPECT_EQ(h.server->stats().refused_at_capacity, 1);
+  EXPECT_EQ(h.server->stats().idle_closed, 1);
+}
+
+TEST(HttpServer, InlineProbesDoNotWaitForBusyHandlerThreads) {
+  HttpServerOptions options;
+  options.handler_threads = 1;
+  options.inline_paths = {"/probe"};
+  Harness h(options);
+  std::vector<int> busy;
+  for (int i = 0; i < 3; ++i) {
+    busy.push_back(Connect(h.port));
+    Send(busy.back(), "GET /busy HTTP/1.1\r\n\r\n");  // 1.5 s of work for the one thread
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto start = Clock::now();
+  const int probe = Connect(h.port);
+  std::string pending;
+  Send(probe, "GET /probe HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(ReadAnswer(probe, &pending).body, "probe");
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(400));
+  for (int fd : busy) {
+    std::string p;
+    EXPECT_EQ(ReadAnswer(fd, &p).body, "busy");
+    ::close(fd);
+  }
+  ::close(probe);
 }
 
 TEST(HttpServer, OutOfDescriptorsRefusesNewConnectionsOnly) {
