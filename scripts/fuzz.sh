@@ -17,7 +17,7 @@ cmake --build build-fuzz -j "${BEIT_BUILD_JOBS:-2}"
 for pair in jpeg_decoder_fuzzer:images png_decoder_fuzzer:images safetensors_fuzzer:safetensors config_fuzzer:config \
             request_validation_fuzzer:requests flax_checkpoint_fuzzer:flax \
             torch_checkpoint_fuzzer:torch bytes_tensor_fuzzer:bytes_tensor \
-            http_infer_request_fuzzer:http_infer; do
+            http_infer_request_fuzzer:http_infer http_request_fuzzer:http_request; do
   target=${pair%%:*}
   seeds=tests/fuzz/seeds/${pair##*:}
   corpus=build-fuzz/corpus/$target
