@@ -734,9 +734,9 @@ void HttpServer::Loop::ApplyStop() {
 
 void HttpServer::Loop::Close(Connection& c) {
   if (c.client_gone && c.phase == Phase::kHandling) c.client_gone->store(true);
+  open.fetch_sub(1);  // before the close: a peer seeing it may read the counters at once
   if (c.ssl) SSL_free(c.ssl);
   ::close(c.fd);  // also leaves the epoll set
-  open.fetch_sub(1);
   const uint64_t id = c.id;  // erase(c.id) would read the key from the node it destroys
   connections.erase(id);
 }

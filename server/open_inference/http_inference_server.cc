@@ -121,8 +121,9 @@ void HttpInferenceServer::Finish(const Call& call, http::HttpResponse response, 
     record.queue_seconds = stats->queue_seconds;
     record.batch_size = stats->batch_size;
   }
-  respond(std::move(response));
+  // Observers first: whoever gets the answer may read the metrics right away.
   for (ServingObserver* observer : observers_) observer->RequestFinished(record);
+  respond(std::move(response));
 }
 
 void HttpInferenceServer::Handle(http::HttpRequest request, std::shared_ptr<const std::atomic<bool>> client_gone,
@@ -130,18 +131,18 @@ void HttpInferenceServer::Handle(http::HttpRequest request, std::shared_ptr<cons
   const bool get = request.method == "GET" || request.method == "HEAD";
   auto authorize = [&] { return auth_ == nullptr ? absl::OkStatus() : auth_->CheckHeader(request.Header("authorization")); };
   if (get && request.path == "/v2/health/live") {
-    const Call call{"ServerLive"};
+    const Call call{"ServerLive", "", ""};
     return Finish(call,
                   executor_->ServerLive() ? Json(200, "") : Json(503, ErrorJson("the server is not live")),
                   absl::OkStatus(), nullptr, respond);
   }
   if (get && request.path == "/v2/health/ready") {
-    const Call call{"ServerReady"};
+    const Call call{"ServerReady", "", ""};
     return Finish(call, executor_->ServerReady() ? Json(200, "") : Json(503, ErrorJson("the server is not ready")),
                   absl::OkStatus(), nullptr, respond);
   }
   if (get && request.path == "/v2") {
-    const Call call{"ServerMetadata"};
+    const Call call{"ServerMetadata", "", ""};
     absl::Status status = authorize();
     return Finish(call, status.ok() ? Json(200, ServerMetadataJson(executor_->GetServerMetadata())) : Json(200, ""),
                   status, nullptr, respond);
