@@ -14,6 +14,7 @@
 #include "model/ops/interpolate.h"
 #include "model/model_error.h"
 #include "server/grpc_call_support.h"
+#include "server/preprocessing_admission.h"
 #include "server/request_validation.h"
 
 namespace beit::serving {
@@ -217,18 +218,9 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
   ServedModel* model = *found;
   const Clock::time_point deadline = SteadyDeadline(*context);
   WorkerPool* workers = workers_;
-  ++model->waiting_for_preprocess;
-  const bool posted = workers_->TryPost([=] {
-    --model->waiting_for_preprocess;
-    // Died while waiting for a worker: never decoded, never computed (but counted).
-    if (Clock::now() >= deadline) {
-      (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kDeadlineExceeded);
-      return call->FinishWith(absl::DeadlineExceededError("deadline passed before the image was decoded"));
-    }
-    if (call->cancelled()->load()) {
-      (model->*batcher)()->CountDroppedBeforeQueue(absl::StatusCode::kCancelled);
-      return call->FinishWith(absl::CancelledError("cancelled by the client"));
-    }
+  auto count_drop = [model, batcher](absl::StatusCode code) { (model->*batcher)()->CountDroppedBeforeQueue(code); };
+  auto refuse = [call](const absl::Status& status) { call->FinishWith(status); };
+  AdmitToPreprocessing(workers_, model, deadline, call->cancelled(), count_drop, refuse, [=] {
     const Clock::time_point preprocess_start = Clock::now();
     absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
     absl::StatusOr<Input> input =
@@ -257,10 +249,6 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
         });
     if (!queued.ok()) call->FinishWith(queued);
   });
-  if (!posted) {
-    --model->waiting_for_preprocess;
-    call->FinishWith(absl::ResourceExhaustedError("too many requests waiting for image decoding; retry later"));
-  }
   return call;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "beit/v1/beit_service.pb.h"
+#include "server/preprocessing_admission.h"
 #include "server/request_validation.h"
 
 namespace beit::serving::open_inference {
@@ -491,11 +492,16 @@ void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock
   ServedModel* served = plan->model;
   WorkerPool* workers = workers_;
 
-  ++served->waiting_for_preprocess;
+  // A request dropped before it is queued counts in every batcher it would have used.
+  auto count_drop = [plan](absl::StatusCode code) {
+    ServedModel* m = plan->model;
+    if (plan->runs[TaskIndex(Task::kClassify)]) m->classify()->CountDroppedBeforeQueue(code);
+    if (plan->runs[TaskIndex(Task::kSegment)]) m->segment()->CountDroppedBeforeQueue(code);
+    if (plan->runs[TaskIndex(Task::kEmbed)]) m->embed()->CountDroppedBeforeQueue(code);
+    if (plan->runs[TaskIndex(Task::kPredictTokens)]) m->predict_tokens()->CountDroppedBeforeQueue(code);
+  };
+  auto refuse = [done](const absl::Status& status) { done(status, InferStats{}); };
   auto job = [=] {
-    --served->waiting_for_preprocess;
-    if (Clock::now() >= deadline) return done(absl::DeadlineExceededError("deadline passed before the images were decoded"), {});
-    if (cancelled && cancelled->load()) return done(absl::CancelledError("cancelled by the client"), {});
     const ModelDescription& d = served->description();
     const Clock::time_point preprocess_start = Clock::now();
     const size_t n = static_cast<size_t>(plan->count);
@@ -597,10 +603,7 @@ void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock
     }
     if (last) Finish(g);
   };
-  if (!workers_->TryPost(job)) {
-    --served->waiting_for_preprocess;
-    done(absl::ResourceExhaustedError("too many requests waiting for image decoding; retry later"), InferStats{});
-  }
+  AdmitToPreprocessing(workers_, served, deadline, cancelled, count_drop, refuse, job);
 }
 
 }  // namespace beit::serving::open_inference

@@ -119,5 +119,27 @@ TEST_F(InferenceExecutorTest, DeadlineAndCancellation) {
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
 }
 
+// Requests that expire or are cancelled while waiting for a preprocessing worker are never
+// decoded, and the batchers count them as dropped, as for beit.v1.
+TEST_F(InferenceExecutorTest, DropsBeforeTheQueueAreCountedLikeBeitV1) {
+  Load(BatcherOptions{});
+  executor_->SetReady(true);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(workers_.TryPost([released] { released.wait(); }));  // both workers busy
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::future<absl::Status> expiring = Start(PixelRequest(1), Clock::now() + std::chrono::milliseconds(20));
+  std::future<absl::Status> cancelling = Start(PixelRequest(1), Clock::time_point::max(), cancelled);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  cancelled->store(true);
+  release.set_value();
+  EXPECT_EQ(expiring.get().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cancelling.get().code(), absl::StatusCode::kCancelled);
+  const BatcherStats stats = (*models_.Find("cls"))->classify()->Stats();
+  EXPECT_EQ(stats.expired, 1);
+  EXPECT_EQ(stats.cancelled, 1);
+  EXPECT_EQ(stats.requests_computed, 0);
+}
+
 }  // namespace
 }  // namespace beit::serving::open_inference
