@@ -1,6 +1,7 @@
-// The four serving tasks as batch functions over a loaded model: plain C++ in, plain C++ out
-// (no gRPC, no oneDNN). Each runs one ModelRunner forward for a whole batch and splits the outputs
-// per request; a request's answer does not depend on what it was batched with.
+// The five serving tasks (Classify, Segment, Embed, PredictTokens, Explain) as batch functions
+// over a loaded model: plain C++ in, plain C++ out (no gRPC, no oneDNN). Each runs one
+// ModelRunner forward for a whole batch and splits the outputs per request; a request's answer
+// does not depend on what it was batched with.
 //
 // Contract:
 // - Inputs carry one preprocessed image [1, 3, H, W] each, all of the model's image size (the
