@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "server/model_repository.h"
-#include "server/server_metrics.h"
+#include "server/observability/server_metrics.h"
 
 namespace {
 

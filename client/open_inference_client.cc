@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "absl/status/status.h"
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 
 namespace beit::client {
 namespace {

@@ -19,7 +19,7 @@
 //   the output and, for BYTES, the element.
 // - SplitBytesElements / JoinBytesElements: the BYTES wire form (4-byte little-endian length,
 //   then the bytes, per element), as the server reads and writes it
-//   (server/open_inference/inference_types.h). Split fails (INTERNAL, "malformed
+//   (proto/open_inference/inference_types.h). Split fails (INTERNAL, "malformed
 //   ModelInferResponse: output 'NAME': ...") when the data ends inside a length or an element, or
 //   the count differs from `expected_count` (-1: any).
 // - ParseClassifications(output): the "score:index:label" strings of a `classification: K`

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "beit/v1/beit_service.grpc.pb.h"
-#include "server/bearer_token_auth.h"
+#include "server/security/bearer_token_auth.h"
 #include "server/model_repository.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 #include "server/worker_pool.h"
 
 namespace beit::serving {

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "server/bearer_token_auth.h"
+#include "server/security/bearer_token_auth.h"
 #include "server/dynamic_batcher.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving {
 

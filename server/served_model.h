@@ -36,7 +36,7 @@
 #include "server/dynamic_batcher.h"
 #include "server/model_description.h"
 #include "server/model_tasks.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving {
 

@@ -17,7 +17,7 @@
 #include "model/io/checkpoint.h"
 #include "model/ops/precision.h"
 #include "server/dynamic_batcher.h"
-#include "server/logger.h"
+#include "server/observability/logger.h"
 #include "server/model_repository.h"
 
 namespace beit::serving {

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "inference/grpc_predict_v2.grpc.pb.h"
-#include "server/bearer_token_auth.h"
+#include "server/security/bearer_token_auth.h"
 #include "server/open_inference/inference_executor.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving::open_inference {
 

@@ -36,10 +36,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/bearer_token_auth.h"
+#include "server/security/bearer_token_auth.h"
 #include "server/http/http_server.h"
 #include "server/open_inference/inference_executor.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving::open_inference {
 

@@ -46,7 +46,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 
 namespace beit::serving::open_inference {
 

@@ -39,7 +39,7 @@
 #include "absl/status/statusor.h"
 #include "server/dynamic_batcher.h"
 #include "server/model_repository.h"
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 #include "server/worker_pool.h"
 
 namespace beit::serving::open_inference {

@@ -253,7 +253,7 @@ def check(name, docs, root):
         fail(f"{name}: the HPA must scale on beit_pending_requests with CPU as fallback")
     if hpa["spec"]["minReplicas"] <= pdb["spec"]["minAvailable"]:
         fail(f"{name}: minReplicas must exceed the PDB's minAvailable, or no pod can ever be evicted")
-    server_source = open(os.path.join(root, "server", "server_metrics.cc")).read()
+    server_source = open(os.path.join(root, "server", "observability", "server_metrics.cc")).read()
     if '"beit_pending_requests"' not in server_source:
         fail("the server no longer exports beit_pending_requests, which the HPA scales on")
     for monitor in by_kind.get("ServiceMonitor", []):

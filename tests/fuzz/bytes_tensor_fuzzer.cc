@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 
 using namespace beit::serving::open_inference;
 

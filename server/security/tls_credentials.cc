@@ -1,4 +1,4 @@
-#include "server/tls_credentials.h"
+#include "server/security/tls_credentials.h"
 
 #include <fstream>
 #include <sstream>

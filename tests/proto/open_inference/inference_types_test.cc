@@ -1,6 +1,6 @@
 // The Open Inference Protocol's protocol-neutral helpers: datatype sizes, element counts, Triton's
 // BYTES serialisation, raw tensor contents and typed parameters.
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 
 #include <gtest/gtest.h>
 

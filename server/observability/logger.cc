@@ -1,4 +1,4 @@
-#include "server/logger.h"
+#include "server/observability/logger.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "server/open_inference/inference_types.h"
+#include "proto/open_inference/inference_types.h"
 
 #include <utility>
 

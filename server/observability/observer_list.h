@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving {
 

@@ -1,4 +1,4 @@
-#include "server/logger.h"
+#include "server/observability/logger.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "server/request_log.h"
+#include "server/observability/request_log.h"
 
 namespace beit::serving {
 namespace {

@@ -6,8 +6,8 @@
 // batch, error (the status message).
 #pragma once
 
-#include "server/logger.h"
-#include "server/serving_observer.h"
+#include "server/observability/logger.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving {
 

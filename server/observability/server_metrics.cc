@@ -1,4 +1,4 @@
-#include "server/server_metrics.h"
+#include "server/observability/server_metrics.h"
 
 #include <dirent.h>
 #include <unistd.h>

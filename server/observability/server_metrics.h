@@ -40,7 +40,7 @@
 
 #include "server/http/http_server.h"
 #include "server/model_repository.h"
-#include "server/serving_observer.h"
+#include "server/observability/serving_observer.h"
 
 namespace beit::serving {
 

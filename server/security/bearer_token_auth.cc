@@ -1,4 +1,4 @@
-#include "server/bearer_token_auth.h"
+#include "server/security/bearer_token_auth.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The rooms' include rules (README, "Layout"); fails naming every file and include that breaks one.
+#   model/                 the engine: nothing of the service (no server/, client/, gRPC, protos)
+#   server/                nothing of oneDNN (no dnnl or oneapi header)
+#   server/http/           the HTTP transport: nothing of models, protocols or serving
+#   proto/open_inference/  shared by client and server: nothing of either
+#   client/                nothing under server/
+# Usage: architecture_test.sh REPO_ROOT
+set -euo pipefail
+cd "${1:?usage: architecture_test.sh REPO_ROOT}"
+broken=0
+# rule ROOM PATTERN WHY: no #include in ROOM's sources may match PATTERN (extended regex).
+rule() {
+  local room=$1 pattern=$2 why=$3 hits
+  hits=$(grep -rnE "^#include [<\"]($pattern)" "$room" --include='*.h' --include='*.cc' || true)
+  if [[ -n "$hits" ]]; then
+    echo "$room: $why:"
+    echo "$hits" | sed 's/^/  /'
+    broken=1
+  fi
+}
+rule model 'server/|client/|grpc|grpcpp/|beit/v1/|inference/' "the engine knows nothing of the service"
+rule server 'dnnl|oneapi/' "the server knows nothing of oneDNN"
+rule server/http 'model/|server/[a-z_]+\.h|server/(open_inference|observability|security)/|proto/|beit/|inference/|grpc' \
+  "the HTTP transport knows no model, protocol or serving code"
+rule proto/open_inference 'server/|client/|model/|grpc' "the protocol's shared types know neither side"
+rule client 'server/' "the client includes nothing of the server"
+if ((broken)); then exit 1; fi
+echo "architecture: every room keeps its include rules"
