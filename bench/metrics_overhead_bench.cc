@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 #include "server/observability/server_metrics.h"
 
 namespace {

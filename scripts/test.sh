@@ -64,7 +64,7 @@ stage "ThreadSanitizer: the batcher, worker pool, served model under concurrent 
 # so TSan cannot see their synchronisation and reports only false positives inside them. For the
 # same reason with libgomp, the model computes with one OpenMP thread per call here: the server's
 # own threads still run concurrently, OpenMP's fork/join is what TSan cannot follow.)
-TSAN_TESTS=(dynamic_batcher_test worker_pool_test served_model_test compute_executor_test logger_test bulk_runner_test progress_meter_test
+TSAN_TESTS=(dynamic_batcher_test worker_pool_test served_model_test compute_executor_test request_path_test logger_test bulk_runner_test progress_meter_test
             http_server_test)
 scripts/build.sh --tsan "${TSAN_TESTS[@]}"
 for t in "${TSAN_TESTS[@]}"; do

@@ -16,9 +16,9 @@
 #include "model/image/image_decoder.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/precision.h"
-#include "server/dynamic_batcher.h"
+#include "server/core/dynamic_batcher.h"
 #include "server/observability/logger.h"
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 
 namespace beit::serving {
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The rooms' include rules (README, "Layout"); fails naming every file and include that breaks one.
 #   model/                 the engine: nothing of the service (no server/, client/, gRPC, protos)
-#   server/                nothing of oneDNN (no dnnl or oneapi header)
+#   server/                nothing of oneDNN (no dnnl or oneapi header); beit.v1's protos only in
+#                          server/beit_v1/
+#   server/core/           the serving core: no protocol (no gRPC, protobuf, HTTP or front door)
 #   server/http/           the HTTP transport: nothing of models, protocols or serving
 #   proto/open_inference/  shared by client and server: nothing of either
 #   client/                nothing under server/
@@ -21,6 +23,11 @@ rule() {
 }
 rule model 'server/|client/|grpc|grpcpp/|beit/v1/|inference/' "the engine knows nothing of the service"
 rule server 'dnnl|oneapi/' "the server knows nothing of oneDNN"
+rule server/core 'grpc|google/protobuf|beit/v1/|inference/|proto/|server/(beit_v1|open_inference|http|grpc|security|observability)/|httplib|nlohmann' \
+  "the serving core knows no protocol, transport or front door"
+for room in server/open_inference server/grpc server/http server/observability server/security server/core; do
+  rule "$room" 'beit/v1/' "beit.v1's messages belong to server/beit_v1/"
+done
 rule server/http 'model/|server/[a-z_]+\.h|server/(open_inference|observability|security)/|proto/|beit/|inference/|grpc' \
   "the HTTP transport knows no model, protocol or serving code"
 rule proto/open_inference 'server/|client/|model/|grpc' "the protocol's shared types know neither side"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/observability/serving_observer.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving {
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "server/observability/logger.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving {
 

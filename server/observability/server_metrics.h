@@ -39,8 +39,8 @@
 #include <utility>
 
 #include "server/http/http_server.h"
-#include "server/model_repository.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/model_repository.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving {
 

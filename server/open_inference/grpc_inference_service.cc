@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/grpc_call_support.h"
+#include "server/grpc/grpc_call_support.h"
 
 namespace beit::serving::open_inference {
 namespace {

@@ -21,7 +21,7 @@
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "server/security/bearer_token_auth.h"
 #include "server/open_inference/inference_executor.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving::open_inference {
 

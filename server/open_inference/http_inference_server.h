@@ -39,7 +39,7 @@
 #include "server/security/bearer_token_auth.h"
 #include "server/http/http_server.h"
 #include "server/open_inference/inference_executor.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving::open_inference {
 

@@ -5,19 +5,15 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "beit/v1/beit_service.pb.h"
-#include "server/preprocessing_admission.h"
-#include "server/request_validation.h"
 
 namespace beit::serving::open_inference {
 namespace {
-
-namespace pb = beit::v1;
 
 constexpr char kModelVersion[] = "1";
 constexpr char kPlatform[] = "beit-serve_onednn";
@@ -255,82 +251,6 @@ absl::StatusOr<Plan> MakePlan(ServedModel* model, const InferRequest& request, c
   return plan;
 }
 
-// Everything one request's images produced, filled by the batchers' callbacks; whoever brings
-// `pending` to zero answers (Finish).
-struct Gathered {
-  std::shared_ptr<const Plan> plan;
-  std::shared_ptr<const InferRequest> request;
-  InferenceExecutor::Done done;
-  WorkerPool* workers = nullptr;
-
-  std::mutex mu;
-  int pending = 0;
-  absl::Status first_error;
-  InferStats stats;
-  std::vector<ClassifyOutput> classify;
-  std::vector<SegmentOutput> segment;
-  std::vector<EmbedOutput> embed;
-  std::vector<PredictTokensOutput> tokens;
-};
-
-void Fail(Gathered& g, const absl::Status& status) {
-  if (g.first_error.ok()) g.first_error = status;
-}
-
-InferResponse BuildResponse(const Plan& plan, const InferRequest& request, Gathered& g);
-
-// The response is built on the worker pool (or here when it is full or stopping).
-void Finish(const std::shared_ptr<Gathered>& g) {
-  auto respond = [g] {
-    if (!g->first_error.ok()) return g->done(g->first_error, g->stats);
-    absl::StatusOr<InferResponse> response;
-    try {
-      response = BuildResponse(*g->plan, *g->request, *g);
-    } catch (const std::exception& e) {
-      response = absl::InternalError(std::string("building the response: ") + e.what());
-    }
-    g->done(std::move(response), g->stats);
-  };
-  if (!g->workers->TryPost(respond)) respond();
-}
-
-template <typename Input, typename Output>
-void SubmitAll(DynamicBatcher<Input, Output>* batcher, std::vector<Input>& inputs, std::vector<Output>* slots,
-               Clock::time_point deadline, const CancellationFlag& cancelled, const std::shared_ptr<Gathered>& g) {
-  slots->resize(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    {
-      std::lock_guard<std::mutex> lock(g->mu);
-      if (!g->first_error.ok()) return;  // no point queueing the rest
-      ++g->pending;
-    }
-    const absl::Status queued = batcher->Submit(
-        std::move(inputs[i]), deadline, cancelled, [g, slots, i](absl::StatusOr<Output> result, const BatchInfo& info) {
-          bool last = false;
-          {
-            std::lock_guard<std::mutex> lock(g->mu);
-            if (result.ok()) {
-              (*slots)[i] = std::move(*result);
-            } else {
-              Fail(*g, result.status());
-            }
-            if (info.batch_size > 0) {
-              g->stats.batch_size = std::max(g->stats.batch_size, info.batch_size);
-              g->stats.queue_seconds = std::max(g->stats.queue_seconds, static_cast<double>(info.queue_time_us) * 1e-6);
-            }
-            last = --g->pending == 0;
-          }
-          if (last) Finish(g);
-        });
-    if (!queued.ok()) {
-      std::lock_guard<std::mutex> lock(g->mu);
-      Fail(*g, queued);
-      --g->pending;
-      return;
-    }
-  }
-}
-
 InferTensor FloatTensor(std::string name, std::vector<int64_t> shape, size_t count) {
   InferTensor t;
   t.name = std::move(name);
@@ -352,7 +272,7 @@ void AppendClassification(const std::vector<float>& values, int k, const std::ve
   }
 }
 
-InferResponse BuildResponse(const Plan& plan, const InferRequest& request, Gathered& g) {
+InferResponse BuildResponse(const Plan& plan, const InferRequest& request, const InferenceResult& g) {
   const ModelDescription& d = plan.model->description();
   const size_t n = static_cast<size_t>(plan.count);
   InferResponse response;
@@ -409,7 +329,7 @@ InferResponse BuildResponse(const Plan& plan, const InferRequest& request, Gathe
         t.shape = {plan.count, patches};
         std::vector<int64_t> tokens(n * patches, -1);
         for (size_t i = 0; i < n; ++i) {
-          for (const MaskedPatchPrediction& p : g.tokens[i].patches) {
+          for (const MaskedPatchPrediction& p : g.predict_tokens[i].patches) {
             tokens[i * patches + p.patch_index] = p.predictions.front().token_id;
           }
         }
@@ -418,7 +338,7 @@ InferResponse BuildResponse(const Plan& plan, const InferRequest& request, Gathe
       } else {
         const size_t per_image = static_cast<size_t>(patches) * d.vocab_size;
         InferTensor t = FloatTensor(out.name, {plan.count, patches, d.vocab_size}, n * per_image);
-        for (size_t i = 0; i < n; ++i) PutFloats(t, i * per_image, g.tokens[i].logits.data(), per_image);
+        for (size_t i = 0; i < n; ++i) PutFloats(t, i * per_image, g.predict_tokens[i].logits.data(), per_image);
         response.outputs.push_back(std::move(t));
       }
     } else {
@@ -437,10 +357,6 @@ InferResponse BuildResponse(const Plan& plan, const InferRequest& request, Gathe
     }
   }
   return response;
-}
-
-absl::Status Prefixed(const absl::Status& status, const std::string& prefix) {
-  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
 }  // namespace
@@ -479,131 +395,78 @@ absl::StatusOr<bool> InferenceExecutor::ModelReady(const std::string& name, cons
   return ServerReady();
 }
 
+namespace {
+
+// The plan as the serving core's request: the images (pointing into `request`), and for each
+// task the outputs need, its parameters.
+InferenceRequest ToCoreRequest(const Plan& plan) {
+  const ModelDescription& d = plan.model->description();
+  InferenceRequest core;
+  core.model = plan.model;
+  core.image_input_name = plan.images ? "image" : "pixel_values";
+  const size_t n = static_cast<size_t>(plan.count);
+  const size_t per_image = 3 * static_cast<size_t>(d.image_height) * d.image_width;
+  const int64_t patches = static_cast<int64_t>(d.grid_height()) * d.grid_width();
+  for (size_t i = 0; i < n; ++i) {
+    ImageInput image;
+    if (plan.images) {
+      image.encoded = plan.images->elements[i];
+    } else {
+      image.pixel_shape = {1, 3, d.image_height, d.image_width};
+      image.pixel_values = reinterpret_cast<const float*>(plan.pixel_values->raw.data()) + i * per_image;
+      image.pixel_count = per_image;
+    }
+    if (plan.mask) {
+      image.patch_mask.assign(plan.mask->raw.begin() + i * patches, plan.mask->raw.begin() + (i + 1) * patches);
+      for (uint8_t& m : image.patch_mask) m = m != 0;
+    }
+    core.images.push_back(std::move(image));
+  }
+  if (plan.runs[TaskIndex(Task::kClassify)]) {
+    core.classify = ClassifyParams{/*top_k=*/0, /*with_predictions=*/false, /*with_logits=*/true};
+  }
+  if (plan.runs[TaskIndex(Task::kSegment)]) {
+    SegmentParams& p = core.segment.emplace();
+    if (plan.output_size) std::tie(p.output_height, p.output_width) = *plan.output_size;
+    p.with_logits = plan.segment_logits;
+  }
+  if (plan.runs[TaskIndex(Task::kEmbed)]) core.embed = EmbedParams{};
+  if (plan.runs[TaskIndex(Task::kEmbed)]) core.embed->with_last_hidden_state = plan.last_hidden_state;
+  if (plan.runs[TaskIndex(Task::kPredictTokens)]) {
+    PredictTokensParams& p = core.predict_tokens.emplace();
+    p.mask_ratio = plan.mask_ratio ? static_cast<float>(*plan.mask_ratio) : 0.f;
+    p.seed = static_cast<uint64_t>(plan.seed);
+    p.top_k = 1;
+    p.with_logits = plan.tokens_logits;
+  }
+  return core;
+}
+
+}  // namespace
+
 void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock::time_point deadline,
                               CancellationFlag cancelled, Done done) {
-  if (!accepting_.load()) {
-    return done(absl::UnavailableError("the server is shutting down; retry on another replica"), InferStats{});
-  }
+  if (absl::Status accepting = path_.Accepting(); !accepting.ok()) return done(accepting, InferStats{});
   absl::StatusOr<ServedModel*> model = FindModel(request->model_name, request->model_version);
   if (!model.ok()) return done(model.status(), InferStats{});
   absl::StatusOr<Plan> planned = MakePlan(*model, *request, (*model)->batching());
   if (!planned.ok()) return done(planned.status(), InferStats{});
-  auto plan = std::make_shared<Plan>(std::move(*planned));
-  ServedModel* served = plan->model;
-  WorkerPool* workers = workers_;
-
-  // A request dropped before it is queued counts in every batcher it would have used.
-  auto count_drop = [plan](absl::StatusCode code) {
-    ServedModel* m = plan->model;
-    if (plan->runs[TaskIndex(Task::kClassify)]) m->classify()->CountDroppedBeforeQueue(code);
-    if (plan->runs[TaskIndex(Task::kSegment)]) m->segment()->CountDroppedBeforeQueue(code);
-    if (plan->runs[TaskIndex(Task::kEmbed)]) m->embed()->CountDroppedBeforeQueue(code);
-    if (plan->runs[TaskIndex(Task::kPredictTokens)]) m->predict_tokens()->CountDroppedBeforeQueue(code);
-  };
-  auto refuse = [done](const absl::Status& status) { done(status, InferStats{}); };
-  auto job = [=] {
-    const ModelDescription& d = served->description();
-    const Clock::time_point preprocess_start = Clock::now();
-    const size_t n = static_cast<size_t>(plan->count);
-
-    std::vector<PreparedImage> images;
-    images.reserve(n);
-    const size_t per_image = 3 * static_cast<size_t>(d.image_height) * d.image_width;
-    for (size_t i = 0; i < n; ++i) {
-      absl::StatusOr<PreparedImage> image;
-      if (plan->images) {
-        image = served->PrepareEncoded(plan->images->elements[i]);
-      } else {
-        std::vector<float> values(per_image);
-        std::memcpy(values.data(), plan->pixel_values->raw.data() + i * per_image * sizeof(float),
-                    per_image * sizeof(float));
-        image = served->PreparePixelValues({1, 3, d.image_height, d.image_width}, values.data(), values.size());
-      }
-      if (!image.ok()) {
-        return done(Prefixed(image.status(), absl::StrCat("input '", plan->images ? "image" : "pixel_values",
-                                                          "' element ", i, ": ")),
-                    {});
-      }
-      images.push_back(std::move(*image));
-    }
-    // Segmentation maps: the requested size, else the images' shared original size, else the model's.
-    pb::SegmentRequest segment_request;
-    if (plan->runs[TaskIndex(Task::kSegment)]) {
-      std::pair<int64_t, int64_t> size{d.image_height, d.image_width};
-      if (plan->output_size) {
-        size = *plan->output_size;
-      } else if (std::all_of(images.begin(), images.end(), [&](const PreparedImage& im) {
-                   return im.original_height == images[0].original_height &&
-                          im.original_width == images[0].original_width;
-                 })) {
-        size = {images[0].original_height, images[0].original_width};
-      }
-      segment_request.set_output_height(static_cast<int32_t>(std::min<int64_t>(size.first, INT32_MAX)));
-      segment_request.set_output_width(static_cast<int32_t>(std::min<int64_t>(size.second, INT32_MAX)));
-    }
-
-    std::vector<ClassifyInput> classify;
-    std::vector<SegmentInput> segment;
-    std::vector<EmbedInput> embed;
-    std::vector<PredictTokensInput> tokens;
-    for (size_t i = 0; i < n; ++i) {
-      const std::string element = absl::StrCat("image ", i, ": ");
-      if (plan->runs[TaskIndex(Task::kClassify)]) {
-        pb::ClassifyRequest r;
-        r.set_top_k(1);
-        absl::StatusOr<ClassifyInput> in = MakeClassifyInput(d, r, images[i]);
-        if (!in.ok()) return done(Prefixed(in.status(), element), {});
-        in->with_logits = true;
-        classify.push_back(std::move(*in));
-      }
-      if (plan->runs[TaskIndex(Task::kSegment)]) {
-        absl::StatusOr<SegmentInput> in = MakeSegmentInput(d, segment_request, images[i]);
-        if (!in.ok()) return done(Prefixed(in.status(), element), {});
-        in->with_logits = plan->segment_logits;
-        segment.push_back(std::move(*in));
-      }
-      if (plan->runs[TaskIndex(Task::kEmbed)]) {
-        absl::StatusOr<EmbedInput> in = MakeEmbedInput(d, pb::EmbedRequest(), images[i]);
-        if (!in.ok()) return done(Prefixed(in.status(), element), {});
-        in->with_last_hidden_state = plan->last_hidden_state;
-        embed.push_back(std::move(*in));
-      }
-      if (plan->runs[TaskIndex(Task::kPredictTokens)]) {
-        pb::PredictTokensRequest r;
-        r.set_top_k(1);
-        if (plan->mask) {
-          const int64_t patches = static_cast<int64_t>(d.grid_height()) * d.grid_width();
-          for (int64_t p = 0; p < patches; ++p) r.add_mask(plan->mask->raw[i * patches + p] != 0);
-        } else {
-          r.set_mask_ratio(static_cast<float>(*plan->mask_ratio));
-          r.set_seed(static_cast<uint64_t>(plan->seed));
-        }
-        absl::StatusOr<PredictTokensInput> in = MakePredictTokensInput(d, r, images[i]);
-        if (!in.ok()) return done(Prefixed(in.status(), element), {});
-        in->with_logits = plan->tokens_logits;
-        tokens.push_back(std::move(*in));
-      }
-    }
-
-    auto g = std::make_shared<Gathered>();
-    g->plan = plan;
-    g->request = request;
-    g->done = done;
-    g->workers = workers;
-    g->stats.preprocess_seconds = std::chrono::duration<double>(Clock::now() - preprocess_start).count();
-    g->pending = 1;  // held by this job until every entry is queued
-    if (!classify.empty()) SubmitAll(served->classify(), classify, &g->classify, deadline, cancelled, g);
-    if (!segment.empty()) SubmitAll(served->segment(), segment, &g->segment, deadline, cancelled, g);
-    if (!embed.empty()) SubmitAll(served->embed(), embed, &g->embed, deadline, cancelled, g);
-    if (!tokens.empty()) SubmitAll(served->predict_tokens(), tokens, &g->tokens, deadline, cancelled, g);
-    bool last;
-    {
-      std::lock_guard<std::mutex> lock(g->mu);
-      last = --g->pending == 0;
-    }
-    if (last) Finish(g);
-  };
-  AdmitToPreprocessing(workers_, served, deadline, cancelled, count_drop, refuse, job);
+  auto plan = std::make_shared<const Plan>(std::move(*planned));
+  path_.Run(ToCoreRequest(*plan), deadline, std::move(cancelled),
+            [plan, request, done](absl::StatusOr<InferenceResult> result, const InferenceStats& served) {
+              InferStats stats;
+              stats.preprocess_seconds = served.preprocess_seconds;
+              stats.queue_seconds = served.queue_seconds();
+              stats.batch_size = served.batch_size;
+              if (!result.ok()) return done(result.status(), stats);
+              absl::StatusOr<InferResponse> response;
+              try {
+                response = BuildResponse(*plan, *request, *result);
+              } catch (const std::exception& e) {
+                response = absl::InternalError(std::string("building the response: ") + e.what());
+              }
+              done(std::move(response), stats);
+            });
 }
 
 }  // namespace beit::serving::open_inference

@@ -21,12 +21,13 @@
 //   of "score:index:label" (score with 6 decimals), best first, ties to the lower index.
 // - Segmentation size: request parameters `output_height` + `output_width` when given (as
 //   Segment); else the original image size when all N images share it; else the model's input size.
-// - Infer: validates the whole request first (INVALID_ARGUMENT naming the tensor, and the element
-//   for images that do not decode); a request of more images than a batcher's queue holds is
-//   refused whole (RESOURCE_EXHAUSTED). Then each image is one entry of the model's dynamic
-//   batcher for each task the outputs need (the batchers beit.v1 uses), answers kept in order.
-//   Full queue: RESOURCE_EXHAUSTED; StopAccepting(): UNAVAILABLE; deadline and cancellation as
-//   beit.v1's. `done` is called exactly once, on a worker or batcher thread, or inline when the
+// - Infer: validates the whole request's tensors first (INVALID_ARGUMENT naming the tensor); a
+//   request of more images than a batcher's queue holds is refused whole (RESOURCE_EXHAUSTED).
+//   Then the serving core's request path (server/core/request_path.h) runs it, as it runs
+//   beit.v1's: each image is one entry of the model's batcher for each task the outputs need,
+//   answers kept in order; an image that does not decode is named by its element. Full queue:
+//   RESOURCE_EXHAUSTED; StopAccepting(): UNAVAILABLE; deadline, cancellation and drop counting
+//   as beit.v1's. `done` is called exactly once, on a worker or batcher thread, or inline when the
 //   request is refused before any work.
 // - The response echoes the request's id, names the model and version "1".
 #pragma once
@@ -37,10 +38,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "server/dynamic_batcher.h"
-#include "server/model_repository.h"
+#include "server/core/dynamic_batcher.h"
+#include "server/core/model_repository.h"
 #include "proto/open_inference/inference_types.h"
-#include "server/worker_pool.h"
+#include "server/core/request_path.h"
+#include "server/core/worker_pool.h"
 
 namespace beit::serving::open_inference {
 
@@ -57,11 +59,11 @@ class InferenceExecutor {
   using Done = std::function<void(absl::StatusOr<InferResponse>, const InferStats&)>;
 
   InferenceExecutor(ModelRepository* models, WorkerPool* workers, std::string server_version)
-      : models_(models), workers_(workers), server_version_(std::move(server_version)) {}
+      : models_(models), path_(workers), server_version_(std::move(server_version)) {}
 
   void SetReady(bool ready) { ready_.store(ready); }
   void StopAccepting() {
-    accepting_.store(false);
+    path_.StopAccepting();
     ready_.store(false);
   }
   bool ServerLive() const { return true; }
@@ -79,10 +81,9 @@ class InferenceExecutor {
   absl::StatusOr<ServedModel*> FindModel(const std::string& name, const std::string& version) const;
 
   ModelRepository* models_;
-  WorkerPool* workers_;
+  RequestPath path_;
   const std::string server_version_;
   std::atomic<bool> ready_{false};
-  std::atomic<bool> accepting_{true};
 };
 
 }  // namespace beit::serving::open_inference

@@ -86,7 +86,7 @@ void Flood(pb::BeitService::Stub& stub, int n, Outcome& outcome, std::chrono::mi
   for (auto& t : threads) t.join();
 }
 
-// The one-time re-exec that bounds libgomp's spinning (server/compute_executor.h) keeps the
+// The one-time re-exec that bounds libgomp's spinning (server/core/compute_executor.h) keeps the
 // process's name (ps, top and the container check look for it) and sets GOMP_SPINCOUNT only when
 // the environment did not.
 TEST(ServerLifecycle, KeepsItsNameAndBoundsOpenMpSpinning) {

@@ -23,9 +23,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 #include "server/open_inference/http_json_codec.h"
-#include "server/worker_pool.h"
+#include "server/core/worker_pool.h"
 
 namespace beit::serving::open_inference {
 namespace {

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "server/model_repository.h"
-#include "server/worker_pool.h"
+#include "server/core/model_repository.h"
+#include "server/core/worker_pool.h"
 
 namespace beit::serving::open_inference {
 namespace {

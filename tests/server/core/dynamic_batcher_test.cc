@@ -1,4 +1,4 @@
-#include "server/dynamic_batcher.h"
+#include "server/core/dynamic_batcher.h"
 
 #include <gtest/gtest.h>
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/served_model.h"
+#include "server/core/served_model.h"
 
 namespace beit::serving {
 

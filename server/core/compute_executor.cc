@@ -1,4 +1,4 @@
-#include "server/compute_executor.h"
+#include "server/core/compute_executor.h"
 
 #include <climits>
 #include <cstdlib>

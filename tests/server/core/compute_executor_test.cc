@@ -1,8 +1,8 @@
-// The compute thread (server/compute_executor.h): every forward on one thread, one at a time, in
+// The compute thread (server/core/compute_executor.h): every forward on one thread, one at a time, in
 // order, errors carried back to the caller — and, end to end on a served model, a process that
 // holds exactly one OpenMP team (the compute thread and its OMP_NUM_THREADS - 1 workers, which
 // carry its name), however many batchers ran forwards and wherever the model was loaded.
-#include "server/compute_executor.h"
+#include "server/core/compute_executor.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "model/ops/compute_backend.h"
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 
 namespace beit::serving {
 namespace {

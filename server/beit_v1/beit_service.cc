@@ -1,4 +1,4 @@
-#include "server/beit_service.h"
+#include "server/beit_v1/beit_service.h"
 
 #include <algorithm>
 #include <chrono>
@@ -13,9 +13,8 @@
 #include "model/image/png_encoder.h"
 #include "model/ops/interpolate.h"
 #include "model/model_error.h"
-#include "server/grpc_call_support.h"
-#include "server/preprocessing_admission.h"
-#include "server/request_validation.h"
+#include "server/grpc/grpc_call_support.h"
+#include "server/beit_v1/request_translation.h"
 
 namespace beit::serving {
 namespace {
@@ -24,34 +23,17 @@ namespace pb = beit::v1;
 
 
 
-double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-
-absl::StatusOr<PreparedImage> PrepareImage(const ServedModel& model, const pb::Image& image) {
-  switch (image.source_case()) {
-    case pb::Image::kEncoded:
-      return model.PrepareEncoded(image.encoded());
-    case pb::Image::kPixelValues: {
-      const auto& pv = image.pixel_values();
-      return model.PreparePixelValues(std::vector<int64_t>(pv.shape().begin(), pv.shape().end()), pv.data().data(),
-                                      static_cast<size_t>(pv.data_size()));
-    }
-    default:
-      return absl::InvalidArgumentError("the request has no image: set image.encoded (JPEG or PNG bytes) or "
-                                        "image.pixel_values");
-  }
-}
-
-
-void FillStats(const BatchInfo& info, pb::ServingStats* stats) {
-  stats->set_batch_size(info.batch_size);
-  stats->set_queue_time_us(info.queue_time_us);
-  stats->set_compute_time_us(info.compute_time_us);
+void FillStats(const InferenceStats& served, pb::ServingStats* stats) {
+  stats->set_batch_size(served.batch_size);
+  stats->set_queue_time_us(served.queue_time_us);
+  stats->set_compute_time_us(served.compute_time_us);
 }
 
 // ---- responses (on the worker pool) ----
 
-void FillClassify(const ServedModel&, const pb::ClassifyRequest&, ClassifyOutput& out, pb::ClassifyResponse* response) {
+void FillClassify(const ServedModel&, const pb::ClassifyRequest&, InferenceResult& result,
+                  pb::ClassifyResponse* response) {
+  const ClassifyOutput& out = result.classify.at(0);
   for (const ClassScore& s : out.predictions) {
     pb::ClassPrediction* p = response->add_predictions();
     p->set_index(s.index);
@@ -60,8 +42,9 @@ void FillClassify(const ServedModel&, const pb::ClassifyRequest&, ClassifyOutput
   }
 }
 
-void FillSegment(const ServedModel& model, const pb::SegmentRequest& request, SegmentOutput& out,
+void FillSegment(const ServedModel& model, const pb::SegmentRequest& request, InferenceResult& result,
                  pb::SegmentResponse* response) {
+  const SegmentOutput& out = result.segment.at(0);
   const LabelMap& map = out.label_map;
   response->set_height(static_cast<int32_t>(map.dim(0)));
   response->set_width(static_cast<int32_t>(map.dim(1)));
@@ -83,7 +66,8 @@ void FillSegment(const ServedModel& model, const pb::SegmentRequest& request, Se
   if (request.return_scores()) response->mutable_scores()->Add(out.scores.data.begin(), out.scores.data.end());
 }
 
-void FillEmbed(const ServedModel& model, const pb::EmbedRequest&, EmbedOutput& out, pb::EmbedResponse* response) {
+void FillEmbed(const ServedModel& model, const pb::EmbedRequest&, InferenceResult& result, pb::EmbedResponse* response) {
+  const EmbedOutput& out = result.embed.at(0);
   const ModelDescription& d = model.description();
   response->mutable_embedding()->Add(out.embedding.begin(), out.embedding.end());
   response->set_pooling(d.pooling);
@@ -98,8 +82,9 @@ void FillEmbed(const ServedModel& model, const pb::EmbedRequest&, EmbedOutput& o
   }
 }
 
-void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, PredictTokensOutput& out,
+void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, InferenceResult& result,
                        pb::PredictTokensResponse* response) {
+  const PredictTokensOutput& out = result.predict_tokens.at(0);
   for (const MaskedPatchPrediction& patch : out.patches) {
     pb::MaskedPatch* p = response->add_patches();
     p->set_patch_index(patch.patch_index);
@@ -124,8 +109,9 @@ std::string ExplainOverlayPng(const pb::Image& source, const PreparedImage* pixe
   return EncodeRgbPng(HeatmapOverlay(image, map));
 }
 
-void FillExplain(const ServedModel& model, const pb::ExplainRequest& request, ExplainOutput& out,
+void FillExplain(const ServedModel& model, const pb::ExplainRequest& request, InferenceResult& result,
                  pb::ExplainResponse* response) {
+  const ExplainOutput& out = result.explain.at(0);
   response->set_grid_height(static_cast<int32_t>(out.grid_height));
   response->set_grid_width(static_cast<int32_t>(out.grid_width));
   response->mutable_grid()->Add(out.grid.begin(), out.grid.end());
@@ -199,14 +185,12 @@ void FillModelInfo(const ServedModel& model, pb::ModelInfo* info) {
 
 }  // namespace
 
-template <typename Request, typename Response, typename Input, typename Output, typename MakeInput, typename Fill>
+template <typename Request, typename Response, typename Fill>
 grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* context, const Request* request,
-                                                 Response* response, Task task,
-                                                 DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
-                                                 MakeInput make_input, Fill fill) {
+                                                 Response* response, Task task, Fill fill) {
   auto* call = new ObservedCall(observers_, "beit", TaskName(task), request->model());
-  if (!accepting_.load()) {
-    call->FinishWith(absl::UnavailableError("the server is shutting down; retry on another replica"));
+  if (absl::Status accepting = path_.Accepting(); !accepting.ok()) {
+    call->FinishWith(accepting);
     return call;
   }
   if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
@@ -216,67 +200,56 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     return call;
   }
   ServedModel* model = *found;
-  const Clock::time_point deadline = SteadyDeadline(*context);
-  WorkerPool* workers = workers_;
-  auto count_drop = [model, batcher](absl::StatusCode code) { (model->*batcher)()->CountDroppedBeforeQueue(code); };
-  auto refuse = [call](const absl::Status& status) { call->FinishWith(status); };
-  AdmitToPreprocessing(workers_, model, deadline, call->cancelled(), count_drop, refuse, [=] {
-    const Clock::time_point preprocess_start = Clock::now();
-    absl::StatusOr<PreparedImage> image = PrepareImage(*model, request->image());
-    absl::StatusOr<Input> input =
-        image.ok() ? make_input(model->description(), *request, std::move(*image)) : absl::StatusOr<Input>(image.status());
-    call->record().preprocess_seconds = SecondsSince(preprocess_start);
-    if (!input.ok()) return call->FinishWith(input.status());
-    const absl::Status queued = (model->*batcher)()->Submit(
-        std::move(*input), deadline, call->cancelled(),
-        [=](absl::StatusOr<Output> result, const BatchInfo& info) {
-          if (info.batch_size > 0) {
-            call->record().batch_size = info.batch_size;
-            call->record().queue_seconds = static_cast<double>(info.queue_time_us) * 1e-6;
-          }
-          auto respond = [=, result = std::make_shared<absl::StatusOr<Output>>(std::move(result))] {
-            if (!result->ok()) return call->FinishWith(result->status());
-            try {
-              fill(*model, *request, **result, response);
-            } catch (const std::exception& e) {
-              return call->FinishWith(absl::InternalError(std::string("building the response: ") + e.what()));
-            }
-            response->set_model(model->description().name);
-            FillStats(info, response->mutable_stats());
-            call->FinishWith(absl::OkStatus());
-          };
-          if (!workers->TryPost(respond)) respond();  // pool full or stopping: answer from here
-        });
-    if (!queued.ok()) call->FinishWith(queued);
-  });
+  InferenceRequest inference;
+  inference.model = model;
+  if (absl::Status translated = beit_v1::Translate(*request, &inference); !translated.ok()) {
+    call->FinishWith(translated);
+    return call;
+  }
+  path_.Run(std::move(inference), SteadyDeadline(*context), call->cancelled(),
+            [=](absl::StatusOr<InferenceResult> result, const InferenceStats& stats) {
+              call->record().preprocess_seconds = stats.preprocess_seconds;
+              if (stats.batch_size > 0) {
+                call->record().batch_size = stats.batch_size;
+                call->record().queue_seconds = stats.queue_seconds();
+              }
+              if (!result.ok()) return call->FinishWith(result.status());
+              try {
+                fill(*model, *request, *result, response);
+              } catch (const std::exception& e) {
+                return call->FinishWith(absl::InternalError(std::string("building the response: ") + e.what()));
+              }
+              response->set_model(model->description().name);
+              FillStats(stats, response->mutable_stats());
+              call->FinishWith(absl::OkStatus());
+            });
   return call;
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::Classify(grpc::CallbackServerContext* context,
                                                     const pb::ClassifyRequest* request, pb::ClassifyResponse* response) {
-  return Serve(context, request, response, Task::kClassify, &ServedModel::classify, MakeClassifyInput, FillClassify);
+  return Serve(context, request, response, Task::kClassify, FillClassify);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::Segment(grpc::CallbackServerContext* context,
                                                    const pb::SegmentRequest* request, pb::SegmentResponse* response) {
-  return Serve(context, request, response, Task::kSegment, &ServedModel::segment, MakeSegmentInput, FillSegment);
+  return Serve(context, request, response, Task::kSegment, FillSegment);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::Embed(grpc::CallbackServerContext* context, const pb::EmbedRequest* request,
                                                  pb::EmbedResponse* response) {
-  return Serve(context, request, response, Task::kEmbed, &ServedModel::embed, MakeEmbedInput, FillEmbed);
+  return Serve(context, request, response, Task::kEmbed, FillEmbed);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::PredictTokens(grpc::CallbackServerContext* context,
                                                          const pb::PredictTokensRequest* request,
                                                          pb::PredictTokensResponse* response) {
-  return Serve(context, request, response, Task::kPredictTokens, &ServedModel::predict_tokens, MakePredictTokensInput,
-               FillPredictTokens);
+  return Serve(context, request, response, Task::kPredictTokens, FillPredictTokens);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::Explain(grpc::CallbackServerContext* context,
                                                    const pb::ExplainRequest* request, pb::ExplainResponse* response) {
-  return Serve(context, request, response, Task::kExplain, &ServedModel::explain, MakeExplainInput, FillExplain);
+  return Serve(context, request, response, Task::kExplain, FillExplain);
 }
 
 grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerContext* context,

@@ -22,8 +22,8 @@
 
 #include "absl/status/status.h"
 #include "server/security/bearer_token_auth.h"
-#include "server/dynamic_batcher.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/dynamic_batcher.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving {
 

@@ -2,12 +2,10 @@
 //
 // Contract:
 // - With a token required (RequireToken), a call without it ends UNAUTHENTICATED first.
-// - Each task RPC: look up the model (NOT_FOUND / FAILED_PRECONDITION), then on the worker pool
-//   decode + preprocess the image and validate the request (INVALID_ARGUMENT), then queue it on
-//   the model's batcher for that task (RESOURCE_EXHAUSTED when full; DEADLINE_EXCEEDED or
-//   CANCELLED if it dies while queued; never computed then), then build the response on the
-//   worker pool. A full worker pool answers RESOURCE_EXHAUSTED at once.
-// - The client's deadline and cancellation follow the request into the batcher.
+// - Each task RPC: look up the model (NOT_FOUND / FAILED_PRECONDITION), translate the message
+//   (request_translation.h), then the serving core's request path (server/core/request_path.h):
+//   decode, validate, queue, compute, with the client's deadline and cancellation; the response
+//   is built on the worker pool.
 // - StopAccepting() makes every new call UNAVAILABLE; calls already accepted still finish.
 // - GetModelInfo / ListModels answer inline.
 // - Every finished call (any RPC, any status) is reported once to each ServingObserver.
@@ -18,9 +16,10 @@
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "server/security/bearer_token_auth.h"
-#include "server/model_repository.h"
-#include "server/observability/serving_observer.h"
-#include "server/worker_pool.h"
+#include "server/core/model_repository.h"
+#include "server/core/serving_observer.h"
+#include "server/core/request_path.h"
+#include "server/core/worker_pool.h"
 
 namespace beit::serving {
 
@@ -28,7 +27,7 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
  public:
   // Every finished call is reported to each of `observers` (metrics, request log).
   BeitServiceImpl(ModelRepository* models, WorkerPool* workers, std::vector<ServingObserver*> observers = {})
-      : models_(models), workers_(workers), observers_(std::move(observers)) {}
+      : models_(models), path_(workers), observers_(std::move(observers)) {}
 
   // With `auth`, every call needs its bearer token (GetModelInfo / ListModels too unless
   // `info_exempt`); others end UNAUTHENTICATED before any work.
@@ -37,7 +36,7 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
     info_exempt_ = info_exempt;
   }
 
-  void StopAccepting() { accepting_.store(false); }
+  void StopAccepting() { path_.StopAccepting(); }
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context, const beit::v1::ClassifyRequest* request,
                                      beit::v1::ClassifyResponse* response) override;
@@ -58,18 +57,15 @@ class BeitServiceImpl final : public beit::v1::BeitService::CallbackService {
                                        beit::v1::ListModelsResponse* response) override;
 
  private:
-  template <typename Request, typename Response, typename Input, typename Output, typename MakeInput,
-            typename Fill>
+  template <typename Request, typename Response, typename Fill>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const Request* request, Response* response,
-                                  Task task, DynamicBatcher<Input, Output>* (ServedModel::*batcher)(),
-                                  MakeInput make_input, Fill fill);
+                                  Task task, Fill fill);
 
   ModelRepository* models_;
-  WorkerPool* workers_;
+  RequestPath path_;
   const std::vector<ServingObserver*> observers_;
   const BearerTokenAuth* auth_ = nullptr;
   bool info_exempt_ = false;
-  std::atomic<bool> accepting_{true};
 };
 
 }  // namespace beit::serving

@@ -1,4 +1,4 @@
-#include "server/request_validation.h"
+#include "server/core/request_validation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,12 +6,10 @@
 #include <tuple>
 #include <utility>
 
-#include "server/blockwise_mask.h"
+#include "server/core/blockwise_mask.h"
 
 namespace beit::serving {
 namespace {
-
-namespace pb = beit::v1;
 
 constexpr int kDefaultTopK = 5;
 constexpr int64_t kMaxOutputSide = 16384;
@@ -69,31 +67,31 @@ absl::StatusOr<PreparedImage> ValidatePixelValues(const ModelDescription& descri
   return out;
 }
 
-absl::StatusOr<ClassifyInput> MakeClassifyInput(const ModelDescription& model, const pb::ClassifyRequest& request,
+absl::StatusOr<ClassifyInput> MakeClassifyInput(const ModelDescription& model, const ClassifyParams& params,
                                                 PreparedImage image) {
-  absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.labels.size()));
+  absl::StatusOr<int> k = CheckTopK(params.top_k, static_cast<int>(model.labels.size()));
   if (!k.ok()) return k.status();
-  return ClassifyInput{std::move(image.pixels), *k};
+  return ClassifyInput{std::move(image.pixels), params.with_predictions ? *k : 0, params.with_logits};
 }
 
-absl::StatusOr<SegmentInput> MakeSegmentInput(const ModelDescription&, const pb::SegmentRequest& request,
+absl::StatusOr<SegmentInput> MakeSegmentInput(const ModelDescription&, const SegmentParams& params,
                                               PreparedImage image) {
-  absl::StatusOr<std::pair<int64_t, int64_t>> size =
-      OutputSize(request.output_height(), request.output_width(), image);
+  absl::StatusOr<std::pair<int64_t, int64_t>> size = OutputSize(params.output_height, params.output_width, image);
   if (!size.ok()) return size.status();
-  return SegmentInput{std::move(image.pixels), size->first, size->second, request.return_scores()};
+  return SegmentInput{std::move(image.pixels), size->first, size->second, params.with_scores, params.with_logits};
 }
 
-absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const pb::EmbedRequest& request,
+absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const EmbedParams& params,
                                           PreparedImage image) {
   const int num_layers = model.num_layers;
   EmbedInput in;
   in.pixels = std::move(image.pixels);
-  in.l2_normalize = request.l2_normalize();
-  in.include_cls = request.include_cls();
-  in.include_mean = request.include_mean();
-  in.include_patches = request.include_patches();
-  for (int layer : request.layers()) {
+  in.l2_normalize = params.l2_normalize;
+  in.include_cls = params.include_cls;
+  in.include_mean = params.include_mean;
+  in.include_patches = params.include_patches;
+  in.with_last_hidden_state = params.with_last_hidden_state;
+  for (int layer : params.layers) {
     if (layer < 0 || layer > num_layers) {
       return absl::InvalidArgumentError("layers: " + std::to_string(layer) + " is out of range; model '" +
                                         model.name + "' has layers 0 (embeddings) to " +
@@ -109,33 +107,34 @@ absl::StatusOr<EmbedInput> MakeEmbedInput(const ModelDescription& model, const p
 }
 
 absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription& model,
-                                                          const pb::PredictTokensRequest& request,
-                                                          PreparedImage image) {
+                                                          const PredictTokensParams& params,
+                                                          const std::vector<uint8_t>& mask, PreparedImage image) {
   const ModelDescription& d = model;
   const int num_patches = d.grid_height() * d.grid_width();
-  absl::StatusOr<int> k = CheckTopK(request.top_k(), d.vocab_size);
+  absl::StatusOr<int> k = CheckTopK(params.top_k, d.vocab_size);
   if (!k.ok()) return k.status();
   PredictTokensInput in;
   in.pixels = std::move(image.pixels);
   in.top_k = *k;
-  if (request.mask_size() > 0) {
-    if (request.mask_ratio() != 0.f) {
+  in.with_logits = params.with_logits;
+  if (!mask.empty()) {
+    if (params.mask_ratio != 0.f) {
       return absl::InvalidArgumentError("give either mask or mask_ratio, not both");
     }
-    if (request.mask_size() != num_patches) {
-      return absl::InvalidArgumentError("mask has " + std::to_string(request.mask_size()) + " entries; model '" +
-                                        d.name + "' has " + std::to_string(num_patches) + " patches (" +
+    if (mask.size() != static_cast<size_t>(num_patches)) {
+      return absl::InvalidArgumentError("mask has " + std::to_string(mask.size()) + " entries; model '" + d.name +
+                                        "' has " + std::to_string(num_patches) + " patches (" +
                                         std::to_string(d.grid_height()) + "x" + std::to_string(d.grid_width()) +
                                         ", row-major)");
     }
-    in.mask.assign(request.mask().begin(), request.mask().end());
+    in.mask = mask;
   } else {
-    const float ratio = request.mask_ratio();
+    const float ratio = params.mask_ratio;
     if (!(ratio > 0.f && ratio <= 1.f)) {
       return absl::InvalidArgumentError("give a mask (one bool per patch) or a mask_ratio in (0, 1]");
     }
     const int count = std::max(1, static_cast<int>(std::lround(ratio * num_patches)));
-    in.mask = BlockwiseMask(d.grid_height(), d.grid_width(), count, request.seed());
+    in.mask = BlockwiseMask(d.grid_height(), d.grid_width(), count, params.seed);
   }
   if (std::none_of(in.mask.begin(), in.mask.end(), [](uint8_t m) { return m != 0; })) {
     return absl::InvalidArgumentError("the mask masks no patch; nothing to predict");
@@ -143,49 +142,27 @@ absl::StatusOr<PredictTokensInput> MakePredictTokensInput(const ModelDescription
   return in;
 }
 
-absl::StatusOr<ExplainInput> MakeExplainInput(const ModelDescription& model, const pb::ExplainRequest& request,
+absl::StatusOr<ExplainInput> MakeExplainInput(const ModelDescription& model, const ExplainParams& params,
                                               PreparedImage image) {
   ExplainInput in;
-  switch (request.method()) {
-    case pb::EXPLAIN_METHOD_ATTENTION_ROLLOUT:
-      in.explanation.method = AttentionMethod::kRollout;
-      break;
-    case pb::EXPLAIN_METHOD_LAST_LAYER:
-      in.explanation.method = AttentionMethod::kLastLayer;
-      break;
-    default:
-      return absl::InvalidArgumentError("method " + std::to_string(request.method()) +
-                                        " is not one of ATTENTION_ROLLOUT, LAST_LAYER");
-  }
-  switch (request.query()) {
-    case pb::EXPLAIN_QUERY_UNSPECIFIED:  // the model's own pooling
-      in.explanation.query = model.pooling == "cls" ? AttentionQuery::kCls : AttentionQuery::kMeanPatches;
-      break;
-    case pb::EXPLAIN_QUERY_CLS:
-      in.explanation.query = AttentionQuery::kCls;
-      break;
-    case pb::EXPLAIN_QUERY_MEAN_PATCHES:
-      in.explanation.query = AttentionQuery::kMeanPatches;
-      break;
-    default:
-      return absl::InvalidArgumentError("query " + std::to_string(request.query()) + " is not one of CLS, MEAN_PATCHES");
-  }
-  if (request.has_head()) {
+  in.explanation.method = params.method;
+  in.explanation.query = params.query.value_or(model.pooling == "cls" ? AttentionQuery::kCls
+                                                                     : AttentionQuery::kMeanPatches);
+  if (params.head.has_value()) {
     if (in.explanation.method != AttentionMethod::kLastLayer) {
       return absl::InvalidArgumentError("head applies to method LAST_LAYER; ATTENTION_ROLLOUT averages the heads");
     }
-    if (request.head() < 0 || request.head() >= model.num_heads) {
-      return absl::InvalidArgumentError("head " + std::to_string(request.head()) + " is out of range: model '" +
+    if (*params.head < 0 || *params.head >= model.num_heads) {
+      return absl::InvalidArgumentError("head " + std::to_string(*params.head) + " is out of range: model '" +
                                         model.name + "' has heads 0.." + std::to_string(model.num_heads - 1));
     }
-    in.explanation.head = request.head();
+    in.explanation.head = *params.head;
   }
-  absl::StatusOr<std::pair<int64_t, int64_t>> size =
-      OutputSize(request.output_height(), request.output_width(), image);
+  absl::StatusOr<std::pair<int64_t, int64_t>> size = OutputSize(params.output_height, params.output_width, image);
   if (!size.ok()) return size.status();
   std::tie(in.height, in.width) = *size;
   if (!model.labels.empty()) {
-    absl::StatusOr<int> k = CheckTopK(request.top_k(), static_cast<int>(model.labels.size()));
+    absl::StatusOr<int> k = CheckTopK(params.top_k, static_cast<int>(model.labels.size()));
     if (!k.ok()) return k.status();
     in.top_k = *k;
   }

@@ -2,7 +2,7 @@
 // equals computing the request alone (bit for bit where the CPU tier promises it, within float
 // rounding elsewhere: tests/model/ops/cpu_tier_testing.h), whatever it was batched with. This is also
 // what ThreadSanitizer runs over the batchers, the shared compute lock and the model.
-#include "server/served_model.h"
+#include "server/core/served_model.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 #include "tests/model/ops/cpu_tier_testing.h"
 
 namespace beit::serving {

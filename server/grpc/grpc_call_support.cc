@@ -1,4 +1,4 @@
-#include "server/grpc_call_support.h"
+#include "server/grpc/grpc_call_support.h"
 
 #include <chrono>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/model_repository.h"
+#include "server/core/model_repository.h"
 
 #include "model/model_error.h"
 

@@ -1,4 +1,4 @@
-#include "server/blockwise_mask.h"
+#include "server/core/blockwise_mask.h"
 
 #include <gtest/gtest.h>
 

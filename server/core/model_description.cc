@@ -1,4 +1,4 @@
-#include "server/model_description.h"
+#include "server/core/model_description.h"
 
 namespace beit::serving {
 

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,11 +33,11 @@
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
 #include "model/model_runner.h"
-#include "server/compute_executor.h"
-#include "server/dynamic_batcher.h"
-#include "server/model_description.h"
-#include "server/model_tasks.h"
-#include "server/observability/serving_observer.h"
+#include "server/core/compute_executor.h"
+#include "server/core/dynamic_batcher.h"
+#include "server/core/model_description.h"
+#include "server/core/model_tasks.h"
+#include "server/core/serving_observer.h"
 
 namespace beit::serving {
 
@@ -61,7 +62,7 @@ class ServedModel {
   const BatcherOptions& batching() const { return hosting_.batching; }
   std::atomic<int> waiting_for_preprocess{0};
 
-  absl::StatusOr<PreparedImage> PrepareEncoded(const std::string& bytes) const;
+  absl::StatusOr<PreparedImage> PrepareEncoded(std::string_view bytes) const;
   absl::StatusOr<PreparedImage> PreparePixelValues(const std::vector<int64_t>& shape, const float* data,
                                                    size_t count) const;
 

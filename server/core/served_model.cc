@@ -1,4 +1,4 @@
-#include "server/served_model.h"
+#include "server/core/served_model.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,7 +8,7 @@
 #include "model/ops/cpu_tier.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
-#include "server/request_validation.h"
+#include "server/core/request_validation.h"
 
 namespace beit::serving {
 
@@ -103,7 +103,7 @@ bool ServedModel::Supports(Task task) const {
   return std::find(description_.tasks.begin(), description_.tasks.end(), task) != description_.tasks.end();
 }
 
-absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(const std::string& bytes) const {
+absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(std::string_view bytes) const {
   if (bytes.empty()) return absl::InvalidArgumentError("image.encoded is empty; send JPEG or PNG bytes");
   try {
     const Image8 image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), hosting_.decode_limits);

@@ -1,4 +1,4 @@
-#include "server/model_tasks.h"
+#include "server/core/model_tasks.h"
 
 #include <algorithm>
 #include <cmath>
