@@ -13,7 +13,7 @@
 
 #include "model/image/image_decoder.h"
 #include "model/image/png_decoder.h"
-#include "tests/server/server_process.h"
+#include "tests/server/server_suite.h"
 
 namespace beit::testing {
 namespace {
@@ -25,20 +25,11 @@ struct ClientRun {
   std::string out;
 };
 
-class BeitClientTest : public ::testing::Test {
+class BeitClientTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    std::string error;
-    ASSERT_TRUE(server_->Start({"--model", "cls=" + ModelDir("cls-abspos-clstoken"), "--model",
-                                "seg=" + ModelDir("seg-upernet"), "--model", "mim=" + ModelDir("mim-shared-relpos")},
-                               &error))
-        << error;
-  }
-  static void TearDownTestSuite() {
-    server_->Signal(SIGTERM);
-    server_->WaitForExit(30);
-    delete server_;
+    StartServer({"--model", "cls=" + ModelDir("cls-abspos-clstoken"), "--model",
+                "seg=" + ModelDir("seg-upernet"), "--model", "mim=" + ModelDir("mim-shared-relpos")});
   }
 
   // Runs beit-client with `args`; stdout captured, stderr appended after a marker.
@@ -57,10 +48,7 @@ class BeitClientTest : public ::testing::Test {
   static std::string Image(const std::string& name) {
     return std::string(BEIT_TEST_DATA_DIR) + "/preprocess/images/" + name;
   }
-
-  static ServerProcess* server_;
 };
-ServerProcess* BeitClientTest::server_ = nullptr;
 
 TEST_F(BeitClientTest, ClassifyPrintsRankedPredictions) {
   const ClientRun run = Client("classify --model cls --image " + Image("chelsea_q90_420.jpg") + " --top-k 3");

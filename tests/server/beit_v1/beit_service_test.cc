@@ -17,7 +17,7 @@
 #include "model/io/safetensors.h"
 #include "tests/model/ops/cpu_tier_testing.h"
 #include "tests/server/fixture_data.h"
-#include "tests/server/server_process.h"
+#include "tests/server/server_suite.h"
 
 namespace beit::testing {
 namespace {
@@ -64,29 +64,17 @@ std::vector<std::string> ReadLabels(const std::string& model) {
 }
 const std::vector<std::string> kClsLabels = ReadLabels("cls-relpos-meanpool");
 
-class BeitServiceTest : public ::testing::Test {
+class BeitServiceTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    std::string error;
-    ASSERT_TRUE(server_->Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
-                                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
-                                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--model",
-                                "base=" + ModelDir("model-gelu-new"), "--max-batch-size", "8",
-                                "--max-queue-delay-us", "20000"},
-                               &error))
-        << error;
-  }
-  static void TearDownTestSuite() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->WaitForExit(30), 0);
-    delete server_;
+    StartServer({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
+                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
+                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--model",
+                "base=" + ModelDir("model-gelu-new"), "--max-batch-size", "8",
+                "--max-queue-delay-us", "20000"});
   }
   std::unique_ptr<pb::BeitService::Stub> Stub() { return pb::BeitService::NewStub(server_->channel()); }
-
-  static ServerProcess* server_;
 };
-ServerProcess* BeitServiceTest::server_ = nullptr;
 
 TEST_F(BeitServiceTest, ClassifyPixelValuesMatchesTransformers) {
   const std::string dir = ModelDir("cls-relpos-meanpool");

@@ -17,7 +17,7 @@
 #include "model/image/image_decoder.h"
 #include "model/io/safetensors.h"
 #include "tests/server/fixture_data.h"
-#include "tests/server/server_process.h"
+#include "tests/server/server_suite.h"
 
 namespace beit::testing {
 namespace {
@@ -123,21 +123,12 @@ std::vector<double> Bilinear(const std::vector<double>& in, int64_t h, int64_t w
   return out;
 }
 
-class ExplainTest : public ::testing::Test {
+class ExplainTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    std::string error;
-    ASSERT_TRUE(server_->Start({"--model", "clstoken=" + ModelDir("cls-abspos-clstoken"), "--model",
-                                "meanpool=" + ModelDir("cls-relpos-meanpool"), "--model",
-                                "seg=" + ModelDir("seg-upernet")},
-                               &error))
-        << error;
-  }
-  static void TearDownTestSuite() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->WaitForExit(30), 0);
-    delete server_;
+    StartServer({"--model", "clstoken=" + ModelDir("cls-abspos-clstoken"), "--model",
+                "meanpool=" + ModelDir("cls-relpos-meanpool"), "--model",
+                "seg=" + ModelDir("seg-upernet")});
   }
   pb::ExplainResponse Explain(const pb::ExplainRequest& request, grpc::Status* status = nullptr) {
     auto stub = pb::BeitService::NewStub(server_->channel());
@@ -151,9 +142,7 @@ class ExplainTest : public ::testing::Test {
     }
     return response;
   }
-  static ServerProcess* server_;
 };
-ServerProcess* ExplainTest::server_ = nullptr;
 
 void ExpectNear(const google::protobuf::RepeatedField<float>& got, const std::vector<double>& want,
                 const std::string& what) {

@@ -17,7 +17,7 @@
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "model/io/safetensors.h"
 #include "tests/server/fixture_data.h"
-#include "tests/server/server_process.h"
+#include "tests/server/server_suite.h"
 
 namespace beit::testing {
 namespace {
@@ -146,22 +146,13 @@ Output GetOutput(const v2::ModelInferResponse& response, const std::string& name
   return {};
 }
 
-class GrpcInferenceTest : public ::testing::Test {
+class GrpcInferenceTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    std::string error;
-    ASSERT_TRUE(server_->Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
-                                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
-                                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--model",
-                                "base=" + ModelDir("model-gelu-new"), "--max-batch-size", "8", "--max-queue-size", "4"},
-                               &error))
-        << error;
-  }
-  static void TearDownTestSuite() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->WaitForExit(30), 0);
-    delete server_;
+    StartServer({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
+                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
+                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--model",
+                "base=" + ModelDir("model-gelu-new"), "--max-batch-size", "8", "--max-queue-size", "4"});
   }
   std::unique_ptr<v2::GRPCInferenceService::Stub> V2() { return v2::GRPCInferenceService::NewStub(server_->channel()); }
   std::unique_ptr<pb::BeitService::Stub> V1() { return pb::BeitService::NewStub(server_->channel()); }
@@ -170,10 +161,7 @@ class GrpcInferenceTest : public ::testing::Test {
     grpc::ClientContext context;
     return V2()->ModelInfer(&context, request, response);
   }
-
-  static ServerProcess* server_;
 };
-ServerProcess* GrpcInferenceTest::server_ = nullptr;
 
 TEST_F(GrpcInferenceTest, HealthAndServerMetadata) {
   grpc::ClientContext c1, c2, c3;

@@ -15,7 +15,7 @@
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/io/safetensors.h"
 #include "tests/server/fixture_data.h"
-#include "tests/server/server_process.h"
+#include "tests/server/server_suite.h"
 
 namespace beit::testing {
 namespace {
@@ -34,22 +34,13 @@ std::pair<std::string, httplib::Headers> BinaryBody(const json& header, const st
   return {text + binary, {{"Inference-Header-Content-Length", std::to_string(text.size())}}};
 }
 
-class HttpInferenceTest : public ::testing::Test {
+class HttpInferenceTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    std::string error;
-    ASSERT_TRUE(server_->Start({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
-                                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
-                                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--max-queue-size", "4"},
-                               &error))
-        << error;
+    StartServer({"--model", "cls=" + ModelDir("cls-relpos-meanpool"), "--model",
+                "abs=" + ModelDir("cls-abspos-clstoken"), "--model", "seg=" + ModelDir("seg-upernet"),
+                "--model", "mim=" + ModelDir("mim-shared-relpos"), "--max-queue-size", "4"});
     ASSERT_GT(server_->http_port(), 0);
-  }
-  static void TearDownTestSuite() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->WaitForExit(30), 0);
-    delete server_;
   }
   static httplib::Client Client() {
     httplib::Client client("127.0.0.1", server_->http_port());
@@ -57,10 +48,7 @@ class HttpInferenceTest : public ::testing::Test {
     return client;
   }
   std::unique_ptr<pb::BeitService::Stub> V1() { return pb::BeitService::NewStub(server_->channel()); }
-
-  static ServerProcess* server_;
 };
-ServerProcess* HttpInferenceTest::server_ = nullptr;
 
 TEST_F(HttpInferenceTest, HealthServerAndModelEndpoints) {
   httplib::Client client = Client();
