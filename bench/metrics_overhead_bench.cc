@@ -42,8 +42,8 @@ void BM_RecordOneRequest(benchmark::State& state) {
   ServerMetrics metrics(&Repository());
   const RequestRecord r = TypicalRequest();
   for (auto _ : state) {
-    metrics.BatchStarted("cls", "Classify");
-    metrics.BatchFinished("cls", "Classify", 4, 0.006);
+    metrics.BatchStarted("cls", "Classify", 0);
+    metrics.BatchFinished("cls", "Classify", 0, 4, 0.006);
     metrics.RequestFinished(r);
   }
 }
@@ -53,8 +53,8 @@ void BM_RecordOneRequestFourThreads(benchmark::State& state) {
   static ServerMetrics* metrics = new ServerMetrics(&Repository());
   const RequestRecord r = TypicalRequest();
   for (auto _ : state) {
-    metrics->BatchStarted("cls", "Classify");
-    metrics->BatchFinished("cls", "Classify", 4, 0.006);
+    metrics->BatchStarted("cls", "Classify", 0);
+    metrics->BatchFinished("cls", "Classify", 0, 4, 0.006);
     metrics->RequestFinished(r);
   }
 }

@@ -7,17 +7,21 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include "absl/cleanup/cleanup.h"
 
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "model/io/beit_config.h"
 #include "model/ops/compute_backend.h"
 #include "model/ops/cpu_tier.h"
 #include "model/ops/memory_reuse.h"
@@ -52,6 +56,13 @@ using beit::serving::LogLevel;
 
 // Idle and slow clients cost a descriptor each (server/http): the soft limit goes up to the hard
 // one. Returns the limit now in force.
+// The cores this process may run on (its CPU affinity: a container's cpuset, taskset).
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
 rlim_t RaiseDescriptorLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
@@ -93,14 +104,30 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
            {"max_open_files", static_cast<int64_t>(descriptors)},
            {"compute", beit::ComputeBackendVersion()},
            {"isa", beit::ComputeBackendIsa()},
-           {"compute_threads", static_cast<int64_t>(beit::ComputeThreads())},
            {"preprocess_threads", static_cast<int64_t>(options.preprocess_threads)}});
 
   // Metrics and the request log observe every model forward and every call; the metrics object
   // reads the repository at scrape time, so it joins once the models are loaded.
   beit::serving::ObserverList observers;
 
-  beit::serving::ModelRepository models;
+  // Model instances: how many forwards at once, each an OpenMP team of how many threads.
+  double largest_gflops = 0;
+  for (const beit::serving::ModelSpec& spec : options.models) {
+    try {
+      largest_gflops = std::max(largest_gflops, beit::LoadBeitConfig(spec.dir + "/config.json").encoder_gflops_per_image());
+    } catch (const std::exception&) {
+      // Loading the model says what is wrong with it.
+    }
+  }
+  const char* omp_env = std::getenv("OMP_NUM_THREADS");
+  const beit::serving::ResolvedInstances compute = beit::serving::ResolveInstances(
+      options, UsableCores(), largest_gflops, omp_env ? std::max(0, std::atoi(omp_env)) : 0);
+  if (!compute.warning.empty()) log.Log(LogLevel::kWarning, "oversubscribed", {{"warning", compute.warning}});
+  log.Log(LogLevel::kInfo, "compute instances",
+          {{"instances", static_cast<int64_t>(compute.instances)},
+           {"threads_per_instance", static_cast<int64_t>(compute.threads_per_instance)},
+           {"usable_cores", static_cast<int64_t>(UsableCores())}});
+  beit::serving::ModelRepository models({compute.instances, compute.threads_per_instance});
   std::vector<std::string> warnings;
   try {
     models.Load(options.models, options.batching, options.decode_limits, &observers, &warnings, options.precision,

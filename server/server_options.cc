@@ -1,5 +1,6 @@
 #include "server/server_options.h"
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <map>
@@ -89,6 +90,19 @@ const std::map<std::string, Setter>& Flags() {
            "max-queue-delay-us", [](ServerOptions& o) -> int64_t& { return o.batching.max_queue_delay_us; }, 0, 10'000'000)},
       {"max-queue-size", NestedIntegerFlag<int>(
                              "max-queue-size", [](ServerOptions& o) -> int& { return o.batching.max_queue_size; }, 1, 1'000'000)},
+      {"instances",
+       [](ServerOptions& o, const std::string& v) {
+         if (v == "auto") {
+           o.instances_auto = true;
+           return absl::OkStatus();
+         }
+         absl::StatusOr<int64_t> n = ParseInteger("instances", v, 1, 1024);
+         if (!n.ok()) return absl::InvalidArgumentError("--instances: expected a count or auto, got '" + v + "'");
+         o.instances = static_cast<int>(*n);
+         o.instances_auto = false;
+         return absl::OkStatus();
+       }},
+      {"threads-per-instance", IntegerFlag("threads-per-instance", &ServerOptions::threads_per_instance, 1, 1024)},
       {"preprocess-threads", IntegerFlag("preprocess-threads", &ServerOptions::preprocess_threads, 1, 256)},
       {"max-pending-preprocess", IntegerFlag("max-pending-preprocess", &ServerOptions::max_pending_preprocess, 1, kIntMax)},
       {"max-message-bytes", IntegerFlag("max-message-bytes", &ServerOptions::max_message_bytes, 1024, kIntMax)},
@@ -184,6 +198,25 @@ absl::Status Apply(ServerOptions& o, const std::string& name, const std::string&
   return s;
 }
 
+// "name": "dir", or "name": {"dir": "...", "instances": N}.
+absl::StatusOr<ModelSpec> ConfigModel(const std::string& path, const std::string& name, const nlohmann::json& model) {
+  if (model.is_string()) return ModelSpec{name, model.get<std::string>()};
+  const std::string where = path + ": models." + name;
+  if (!model.is_object() || !model.contains("dir") || !model["dir"].is_string()) {
+    return absl::InvalidArgumentError(where + " must be a folder path or {\"dir\": \"...\", \"instances\": N}");
+  }
+  ModelSpec spec{name, model["dir"].get<std::string>()};
+  for (const auto& [key, value] : model.items()) {
+    if (key == "dir") continue;
+    if (key != "instances") return absl::InvalidArgumentError(where + ": unknown key '" + key + "' (dir, instances)");
+    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 1024) {
+      return absl::InvalidArgumentError(where + ".instances must be an integer in [1, 1024]");
+    }
+    spec.instances = value.get<int>();
+  }
+  return spec;
+}
+
 absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
   nlohmann::json config;
   try {
@@ -196,9 +229,10 @@ absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
     for (char& c : flag) c = c == '_' ? '-' : c;
     if (flag == "models") {
       if (!value.is_object()) return absl::InvalidArgumentError(path + ": 'models' must be an object {\"name\": \"dir\"}");
-      for (const auto& [name, dir] : value.items()) {
-        if (!dir.is_string()) return absl::InvalidArgumentError(path + ": models." + name + " must be a folder path");
-        o.models.push_back(ModelSpec{name, dir.get<std::string>()});
+      for (const auto& [name, model] : value.items()) {
+        absl::StatusOr<ModelSpec> spec = ConfigModel(path, name, model);
+        if (!spec.ok()) return spec.status();
+        o.models.push_back(*spec);
       }
       continue;
     }
@@ -264,6 +298,31 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   return options;
 }
 
+ResolvedInstances ResolveInstances(const ServerOptions& options, int cores, double gflops_per_image,
+                                   int omp_num_threads) {
+  cores = std::max(1, cores);
+  ResolvedInstances r;
+  if (options.instances_auto) {
+    r.instances = gflops_per_image < 2.0 ? cores : std::max(1, cores / 4);
+  } else {
+    r.instances = std::max(1, options.instances);
+  }
+  for (const ModelSpec& m : options.models) r.instances = std::max(r.instances, m.instances);
+  if (options.threads_per_instance > 0) {
+    r.threads_per_instance = options.threads_per_instance;
+  } else if (omp_num_threads > 0) {
+    r.threads_per_instance = omp_num_threads;
+  } else {
+    r.threads_per_instance = std::max(1, cores / r.instances);
+  }
+  if (static_cast<int64_t>(r.instances) * r.threads_per_instance > cores) {
+    r.warning = std::to_string(r.instances) + " instances x " + std::to_string(r.threads_per_instance) +
+                " threads exceed the " + std::to_string(cores) +
+                " usable cores: forwards will share cores (slower than fewer instances or threads)";
+  }
+  return r;
+}
+
 std::string ServerUsage() {
   return R"(beit-server: serves BEiT checkpoints over gRPC (beit.v1.BeitService, grpc.health.v1, reflection).
 
@@ -288,6 +347,13 @@ Dynamic batching (per model and task, Triton's meanings)
   --max-batch-size N          images per model forward (default 8)
   --max-queue-delay-us N      longest a request waits for others to batch with (default 2000)
   --max-queue-size N          waiting requests per batcher; beyond it RESOURCE_EXHAUSTED (default 256)
+Model instances (README, "Model instances")
+  --instances N|auto          forwards computed at once, each by its own OpenMP team, sharing the
+                              weights (default 1; auto: one per core for models under 2 GFLOP per
+                              image, else one per 4 cores); per model in --config:
+                              "models": {"NAME": {"dir": "DIR", "instances": N}}
+  --threads-per-instance T    OpenMP threads of each instance (default: OMP_NUM_THREADS when set,
+                              else the usable cores / instances, at least 1)
 Image decoding
   --preprocess-threads N      threads decoding and preprocessing images (default 2)
   --max-pending-preprocess N  requests waiting for those threads; beyond it RESOURCE_EXHAUSTED (default 1024)
@@ -335,7 +401,7 @@ Lifecycle
                               accepted calls get N seconds to finish (default 15)
   --help                      this text
 
-Model compute threads: OMP_NUM_THREADS (oneDNN uses OpenMP).
+Model compute threads: --threads-per-instance, else OMP_NUM_THREADS (oneDNN uses OpenMP).
 )";
 }
 

@@ -27,6 +27,11 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;  // 0: pick a free port (printed at start)
   BatcherOptions batching;
+  // Model instances (compute_executor.h): `instances` forwards at once, each an OpenMP team of
+  // `threads_per_instance` threads. instances_auto: chosen at startup (ResolveInstances).
+  int instances = 1;
+  bool instances_auto = false;
+  int threads_per_instance = 0;  // 0: OMP_NUM_THREADS when set, else the usable cores / instances
   int preprocess_threads = 2;
   int max_pending_preprocess = 1024;
   int64_t max_message_bytes = 64 << 20;
@@ -65,6 +70,21 @@ struct ServerOptions {
 };
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args);
+
+// The compute instances to run on `cores` usable cores (sched_getaffinity) for models of
+// `gflops_per_image` each (the largest hosted), and `omp_num_threads` (0 when unset):
+// - N: --instances, or for auto one per core for models under 2 GFLOP per image (small models
+//   scale poorly across threads), else one per 4 cores (at least 1): bench/RESULTS.md,
+//   "Model instances".
+// - T: --threads-per-instance when given; else OMP_NUM_THREADS when set; else cores / N, at
+//   least 1. `warning` is set when N x T exceeds the cores.
+struct ResolvedInstances {
+  int instances = 1;
+  int threads_per_instance = 1;
+  std::string warning;
+};
+ResolvedInstances ResolveInstances(const ServerOptions& options, int cores, double gflops_per_image,
+                                   int omp_num_threads);
 std::string ServerUsage();
 
 }  // namespace beit::serving

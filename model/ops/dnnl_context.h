@@ -1,14 +1,22 @@
 // Process-wide oneDNN CPU engine and a small per-operator primitive cache.
 //
 // Contract: CpuEngine() is created on first use and lives for the process. PrimitiveCache builds a
-// value once per key (typically an input shape) under a mutex and returns a stable reference, so an
-// operator creates each primitive once and reuses it for every later call with that shape.
+// value once per key (typically an input shape) and calling thread, under a mutex, and returns a
+// stable reference, so an operator creates each primitive once per thread that runs it and reuses
+// it for every later call with that shape on that thread. Why per thread: oneDNN's library-managed
+// scratchpad (Debian's oneDNN is built with ONEDNN_ENABLE_CONCURRENT_EXEC=OFF) is a buffer of the
+// thread that created the primitive; a primitive run from another thread uses that buffer too, so
+// two threads running it at once (a server's model instances, compute_executor.h) corrupt each
+// other's results. One primitive per thread keeps each run on its own thread's buffer; weights are
+// not part of a primitive and stay shared.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <utility>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -29,14 +37,15 @@ class PrimitiveCache {
 
   const Value& GetOrCreate(const Key& key, const std::function<Value()>& make) const {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) it = entries_.emplace(key, std::make_unique<Value>(make())).first;
+    const auto full = std::make_pair(std::this_thread::get_id(), key);
+    auto it = entries_.find(full);
+    if (it == entries_.end()) it = entries_.emplace(full, std::make_unique<Value>(make())).first;
     return *it->second;
   }
 
  private:
   mutable std::mutex mu_;
-  mutable std::map<Key, std::unique_ptr<Value>> entries_;
+  mutable std::map<std::pair<std::thread::id, Key>, std::unique_ptr<Value>> entries_;
 };
 
 // Wraps a caller-owned buffer as a oneDNN memory object (no copy).

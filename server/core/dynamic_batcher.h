@@ -5,15 +5,18 @@
 //   without ever calling `done`, when the queue already holds `max_queue_size` waiting requests
 //   (RESOURCE_EXHAUSTED) or the batcher is shutting down (UNAVAILABLE). Otherwise `done` is called
 //   exactly once, on the batcher's thread.
-// - One thread per batcher forms batches: it waits for the oldest queued request to have waited
+// - One thread at a time forms a batch: it waits for the oldest queued request to have waited
 //   `max_queue_delay_us`, or for `max_batch_size` requests, whichever comes first, then calls the
-//   BatchFunction with up to `max_batch_size` inputs in arrival order.
+//   BatchFunction with up to `max_batch_size` inputs in arrival order. `concurrent_batches`
+//   threads take turns (the model's instances): while one computes a batch, the next forms and
+//   computes another, so up to that many BatchFunction calls run at once. With 1, one batch at a
+//   time, each formed once the previous one finished.
 // - A request whose deadline has passed, or whose `cancelled` flag is set, never reaches the
 //   BatchFunction: `done` gets DEADLINE_EXCEEDED or CANCELLED. When the queue is full, such requests
 //   are pruned before a new one is refused.
 // - The BatchFunction returns one result per input, in order; an exception or a wrong count turns
 //   into INTERNAL for every request of that batch. Nothing here is specific to BEiT or gRPC.
-// - Shutdown() refuses new requests, finishes everything already queued, then joins the thread.
+// - Shutdown() refuses new requests, finishes everything already queued, then joins the threads.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +48,7 @@ struct BatcherOptions {
   int max_batch_size = 8;
   int64_t max_queue_delay_us = 2000;
   int max_queue_size = 256;
+  int concurrent_batches = 1;  // the model's instances
 };
 
 // How one request was served.
@@ -75,8 +79,11 @@ class DynamicBatcher {
     options_.max_batch_size = std::max(1, options_.max_batch_size);
     options_.max_queue_size = std::max(1, options_.max_queue_size);
     options_.max_queue_delay_us = std::max<int64_t>(0, options_.max_queue_delay_us);
-    thread_ = std::thread([this] { Loop(); });
-    pthread_setname_np(thread_.native_handle(), "beit-batcher");  // the thread that runs the forwards
+    options_.concurrent_batches = std::max(1, options_.concurrent_batches);
+    for (int i = 0; i < options_.concurrent_batches; ++i) {
+      threads_.emplace_back([this] { Loop(); });
+      pthread_setname_np(threads_.back().native_handle(), "beit-batcher");  // forms batches, waits for them
+    }
   }
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
@@ -92,7 +99,7 @@ class DynamicBatcher {
                                           " requests waiting); retry later or raise --max-queue-size");
     }
     queue_.push_back(Pending{std::move(input), Clock::now(), deadline, std::move(cancelled), std::move(done)});
-    cv_.notify_one();
+    cv_.notify_all();  // the thread forming a batch, whichever of them it is
     return absl::OkStatus();
   }
 
@@ -110,7 +117,9 @@ class DynamicBatcher {
       stopping_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
   }
 
   BatcherStats Stats() const {
@@ -147,7 +156,7 @@ class DynamicBatcher {
                                       [](const Pending& p) { return p.dropped_as == absl::StatusCode::kOk; });
     for (auto it = dead; it != queue_.end(); ++it) dropped_.push_back(std::move(*it));
     queue_.erase(dead, queue_.end());
-    cv_.notify_one();  // the loop delivers their statuses
+    cv_.notify_all();  // a loop delivers their statuses
   }
 
   void FinishDropped(std::vector<Pending>& dropped) {
@@ -167,7 +176,10 @@ class DynamicBatcher {
     std::vector<Input> inputs;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !dropped_.empty(); });
+      // Another thread forming a batch owns the queue until it has taken its batch.
+      cv_.wait(lock, [&] {
+        return (stopping_ && queue_.empty() && dropped_.empty()) || (!forming_ && (!queue_.empty() || !dropped_.empty()));
+      });
       if (!dropped_.empty()) {
         CountDroppedLocked(dropped_);
         dropped.swap(dropped_);
@@ -176,16 +188,17 @@ class DynamicBatcher {
         lock.lock();
         continue;
       }
-      if (queue_.empty()) {
-        if (stopping_) return;
-        continue;
-      }
+      if (queue_.empty()) return;  // stopping, nothing left
+      forming_ = true;
       const auto fire_at = queue_.front().enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
       while (!stopping_ && dropped_.empty() && !queue_.empty() &&
              static_cast<int>(queue_.size()) < options_.max_batch_size && Clock::now() < fire_at) {
         cv_.wait_until(lock, fire_at);
       }
-      if (!dropped_.empty()) continue;  // tell pruned requests first
+      if (!dropped_.empty() || queue_.empty()) {  // tell pruned requests first
+        forming_ = false;
+        continue;
+      }
       const Clock::time_point start = Clock::now();
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch_size) {
         Pending p = std::move(queue_.front());
@@ -203,6 +216,8 @@ class DynamicBatcher {
         stats_.requests_computed += static_cast<int64_t>(batch.size());
         stats_.largest_batch = std::max<int64_t>(stats_.largest_batch, static_cast<int64_t>(batch.size()));
       }
+      forming_ = false;
+      cv_.notify_all();  // the next thread may form a batch while this one computes
       lock.unlock();
       FinishDropped(dropped);
       if (!batch.empty()) RunBatch(batch, inputs, start);
@@ -250,8 +265,9 @@ class DynamicBatcher {
   std::deque<Pending> queue_;
   std::vector<Pending> dropped_;  // pruned on a full queue, not yet told
   bool stopping_ = false;
+  bool forming_ = false;  // a thread is forming a batch
   BatcherStats stats_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace beit::serving

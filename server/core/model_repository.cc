@@ -1,5 +1,7 @@
 #include "server/core/model_repository.h"
 
+#include <algorithm>
+
 #include "model/model_error.h"
 
 namespace beit::serving {
@@ -18,8 +20,11 @@ void ModelRepository::Load(const std::vector<ModelSpec>& specs, const BatcherOpt
   for (const ModelSpec& spec : specs) {
     if (spec.name.empty()) throw ModelError("--model " + spec.dir + ": the model needs a name (NAME=DIR)");
     if (models_.count(spec.name)) throw ModelError("--model " + spec.name + ": the name is used twice");
+    HostingOptions model_hosting = hosting;
+    const int instances = spec.instances > 0 ? spec.instances : compute_.instances();
+    model_hosting.batching.concurrent_batches = std::min(instances, compute_.instances());
     try {
-      models_[spec.name] = ServedModel::Load(spec.name, spec.dir, hosting, warnings);
+      models_[spec.name] = ServedModel::Load(spec.name, spec.dir, model_hosting, warnings);
     } catch (const ModelError& e) {
       throw ModelError("--model " + spec.name + "=" + spec.dir + ": " + e.what());
     }

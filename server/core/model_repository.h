@@ -6,7 +6,10 @@
 // - Find(name) returns the model or NOT_FOUND listing the hosted names.
 // - FindForTask(name, task) also checks the head: FAILED_PRECONDITION saying which hosted models
 //   support the task.
-// - All models share one compute thread (ComputeExecutor; see ServedModel).
+// - All models share the server's compute instances (ComputeExecutor: `compute.instances`
+//   threads, each an OpenMP team of `compute.threads_per_instance`); a model computes up to
+//   ModelSpec::instances batches at once (0: as many as there are instances), never more than
+//   there are instances. The weights are loaded once per model, whatever its instances.
 #pragma once
 
 #include <map>
@@ -24,10 +27,19 @@ namespace beit::serving {
 struct ModelSpec {
   std::string name;
   std::string dir;
+  int instances = 0;  // 0: the server's
+};
+
+struct ComputeOptions {
+  int instances = 1;
+  int threads_per_instance = 0;  // 0: OpenMP's default
 };
 
 class ModelRepository {
  public:
+  explicit ModelRepository(ComputeOptions compute = {})
+      : compute_(compute.instances, compute.threads_per_instance) {}
+
   void Load(const std::vector<ModelSpec>& specs, const BatcherOptions& batching, const DecodeLimits& limits,
             ServingObserver* observer, std::vector<std::string>* warnings, Precision precision = Precision::kF32,
             WeightsFormat weights_format = WeightsFormat::kAuto);
@@ -35,6 +47,8 @@ class ModelRepository {
   absl::StatusOr<ServedModel*> Find(const std::string& name) const;
   absl::StatusOr<ServedModel*> FindForTask(const std::string& name, Task task) const;
   std::vector<const ServedModel*> models() const;  // by name
+
+  const ComputeExecutor& compute() const { return compute_; }
 
   void WarmupAll();
   void ShutdownAll();

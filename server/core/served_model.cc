@@ -24,12 +24,12 @@ std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
   return std::make_unique<DynamicBatcher<Input, Output>>(
       model + "/" + rpc, hosting_.batching, [runner, compute, observer, model, rpc, run](std::vector<Input>& batch) {
         std::vector<absl::StatusOr<Output>> results;
-        compute->Run([&] {
-          if (observer) observer->BatchStarted(model, rpc);
+        compute->Run([&](int instance) {
+          if (observer) observer->BatchStarted(model, rpc, instance);
           const auto start = std::chrono::steady_clock::now();
           results = run(*runner, batch);
           if (observer) {
-            observer->BatchFinished(model, rpc, static_cast<int>(batch.size()),
+            observer->BatchFinished(model, rpc, instance, static_cast<int>(batch.size()),
                                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
           }
         });
@@ -42,7 +42,8 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
-  RunOnOwnThread([&] { m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format); });
+  RunOnOwnThread([&] { m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format); },
+                 hosting.compute->threads_per_instance());
   const std::string processor_path = dir + "/preprocessor_config.json";
   ImageProcessorConfig processor_config;
   if (std::filesystem::exists(processor_path)) {
@@ -125,7 +126,7 @@ absl::StatusOr<PreparedImage> ServedModel::PreparePixelValues(const std::vector<
 }
 
 void ServedModel::Warmup() {
-  hosting_.compute->Run([this] { WarmupOnComputeThread(); });
+  hosting_.compute->RunOnEvery([this](int) { WarmupOnComputeThread(); });
 }
 
 void ServedModel::WarmupOnComputeThread() {

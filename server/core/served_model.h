@@ -11,11 +11,13 @@
 // - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
 //   model's image size or INVALID_ARGUMENT with a message naming the problem.
 // - All batchers of all models run their forwards on one ComputeExecutor (compute_executor.h):
-//   one forward at a time, each using every OpenMP thread of one team. Every forward is reported
-//   to the observer (if any). Load reads and prepares the weights on a thread of its own (its
-//   OpenMP team ends with it). Warmup() runs each supported task once on the compute thread
-//   (unreported), so its OpenMP team and working memory are ready before the first request;
-//   Shutdown() drains every batcher.
+//   each forward on one instance, using every OpenMP thread of its team; each batcher runs up to
+//   batching.concurrent_batches forwards at once, on one shared ModelRunner (one copy of the
+//   weights; its forwards are thread-safe). Every forward is reported to the observer (if any)
+//   with its instance. Load reads and prepares the weights on a thread of its own with an
+//   instance's thread count (its OpenMP team ends with it). Warmup() runs each supported task
+//   once on every instance (unreported), so their teams and working memory are ready before the
+//   first request; Shutdown() drains every batcher.
 // - waiting_for_preprocess counts requests accepted for this model whose image is not yet being
 //   decoded (the service maintains it); with the batchers' queues it makes the pending gauge.
 #pragma once

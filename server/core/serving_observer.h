@@ -23,8 +23,10 @@ class ServingObserver {
  public:
   virtual ~ServingObserver() = default;
   virtual void RequestFinished(const RequestRecord& record) = 0;
-  virtual void BatchStarted(const std::string& model, const std::string& rpc) = 0;
-  virtual void BatchFinished(const std::string& model, const std::string& rpc, int batch_size, double seconds) = 0;
+  // `instance`: the compute instance (0..instances-1) running the forward.
+  virtual void BatchStarted(const std::string& model, const std::string& rpc, int instance) = 0;
+  virtual void BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,
+                             double seconds) = 0;
 };
 
 }  // namespace beit::serving

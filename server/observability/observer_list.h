@@ -18,11 +18,12 @@ class ObserverList final : public ServingObserver {
   void RequestFinished(const RequestRecord& record) override {
     for (ServingObserver* o : observers_) o->RequestFinished(record);
   }
-  void BatchStarted(const std::string& model, const std::string& rpc) override {
-    for (ServingObserver* o : observers_) o->BatchStarted(model, rpc);
+  void BatchStarted(const std::string& model, const std::string& rpc, int instance) override {
+    for (ServingObserver* o : observers_) o->BatchStarted(model, rpc, instance);
   }
-  void BatchFinished(const std::string& model, const std::string& rpc, int batch_size, double seconds) override {
-    for (ServingObserver* o : observers_) o->BatchFinished(model, rpc, batch_size, seconds);
+  void BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,
+                     double seconds) override {
+    for (ServingObserver* o : observers_) o->BatchFinished(model, rpc, instance, batch_size, seconds);
   }
 
  private:

@@ -15,8 +15,8 @@ class RequestLog final : public ServingObserver {
  public:
   explicit RequestLog(Logger* logger) : logger_(logger) {}
   void RequestFinished(const RequestRecord& record) override;
-  void BatchStarted(const std::string&, const std::string&) override {}
-  void BatchFinished(const std::string&, const std::string&, int, double) override {}
+  void BatchStarted(const std::string&, const std::string&, int) override {}
+  void BatchFinished(const std::string&, const std::string&, int, int, double) override {}
 
  private:
   Logger* logger_;

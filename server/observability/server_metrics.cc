@@ -101,6 +101,10 @@ class LiveStateCollector final : public prometheus::Collectable {
     auto pending = GaugeFamily("beit_pending_requests",
                                "Requests accepted but not yet computing: waiting for decoding or in a batcher queue.");
     auto inflight = GaugeFamily("beit_inflight_batches", "Model forwards running now.");
+    auto instances = GaugeFamily("beit_compute_instances", "Compute instances (threads running forwards).");
+    instances.metric.push_back(GaugeValue(models_->compute().instances()));
+    auto busy = GaugeFamily("beit_busy_compute_instances", "Compute instances running a forward now.");
+    busy.metric.push_back(GaugeValue(models_->compute().busy()));
     for (const ServedModel* m : models_->models()) {
       int64_t waiting = m->waiting_for_preprocess.load();
       for (const auto& [task, stats] : m->Stats()) waiting += stats.queued;
@@ -130,7 +134,7 @@ class LiveStateCollector final : public prometheus::Collectable {
     fds.metric.push_back(GaugeValue(CountOpenFds()));
     auto start = GaugeFamily("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
     start.metric.push_back(GaugeValue(p.start_time_seconds));
-    std::vector<prometheus::MetricFamily> families = {pending, inflight, cpu, rss, vsz, fds, start};
+    std::vector<prometheus::MetricFamily> families = {pending, inflight, instances, busy, cpu, rss, vsz, fds, start};
     AddHttpListeners(&families);
     return families;
   }
@@ -273,10 +277,20 @@ ServerMetrics::RpcSeries& ServerMetrics::Series(const std::string& model, const 
   if (it != series_.end()) return it->second;
   const prometheus::Labels labels = {{"model", model}, {"rpc", rpc}};
   RpcSeries s{&request_seconds_.Add(labels, SecondsBuckets()), &preprocess_seconds_.Add(labels, SecondsBuckets()),
-              &queue_seconds_.Add(labels, SecondsBuckets()),   &compute_seconds_.Add(labels, SecondsBuckets()),
-              &batch_size_.Add(labels, BatchSizeBuckets()),    &images_.Add(labels),
-              &batches_.Add(labels)};
+              &queue_seconds_.Add(labels, SecondsBuckets()), &batch_size_.Add(labels, BatchSizeBuckets()),
+              &images_.Add(labels), &batches_.Add(labels)};
   return series_.emplace(key, s).first->second;
+}
+
+prometheus::Histogram& ServerMetrics::ComputeSeconds(const std::string& model, const std::string& rpc, int instance) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto key = std::make_tuple(model, rpc, instance);
+  auto it = compute_series_.find(key);
+  if (it != compute_series_.end()) return *it->second;
+  prometheus::Histogram* h =
+      &compute_seconds_.Add({{"model", model}, {"rpc", rpc}, {"instance", std::to_string(instance)}}, SecondsBuckets());
+  compute_series_.emplace(key, h);
+  return *h;
 }
 
 void ServerMetrics::RequestFinished(const RequestRecord& r) {
@@ -293,20 +307,21 @@ void ServerMetrics::RequestFinished(const RequestRecord& r) {
   if (r.queue_seconds >= 0) s.queue_seconds->Observe(r.queue_seconds);
 }
 
-void ServerMetrics::BatchStarted(const std::string& model, const std::string&) {
+void ServerMetrics::BatchStarted(const std::string& model, const std::string&, int) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = inflight_batches_.find(model);
   if (it != inflight_batches_.end()) ++*it->second;
 }
 
-void ServerMetrics::BatchFinished(const std::string& model, const std::string& rpc, int batch_size, double seconds) {
+void ServerMetrics::BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,
+                                  double seconds) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = inflight_batches_.find(model);
     if (it != inflight_batches_.end()) --*it->second;
   }
+  ComputeSeconds(model, rpc, instance).Observe(seconds);
   RpcSeries& s = Series(model, rpc);
-  s.compute_seconds->Observe(seconds);
   s.batch_size->Observe(batch_size);
   s.images->Increment(batch_size);
   s.batches->Increment();

@@ -5,11 +5,13 @@
 //   (OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED, INTERNAL, ...).
 // - Histograms {model,rpc}: beit_request_duration_seconds (handler to answer),
 //   beit_preprocess_duration_seconds (decode + preprocess), beit_queue_duration_seconds (batcher
-//   wait, computed requests only), beit_batch_compute_duration_seconds and beit_batch_size (one
-//   observation per model forward).
+//   wait, computed requests only), beit_batch_size (one observation per model forward);
+//   beit_batch_compute_duration_seconds{model,rpc,instance} (per forward, `instance` the compute
+//   instance "0".."N-1" that ran it).
 // - beit_images_inferred_total / beit_batches_total {model,rpc}: their ratio is the mean batch.
 // - Gauges read at scrape time: beit_pending_requests{model} (waiting for decoding or in a batcher
-//   queue: the autoscaling signal) and beit_inflight_batches{model}.
+//   queue: the autoscaling signal), beit_inflight_batches{model}, and beit_compute_instances /
+//   beit_busy_compute_instances (the server's instances, and those running a forward now).
 // - beit_model_load_duration_seconds{model}, beit_model_info{model,architecture,image_size,tasks}
 //   = 1, beit_build_info{version,compute,isa} = 1, and process_cpu_seconds_total,
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
@@ -36,6 +38,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "server/http/http_server.h"
@@ -54,20 +57,21 @@ class ServerMetrics final : public ServingObserver {
   void WatchHttpListener(std::string listener, std::function<http::HttpServerStats()> read);
 
   void RequestFinished(const RequestRecord& record) override;
-  void BatchStarted(const std::string& model, const std::string& rpc) override;
-  void BatchFinished(const std::string& model, const std::string& rpc, int batch_size, double seconds) override;
+  void BatchStarted(const std::string& model, const std::string& rpc, int instance) override;
+  void BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,
+                     double seconds) override;
 
  private:
   struct RpcSeries {
     prometheus::Histogram* request_seconds;
     prometheus::Histogram* preprocess_seconds;
     prometheus::Histogram* queue_seconds;
-    prometheus::Histogram* compute_seconds;
     prometheus::Histogram* batch_size;
     prometheus::Counter* images;
     prometheus::Counter* batches;
   };
   RpcSeries& Series(const std::string& model, const std::string& rpc);
+  prometheus::Histogram& ComputeSeconds(const std::string& model, const std::string& rpc, int instance);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> live_state_;  // pending, in-flight, process metrics
@@ -83,6 +87,7 @@ class ServerMetrics final : public ServingObserver {
   std::set<std::string> hosted_;
   mutable std::mutex mu_;  // series_ and inflight_batches_; the scrape-time collector locks it too
   std::map<std::pair<std::string, std::string>, RpcSeries> series_;
+  std::map<std::tuple<std::string, std::string, int>, prometheus::Histogram*> compute_series_;
   std::map<std::string, std::shared_ptr<std::atomic<int>>> inflight_batches_;  // by model
   std::vector<std::pair<std::string, std::function<http::HttpServerStats()>>> http_listeners_;
   friend class LiveStateCollector;

@@ -73,5 +73,80 @@ TEST(ServerOptions, ConfigFileWithFlagsOverriding) {
   std::remove(path.c_str());
 }
 
+TEST(ServerOptions, Instances) {
+  absl::StatusOr<ServerOptions> o =
+      ParseServerOptions({"--model", "cls=/m/a", "--instances", "3", "--threads-per-instance", "2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->instances, 3);
+  EXPECT_FALSE(o->instances_auto);
+  EXPECT_EQ(o->threads_per_instance, 2);
+  o = ParseServerOptions({"--model", "cls=/m/a", "--instances=auto"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->instances_auto);
+  for (const char* bad : {"0", "two", "-1"}) {
+    const absl::Status s = ParseServerOptions({"--model", "cls=/m/a", "--instances", bad}).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(std::string(s.message()).find("--instances: expected a count or auto"), std::string::npos) << s;
+  }
+  EXPECT_FALSE(ParseServerOptions({"--model", "cls=/m/a", "--threads-per-instance", "0"}).ok());
+
+  // Per model in the config file.
+  const std::string path = ::testing::TempDir() + "/beit_server_instances.json";
+  std::ofstream(path) << R"({"models": {"cls": "/m/a", "seg": {"dir": "/m/b", "instances": 2}}, "instances": "auto"})";
+  o = ParseServerOptions({"--config", path});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_EQ(o->models.size(), 2u);
+  EXPECT_EQ(o->models[0].instances, 0);
+  EXPECT_EQ(o->models[1].dir, "/m/b");
+  EXPECT_EQ(o->models[1].instances, 2);
+  EXPECT_TRUE(o->instances_auto);
+  std::ofstream(path) << R"({"models": {"seg": {"dir": "/m/b", "instances": 0}}})";
+  EXPECT_NE(std::string(ParseServerOptions({"--config", path}).status().message()).find("instances must be"),
+            std::string::npos);
+  std::ofstream(path) << R"({"models": {"seg": {"dir": "/m/b", "streams": 2}}})";
+  EXPECT_NE(std::string(ParseServerOptions({"--config", path}).status().message()).find("unknown key 'streams'"),
+            std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(ServerOptions, ResolveInstances) {
+  ServerOptions o;
+  o.models = {{"cls", "/m/a"}};
+  // Default: one instance of every usable core, unless OMP_NUM_THREADS says otherwise.
+  ResolvedInstances r = ResolveInstances(o, 8, 35.0, 0);
+  EXPECT_EQ(r.instances, 1);
+  EXPECT_EQ(r.threads_per_instance, 8);
+  EXPECT_TRUE(r.warning.empty());
+  r = ResolveInstances(o, 8, 35.0, 3);
+  EXPECT_EQ(r.threads_per_instance, 3);
+  // N instances share the cores; an explicit T wins over the split and over OMP_NUM_THREADS.
+  o.instances = 3;
+  r = ResolveInstances(o, 8, 35.0, 0);
+  EXPECT_EQ(r.instances, 3);
+  EXPECT_EQ(r.threads_per_instance, 2);
+  o.threads_per_instance = 4;
+  r = ResolveInstances(o, 8, 35.0, 6);
+  EXPECT_EQ(r.threads_per_instance, 4);
+  EXPECT_NE(r.warning.find("3 instances x 4 threads exceed the 8 usable cores"), std::string::npos) << r.warning;
+  // More instances than cores: one thread each, and the warning.
+  o.threads_per_instance = 0;
+  o.instances = 4;
+  r = ResolveInstances(o, 2, 35.0, 0);
+  EXPECT_EQ(r.threads_per_instance, 1);
+  EXPECT_FALSE(r.warning.empty());
+  // auto: one per core for small models, one per 4 cores for large ones.
+  o.instances_auto = true;
+  EXPECT_EQ(ResolveInstances(o, 8, 0.5, 0).instances, 8);
+  EXPECT_EQ(ResolveInstances(o, 8, 0.5, 0).threads_per_instance, 1);
+  EXPECT_EQ(ResolveInstances(o, 16, 35.0, 0).instances, 4);
+  EXPECT_EQ(ResolveInstances(o, 16, 35.0, 0).threads_per_instance, 4);
+  EXPECT_EQ(ResolveInstances(o, 2, 35.0, 0).instances, 1);
+  // A model asking for more instances in the config file raises the server's.
+  o.instances_auto = false;
+  o.instances = 1;
+  o.models.push_back({"seg", "/m/b", 3});
+  EXPECT_EQ(ResolveInstances(o, 6, 35.0, 0).instances, 3);
+}
+
 }  // namespace
 }  // namespace beit::serving

@@ -1,12 +1,17 @@
-// The compute thread (server/core/compute_executor.h): every forward on one thread, one at a time, in
-// order, errors carried back to the caller — and, end to end on a served model, a process that
-// holds exactly one OpenMP team (the compute thread and its OMP_NUM_THREADS - 1 workers, which
-// carry its name), however many batchers ran forwards and wherever the model was loaded.
+// The compute instances (server/core/compute_executor.h): with one, every forward on one thread, one
+// at a time, in order, errors carried back to the caller; with several, that many at once, each on
+// its own thread with its own OpenMP thread count. End to end on a served model, a process holds
+// exactly one OpenMP team per instance (the compute thread and its workers, which carry its name),
+// however many batchers ran forwards and wherever the model was loaded.
 #include "server/core/compute_executor.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <dirent.h>
 #include <fstream>
 #include <future>
@@ -29,7 +34,7 @@ TEST(ComputeExecutor, RunsEveryCallOnOneThreadOneAtATime) {
   for (int c = 0; c < 8; ++c) {
     callers.emplace_back([&, c] {
       for (int i = 0; i < 8; ++i) {
-        executor.Run([&] {
+        executor.Run([&](int) {
           const int now = ++running;
           most = std::max(most.load(), now);
           ran_on[c * 8 + i] = std::this_thread::get_id();
@@ -49,11 +54,63 @@ TEST(ComputeExecutor, RunsEveryCallOnOneThreadOneAtATime) {
 
 TEST(ComputeExecutor, CarriesErrorsBackAndKeepsWorking) {
   ComputeExecutor executor;
-  EXPECT_THROW(executor.Run([] { throw std::runtime_error("forward failed"); }), std::runtime_error);
+  EXPECT_THROW(executor.Run([](int) { throw std::runtime_error("forward failed"); }), std::runtime_error);
   int ran = 0;
-  executor.Run([&] { ++ran; });
+  executor.Run([&](int) { ++ran; });
   EXPECT_EQ(ran, 1);
   EXPECT_THROW(RunOnOwnThread([] { throw std::runtime_error("load failed"); }), std::runtime_error);
+}
+
+TEST(ComputeExecutor, InstancesComputeAtOnceEachOnItsOwnThreadAndTeam) {
+  ComputeExecutor executor(3, 2);
+  EXPECT_EQ(executor.instances(), 3);
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0, busy_seen = 0;
+  std::vector<int> instances;
+  std::vector<std::thread::id> threads;
+  std::vector<int> team_sizes;
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 3; ++c) {
+    callers.emplace_back([&] {
+      executor.Run([&](int instance) {
+        std::unique_lock<std::mutex> lock(mu);
+        instances.push_back(instance);
+        threads.push_back(std::this_thread::get_id());
+        team_sizes.push_back(ComputeThreads());
+        ++inside;
+        cv.notify_all();
+        // All three at once, or this test times out: three instances compute concurrently.
+        ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return inside == 3; }));
+        busy_seen = std::max(busy_seen, executor.busy());
+      });
+    });
+  }
+  for (auto& t : callers) t.join();
+  std::sort(instances.begin(), instances.end());
+  EXPECT_EQ(instances, (std::vector<int>{0, 1, 2}));
+  EXPECT_NE(threads[0], threads[1]);
+  EXPECT_NE(threads[1], threads[2]);
+  EXPECT_NE(threads[0], threads[2]);
+  EXPECT_EQ(team_sizes, (std::vector<int>{2, 2, 2})) << "each instance's own OpenMP thread count";
+  EXPECT_EQ(busy_seen, 3);
+  EXPECT_EQ(executor.busy(), 0);
+}
+
+TEST(ComputeExecutor, RunOnEveryReachesEachInstanceOnce) {
+  ComputeExecutor executor(4, 1);
+  std::mutex mu;
+  std::vector<int> reached;
+  executor.RunOnEvery([&](int instance) {
+    std::lock_guard<std::mutex> lock(mu);
+    reached.push_back(instance);
+  });
+  std::sort(reached.begin(), reached.end());
+  EXPECT_EQ(reached, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_THROW(executor.RunOnEvery([](int instance) {
+    if (instance == 2) throw std::runtime_error("warm-up failed");
+  }),
+               std::runtime_error);
 }
 
 // The names of this process's threads.
@@ -119,6 +176,25 @@ TEST(ServedForwards, TheProcessHoldsOneOpenMpTeam) {
     // named after them), and loading left none behind on this thread's name.
     EXPECT_EQ(Count(after, "beit-batcher"), 3) << "classify, embed and explain";
     EXPECT_EQ(Count(after, main_name), Count(before, main_name)) << main_name;
+    models.ShutdownAll();
+  }
+}
+
+TEST(ServedForwards, EachInstanceHoldsOneOpenMpTeamOfItsThreads) {
+  // As above: where the environment asks for one OpenMP thread (the ThreadSanitizer run, which
+  // cannot follow libgomp's fork and join), no teams.
+  if (ComputeThreads() < 2) GTEST_SKIP() << "one OpenMP thread: no team to count";
+  {
+    ModelRepository models({/*instances=*/2, /*threads_per_instance=*/2});
+    std::vector<std::string> warnings;
+    models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, {}, {}, nullptr,
+                &warnings);
+    models.WarmupAll();  // a forward on every instance
+    const std::vector<std::string> names = ThreadNames();
+    // Each compute thread and its one worker, named after it.
+    EXPECT_EQ(Count(names, "beit-compute-0"), 2);
+    EXPECT_EQ(Count(names, "beit-compute-1"), 2);
+    EXPECT_EQ(Count(names, "beit-batcher"), 6) << "two per task: each model computes two batches at once";
     models.ShutdownAll();
   }
 }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -165,6 +168,42 @@ TEST(DynamicBatcher, AFailingBatchFailsOnlyItsOwnRequests) {
   EXPECT_NE(failed.status().message().find("boom"), absl::string_view::npos);
   ASSERT_TRUE(batcher.Submit(1, kNoDeadline, nullptr, b.Callback()).ok());
   EXPECT_EQ(*b.future.get().first, 1);
+}
+
+TEST(DynamicBatcher, ConcurrentBatchesFormWhileOthersComputeAndEachBatchIsWhole) {
+  // Two instances: while the first batch is held, a second forms and runs; a third waits for one
+  // of them.
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0, most = 0;
+  bool open = false;
+  std::vector<std::vector<int>> batches;
+  DynamicBatcher<int, int> batcher("test", {2, 1000, 100, /*concurrent_batches=*/2}, [&](std::vector<int>& in) {
+    std::unique_lock<std::mutex> lock(mu);
+    batches.push_back(in);
+    most = std::max(most, ++running);
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    --running;
+    std::vector<absl::StatusOr<int>> out;
+    for (int x : in) out.push_back(2 * x);
+    return out;
+  });
+  std::vector<Result> results(6);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(batcher.Submit(i, kNoDeadline, nullptr, results[i].Callback()).ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return running == 2; })) << "two batches compute at once";
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(running, 2) << "never more than concurrent_batches";
+    open = true;
+    cv.notify_all();
+  }
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(*results[i].future.get().first, 2 * i);
+  EXPECT_EQ(most, 2);
+  ASSERT_EQ(batches.size(), 3u);
+  for (const std::vector<int>& b : batches) EXPECT_EQ(b.size(), 2u);
+  EXPECT_EQ(batches[0], (std::vector<int>{0, 1})) << "batches in arrival order";
 }
 
 TEST(DynamicBatcher, ShutdownFinishesQueuedWorkThenRefuses) {

@@ -8,6 +8,8 @@
 
 #include <future>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -95,6 +97,74 @@ TEST(ServedModel, ConcurrentRequestsOnTwoTasksEqualTheirUnbatchedAnswers) {
   for (auto& t : threads) t.join();
   EXPECT_GT(largest, 1) << "the concurrent requests never shared a batch";
   models.ShutdownAll();
+}
+
+// Records which instance ran each forward.
+class InstanceRecorder final : public ServingObserver {
+ public:
+  void RequestFinished(const RequestRecord&) override {}
+  void BatchStarted(const std::string&, const std::string&, int instance) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.insert(instance);
+  }
+  void BatchFinished(const std::string&, const std::string&, int, int, double) override {}
+  std::set<int> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<int> seen_;
+};
+
+// Each image's embedding and logits, every request submitted at once (batches of one).
+std::vector<std::pair<std::vector<float>, std::vector<float>>> AnswersWith(ComputeOptions compute,
+                                                                           std::set<int>* instances_seen) {
+  ModelRepository models(compute);
+  InstanceRecorder recorder;
+  std::vector<std::string> warnings;
+  BatcherOptions batching;
+  batching.max_batch_size = 1;
+  models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, batching, {}, &recorder,
+              &warnings);
+  ServedModel* model = *models.Find("cls");
+  constexpr int kImages = 16;
+  std::vector<std::promise<EmbedOutput>> embedded(kImages);
+  std::vector<std::promise<ClassifyOutput>> classified(kImages);
+  for (int i = 0; i < kImages; ++i) {
+    EmbedInput in;
+    in.pixels = Pixels(i);
+    EXPECT_TRUE(model->embed()
+                    ->Submit(std::move(in), Clock::time_point::max(), nullptr,
+                             [&, i](absl::StatusOr<EmbedOutput> r, const BatchInfo&) { embedded[i].set_value(*r); })
+                    .ok());
+    EXPECT_TRUE(model->classify()
+                    ->Submit({Pixels(i), 1, /*with_logits=*/true}, Clock::time_point::max(), nullptr,
+                             [&, i](absl::StatusOr<ClassifyOutput> r, const BatchInfo&) { classified[i].set_value(*r); })
+                    .ok());
+  }
+  std::vector<std::pair<std::vector<float>, std::vector<float>>> answers;
+  for (int i = 0; i < kImages; ++i) {
+    answers.emplace_back(embedded[i].get_future().get().embedding, classified[i].get_future().get().logits);
+  }
+  models.ShutdownAll();
+  *instances_seen = recorder.seen();
+  return answers;
+}
+
+TEST(ServedModel, InstancesGiveTheSameBitsWhicheverComputesAndHoweverMany) {
+  std::set<int> one_seen, two_seen;
+  const auto one = AnswersWith({/*instances=*/1, /*threads_per_instance=*/1}, &one_seen);
+  const auto two = AnswersWith({/*instances=*/2, /*threads_per_instance=*/1}, &two_seen);
+  EXPECT_EQ(one_seen, (std::set<int>{0}));
+  EXPECT_EQ(two_seen, (std::set<int>{0, 1})) << "both instances computed";
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one[i].first, two[i].first) << "embedding of image " << i;
+    EXPECT_EQ(one[i].second, two[i].second) << "logits of image " << i;
+    if (i > 0) EXPECT_NE(one[i].second, one[0].second);
+  }
 }
 
 }  // namespace

@@ -265,5 +265,35 @@ TEST(ServerMetrics, ExpiredRequestsAndThePendingGauge) {
   EXPECT_EQ(after.Sum("beit_pending_requests"), 0);
 }
 
+// Two compute instances: the gauges say so, both compute, and each forward is counted under the
+// instance that ran it.
+TEST(ServerMetrics, ForwardsAreCountedByComputeInstance) {
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--model", "base=" + ModelDir("base-224"), "--max-batch-size", "1", "--max-queue-delay-us",
+                            "0", "--instances", "2", "--threads-per-instance", "1", "--log-format", "json"},
+                           &error))
+      << error;
+  EXPECT_NE(server.log().find("\"instances\":2"), std::string::npos) << server.log();
+  auto stub = pb::BeitService::NewStub(server.channel());
+  const Scrape before(HttpGet(server.metrics_port(), "/metrics"));
+  EXPECT_EQ(before.Sum("beit_compute_instances"), 2);
+  EXPECT_EQ(before.Sum("beit_busy_compute_instances"), 0);
+  const auto codes = Flood(*stub, 16);
+  ASSERT_EQ(codes.count(grpc::StatusCode::OK) ? codes.at(grpc::StatusCode::OK) : 0, 16);
+  const Scrape after(HttpGet(server.metrics_port(), "/metrics"));
+  const Labels embed = {{"model", "base"}, {"rpc", "Embed"}};
+  Labels zero = embed, one = embed;
+  zero["instance"] = "0";
+  one["instance"] = "1";
+  const double on_zero = after.Sum("beit_batch_compute_duration_seconds_count", zero) -
+                         before.Sum("beit_batch_compute_duration_seconds_count", zero);
+  const double on_one = after.Sum("beit_batch_compute_duration_seconds_count", one) -
+                        before.Sum("beit_batch_compute_duration_seconds_count", one);
+  EXPECT_EQ(on_zero + on_one, 16);
+  EXPECT_GT(on_zero, 0);
+  EXPECT_GT(on_one, 0);
+}
+
 }  // namespace
 }  // namespace beit::testing

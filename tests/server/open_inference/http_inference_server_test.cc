@@ -38,8 +38,8 @@ class RecordingObserver : public ServingObserver {
     std::lock_guard<std::mutex> lock(mu_);
     records_.push_back(record);
   }
-  void BatchStarted(const std::string&, const std::string&) override {}
-  void BatchFinished(const std::string&, const std::string&, int, double) override {}
+  void BatchStarted(const std::string&, const std::string&, int) override {}
+  void BatchFinished(const std::string&, const std::string&, int, int, double) override {}
   std::vector<RequestRecord> records() {
     std::lock_guard<std::mutex> lock(mu_);
     return records_;
