@@ -18,6 +18,8 @@ IMAGE=${IMAGE:-tests/data/preprocess/images/coffee_640x480_q90_420.jpg}
 SECONDS_PER_LEVEL=${SECONDS_PER_LEVEL:-20}
 CORES=${CORES:-$(nproc)}
 unset OMP_NUM_THREADS  # the server splits the cores itself
+# shellcheck source=bench/start_server.sh
+source bench/start_server.sh
 OUT=$(mktemp -d)
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$OUT"' EXIT
 SERVER_PID=
@@ -27,18 +29,12 @@ for batcher in "--max-batch-size 1" ""; do
   for ((n = 1; n <= CORES; n *= 2)); do
     name="n$n-b${batcher:+1}"
     name=${name%-b}
-    port_file="$OUT/$name.out"
     # shellcheck disable=SC2086
-    "$BUILD/server/beit-server" --model "m=$CKPT" --port 0 --metrics-port -1 --http-port -1 --precision "$PRECISION" \
-      --instances "$n" --threads-per-instance $((CORES / n)) $batcher > "$port_file" 2> "$OUT/$name.log" &
-    SERVER_PID=$!
-    for _ in $(seq 600); do grep -q listening "$port_file" 2>/dev/null && break; sleep 0.1; done
-    port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\) .*/\1/p' "$port_file")
-    [[ -n "$port" ]] || { cat "$OUT/$name.log"; exit 1; }
-    "$BUILD/client/beit-client" bench --server "localhost:$port" --model m --image "$IMAGE" \
+    start_server "$OUT/$name" --model "m=$CKPT" --precision "$PRECISION" --instances "$n" \
+      --threads-per-instance $((CORES / n)) $batcher
+    "$BUILD/client/beit-client" bench --server "localhost:$SERVER_PORT" --model m --image "$IMAGE" \
       --concurrency 1,8 --duration-s "$SECONDS_PER_LEVEL" --warmup-s 3 > "$OUT/$name.jsonl"
-    kill -TERM $SERVER_PID && wait $SERVER_PID || true
-    SERVER_PID=
+    stop_server
     runs+=("$n:$((CORES / n)):${batcher:-default}:$OUT/$name.jsonl")
   done
 done

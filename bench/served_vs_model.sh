@@ -26,6 +26,8 @@ if [[ ${#PRECISIONS[@]} -eq 0 ]]; then
     grep -q "precision_$p: yes" <("$BUILD/tools/beit-run" --cpu-info) && PRECISIONS+=("$p")
   done
 fi
+# shellcheck source=bench/start_server.sh
+source bench/start_server.sh
 OUT=$(mktemp -d)
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$OUT"' EXIT
 SERVER_PID=
@@ -36,18 +38,11 @@ CONFIG="$CKPT/preprocessor_config.json"
 
 for p in "${PRECISIONS[@]}"; do
   "$BUILD/bench/beit-bench" --model "$CKPT" --batches 1,8 --min-time 6 --min-runs 6 --precision "$p" > "$OUT/model-$p.jsonl"
-  port_file="$OUT/server-$p.out"
   # shellcheck disable=SC2086
-  env ${SERVER_ENV:-} "$BUILD/server/beit-server" --model "m=$CKPT" --port 0 --metrics-port -1 --http-port -1 --precision "$p" \
-    ${EXTRA_SERVER_FLAGS:-} > "$port_file" 2> "$OUT/server-$p.log" &
-  SERVER_PID=$!
-  for _ in $(seq 600); do grep -q listening "$port_file" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\) .*/\1/p' "$port_file")
-  [[ -n "$port" ]] || { cat "$OUT/server-$p.log"; exit 1; }
-  "$BUILD/client/beit-client" bench --server "localhost:$port" --model m --image "$IMAGE" \
+  start_server "$OUT/server-$p" --model "m=$CKPT" --precision "$p" ${EXTRA_SERVER_FLAGS:-}
+  "$BUILD/client/beit-client" bench --server "localhost:$SERVER_PORT" --model m --image "$IMAGE" \
     --concurrency 1,16 --duration-s "$SECONDS_PER_LEVEL" --warmup-s 3 > "$OUT/served-$p.jsonl"
-  kill -TERM $SERVER_PID && wait $SERVER_PID || true
-  SERVER_PID=
+  stop_server
 done
 
 /usr/bin/python3 - "$OUT" "${PRECISIONS[@]}" <<'EOF'
