@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -26,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "bench/cpu_peak.h"
 #include "model/ops/compute_backend.h"
 #include "model/ops/kernel_policy.h"
@@ -33,6 +36,18 @@
 #include "model/ops/op_profile.h"
 #include "model/model_error.h"
 #include "model/model_runner.h"
+#include "tools/command_line/command_line.h"
+
+ABSL_FLAG(std::string, model, "", "checkpoint folder");
+ABSL_FLAG(std::vector<std::string>, batches, std::vector<std::string>({"1", "8"}), "batch sizes");
+ABSL_FLAG(int, threads, 0, "OpenMP threads (0: OMP_NUM_THREADS)");
+ABSL_FLAG(double, min_time, 10, "seconds per batch size, at least");
+ABSL_FLAG(int, min_runs, 10, "timed forwards per batch size, at least");
+ABSL_FLAG(int, warmup, 3, "untimed forwards first");
+ABSL_FLAG(std::string, precision, "f32", "f32, bf16 or int8");
+ABSL_FLAG(std::string, peer, "beit-serve", "the peer name in the JSON lines");
+ABSL_FLAG(std::optional<int>, profile, std::nullopt, "forwards timed by op class");
+ABSL_FLAG(bool, json, true, "JSON lines (the only output; accepted for compare.sh)");
 
 namespace {
 
@@ -48,63 +63,39 @@ struct Options {
   int profile = 0;  // forwards per batch size timed by op class (0: no profile)
 };
 
-[[noreturn]] void Usage(const std::string& error) {
-  std::fprintf(stderr,
-               "beit-bench: %s\nUsage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] "
-               "[--min-runs N] [--warmup N] [--precision f32|bf16|int8] [--peer NAME] [--profile[=N]] [--json]\n",
-               error.c_str());
-  std::exit(2);
-}
+constexpr char kUsage[] =
+    "Usage: beit-bench --model DIR [--batches 1,8] [--threads N] [--min-time S] [--min-runs N] [--warmup N]\n"
+    "                  [--precision f32|bf16|int8] [--peer NAME] [--profile[=N]] [--json]\n";
 
-Options Parse(int argc, char** argv) {
+// Options from the flags, each checked (a bad one is a usage error: exit 2).
+Options Read() {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--model") {
-      o.model = value();
-    } else if (a == "--batches") {
-      o.batches.clear();
-      std::stringstream s(value());
-      for (std::string item; std::getline(s, item, ',');) o.batches.push_back(std::stoi(item));
-    } else if (a == "--threads") {
-      o.threads = std::stoi(value());
-    } else if (a == "--min-time") {
-      o.min_time = std::stod(value());
-    } else if (a == "--min-runs") {
-      o.min_runs = std::stoi(value());
-    } else if (a == "--warmup") {
-      o.warmup = std::stoi(value());
-    } else if (a == "--precision") {
-      o.precision = value();
-    } else if (a == "--peer") {
-      o.peer = value();
-    } else if (a == "--profile") {
-      o.profile = 5;
-    } else if (a.rfind("--profile=", 0) == 0) {
-      o.profile = std::stoi(a.substr(10));
-      if (o.profile < 1) Usage("--profile=N: N is at least 1");
-    } else if (a == "--json") {
-      // JSON lines are the only output; accepted for compare.sh's documented command.
-    } else {
-      Usage("unknown flag " + a);
+  o.model = absl::GetFlag(FLAGS_model);
+  if (o.model.empty()) throw beit::cli::UsageError("--model is required");
+  o.batches.clear();
+  for (const std::string& item : absl::GetFlag(FLAGS_batches)) {
+    int batch = 0;
+    if (!absl::SimpleAtoi(item, &batch) || batch < 1) {
+      throw beit::cli::UsageError("--batches: '" + item + "' is not a batch size (a positive integer)");
     }
+    o.batches.push_back(batch);
   }
-  if (o.model.empty()) Usage("--model is required");
-  if (!beit::ParsePrecision(o.precision)) Usage("--precision: expected f32, bf16 or int8");
+  if (o.batches.empty()) throw beit::cli::UsageError("--batches: give at least one batch size");
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.min_time = absl::GetFlag(FLAGS_min_time);
+  o.min_runs = absl::GetFlag(FLAGS_min_runs);
+  o.warmup = absl::GetFlag(FLAGS_warmup);
+  if (o.threads < 0 || o.min_runs < 1 || o.warmup < 0 || !(o.min_time >= 0)) {
+    throw beit::cli::UsageError("--threads, --warmup and --min-time are >= 0, --min-runs >= 1");
+  }
+  o.precision = absl::GetFlag(FLAGS_precision);
+  if (!beit::ParsePrecision(o.precision)) throw beit::cli::UsageError("--precision: expected f32, bf16 or int8");
+  o.peer = absl::GetFlag(FLAGS_peer);
+  if (const std::optional<int> profile = absl::GetFlag(FLAGS_profile); profile.has_value()) {
+    if (*profile < 1) throw beit::cli::UsageError("--profile=N: N is at least 1");
+    o.profile = *profile;
+  }
   return o;
-}
-
-// Multiply-adds of one image through the patch embedding and the encoder's matmuls.
-double GflopPerImage(const beit::BeitConfig& c) {
-  const double P = static_cast<double>(c.patch_grid_height()) * c.patch_grid_width();
-  const double N = P + 1, D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
-  const double patch = P * 3.0 * c.patch_size * c.patch_size * D;
-  const double layer = N * D * 3 * D + 2 * N * N * D + N * D * D + 2 * N * D * I;
-  return 2 * (patch + L * layer) * 1e-9;
 }
 
 double Percentile(std::vector<double> v, double q) {  // linear interpolation, as numpy.percentile
@@ -153,7 +144,7 @@ void Bench(const Options& o) {
   model = beit::ModelRunner::Load(o.model, nullptr, *beit::ParsePrecision(o.precision));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   const beit::BeitConfig& c = model->config();
-  const double gflop = GflopPerImage(c);
+  const double gflop = c.gflops_per_image();
   const double cpu_peak_gflops = beit::MeasureCpuPeakGflops(o.precision, beit::ComputeThreads(), 0.5);
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
@@ -209,8 +200,11 @@ void Bench(const Options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const Options o = Parse(argc, argv);
+int Run(const beit::cli::CommandLine& command_line) {
+  if (!command_line.positional.empty()) {
+    throw beit::cli::UsageError("unexpected argument '" + command_line.positional.front() + "'");
+  }
+  const Options o = Read();
   beit::ReuseFreedMemory();  // as beit-server does
   if (o.threads > 0) beit::SetComputeThreads(o.threads);
   try {
@@ -226,4 +220,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // --profile alone means 5 forwards (its value is optional, which Abseil flags are not).
+  std::vector<char*> args(argv, argv + argc);
+  static char profile_default[] = "--profile=5";
+  for (char*& arg : args) {
+    if (std::string(arg) == "--profile") arg = profile_default;
+  }
+  return beit::cli::RunMain(static_cast<int>(args.size()), args.data(), "beit-bench", kUsage, {}, Run);
 }

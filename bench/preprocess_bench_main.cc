@@ -13,21 +13,25 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "model/image/image_decoder.h"
 #include "model/image/image_processor.h"
+#include "tools/command_line/command_line.h"
 
-int main(int argc, char** argv) {
-  std::string image_path, config_path;
-  double min_time = 3.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--image") image_path = argv[i + 1];
-    else if (a == "--preprocessor-config") config_path = argv[i + 1];
-    else if (a == "--min-time") min_time = std::stod(argv[i + 1]);
-  }
-  if (image_path.empty() || config_path.empty()) {
-    std::cerr << "usage: beit-preprocess-bench --image FILE --preprocessor-config CONFIG.json [--min-time S]\n";
-    return 2;
+ABSL_FLAG(std::string, image, "", "the encoded image");
+ABSL_FLAG(std::string, preprocessor_config, "", "preprocessor_config.json");
+ABSL_FLAG(double, min_time, 3.0, "seconds to time, at least");
+
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: beit-preprocess-bench --image FILE --preprocessor-config CONFIG.json [--min-time S]\n";
+
+int Run(const beit::cli::CommandLine& command_line) {
+  const std::string image_path = absl::GetFlag(FLAGS_image), config_path = absl::GetFlag(FLAGS_preprocessor_config);
+  const double min_time = absl::GetFlag(FLAGS_min_time);
+  if (image_path.empty() || config_path.empty() || !command_line.positional.empty()) {
+    throw beit::cli::UsageError("give --image and --preprocessor-config");
   }
   std::ifstream in(image_path, std::ios::binary);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -50,4 +54,10 @@ int main(int argc, char** argv) {
               "\"ms_p10\": %.3f, \"ms_p90\": %.3f}\n",
               image_path.c_str(), ms.size(), ms[ms.size() / 2], ms[ms.size() / 10], ms[ms.size() * 9 / 10]);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return beit::cli::RunMain(argc, argv, "beit-preprocess-bench", kUsage, {}, Run);
 }

@@ -7,7 +7,6 @@
 // equivalent for, exit 2; a bulk run exits 1 when any file failed and 130 when interrupted.
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -17,13 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "client/beit_v1_commands.h"
 #include "client/bench_command.h"
@@ -98,75 +92,21 @@ TLS: --tls-ca is the PEM CA that signed the server's certificate; --tls-cert/--t
 client certificate (mutual TLS). --token-file sends 'authorization: Bearer <token>' on every call.
 )";
 
-// Whether Abseil reads `arg` as a flag: "--name..." or "-name..." (anything after one dash, so an
-// input named "-5.png" must be written "./-5.png" or after "--"); "-" alone is not.
-bool LooksLikeFlag(const std::string& arg) { return arg.size() >= 2 && arg[0] == '-' && arg != "--"; }
-
-// The arguments in the spelling Abseil parses, each flag checked first so that an unknown flag
-// or a value its flag cannot take is a usage error (exit 2) with our usage text, not Abseil's
-// exit 1. Flag names may use '-' (as the usage text does) or '_' (Abseil's own spelling), one dash
-// or two, and a boolean may be negated as --no-name or --noname.
-std::vector<std::string> CheckedArguments(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--") break;
-    if (!LooksLikeFlag(args[i])) continue;
-    const std::string body = args[i].substr(args[i][1] == '-' ? 2 : 1);
-    const size_t equals = body.find('=');
-    std::string name = body.substr(0, equals);
-    std::replace(name.begin(), name.end(), '-', '_');
-    const std::string shown = absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}));
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr) {
-      // A negated boolean: --no-scores, --no_scores or --noscores.
-      absl::CommandLineFlag* negated = nullptr;
-      for (const std::string prefix : {"no_", "no"}) {
-        if (negated == nullptr && absl::StartsWith(name, prefix)) negated = absl::FindCommandLineFlag(name.substr(prefix.size()));
-      }
-      if (negated == nullptr || !negated->IsOfType<bool>()) throw UsageError(absl::StrCat("unknown flag ", shown));
-      if (equals != std::string::npos) throw UsageError(absl::StrCat(shown, " takes no value"));
-      args[i] = absl::StrCat("--no", negated->Name());
-      continue;
-    }
-    args[i] = absl::StrCat("--", name, equals == std::string::npos ? "" : body.substr(equals));
-    // Abseil's own flags (--flagfile=..., --fromenv=...) are Abseil's to read.
-    if (flag->Filename().find("absl/flags") != std::string::npos) continue;
-    std::string value;
-    if (equals != std::string::npos) {
-      value = body.substr(equals + 1);
-    } else if (flag->IsOfType<bool>()) {
-      continue;
-    } else if (i + 1 >= args.size()) {
-      throw UsageError(absl::StrCat(shown, " needs a value"));
-    } else {
-      value = args[++i];  // the value, as it is
-    }
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) throw UsageError(absl::StrCat(shown, ": ", error));
-  }
-  return args;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      if (arg == "--") break;
-      if (arg == "--help" || arg == "-h") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      }
+    // Flags anywhere on the line, with '-' or '_', one dash or two; an input named "-5.png" must be
+    // written "./-5.png" or after "--".
+    const beit::cli::CommandLine command_line = beit::cli::ParseCommandLine(std::vector<std::string>(argv, argv + argc));
+    if (command_line.help) {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
-    absl::SetProgramUsageMessage(kUsage);
-    const std::vector<std::string> args = CheckedArguments(argc, argv);
-    std::vector<char*> arg_pointers;
-    for (const std::string& a : args) arg_pointers.push_back(const_cast<char*>(a.c_str()));
-    const std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
-    if (positional.size() < 2) throw UsageError("no command given");
-    const std::string command = positional[1];
-    const std::vector<std::string> inputs(positional.begin() + 2, positional.end());
+    const std::vector<std::string>& positional = command_line.positional;
+    if (positional.empty()) throw UsageError("no command given");
+    const std::string command = positional[0];
+    const std::vector<std::string> inputs(positional.begin() + 1, positional.end());
 
     Session session;
     session.api = GetFlag(FLAGS_api);

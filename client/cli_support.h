@@ -18,16 +18,15 @@
 #include "client/load_generator.h"  // StatusCodeName
 #include "client/open_inference_client.h"
 #include "model/tensor.h"
+#include "tools/command_line/command_line.h"
 
 namespace beit::client::cli {
 
 namespace pb = beit::v1;
 
-// A usage error: main prints it with the usage text and exits 2.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// A usage error: main prints it with the usage text and exits 2 (the convention of every beit
+// binary, tools/command_line/command_line.h).
+using UsageError = beit::cli::UsageError;
 
 // A local file that cannot be read or written (a bulk record's NOT_FOUND / PERMISSION_DENIED).
 class FileError : public std::runtime_error {

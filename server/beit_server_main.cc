@@ -114,7 +114,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   double largest_gflops = 0;
   for (const beit::serving::ModelSpec& spec : options.models) {
     try {
-      largest_gflops = std::max(largest_gflops, beit::LoadBeitConfig(spec.dir + "/config.json").encoder_gflops_per_image());
+      largest_gflops = std::max(largest_gflops, beit::LoadBeitConfig(spec.dir + "/config.json").gflops_per_image());
     } catch (const std::exception&) {
       // Loading the model says what is wrong with it.
     }

@@ -1,36 +1,85 @@
 #include "server/server_options.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <limits>
-#include <map>
 #include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/flags/flag.h"
 #include "model/io/json_file.h"
 #include "model/model_error.h"
+#include "tools/command_line/command_line.h"
+
+// beit-server's flags (their meanings in ServerUsage); --model NAME=DIR is repeatable and so not
+// an Abseil flag (tools/command_line/command_line.h).
+namespace {
+const beit::serving::ServerOptions kDefaults;
+}  // namespace
+ABSL_FLAG(std::string, config, "", "JSON config file");
+ABSL_FLAG(std::string, host, kDefaults.host, "listen address");
+ABSL_FLAG(int, port, kDefaults.port, "gRPC port");
+ABSL_FLAG(int, max_batch_size, kDefaults.batching.max_batch_size, "images per model forward");
+ABSL_FLAG(int64_t, max_queue_delay_us, kDefaults.batching.max_queue_delay_us, "longest wait for a batch");
+ABSL_FLAG(int, max_queue_size, kDefaults.batching.max_queue_size, "waiting requests per batcher");
+ABSL_FLAG(std::string, instances, "1", "compute instances, or auto");
+ABSL_FLAG(std::optional<int>, threads_per_instance, std::nullopt, "OpenMP threads per instance");
+ABSL_FLAG(int, preprocess_threads, kDefaults.preprocess_threads, "decoding threads");
+ABSL_FLAG(int, max_pending_preprocess, kDefaults.max_pending_preprocess, "requests waiting for decoding");
+ABSL_FLAG(int64_t, max_message_bytes, kDefaults.max_message_bytes, "largest message");
+ABSL_FLAG(int64_t, max_image_side, kDefaults.decode_limits.max_width, "largest image side");
+ABSL_FLAG(int64_t, max_image_pixels, kDefaults.decode_limits.max_pixels, "largest image area");
+ABSL_FLAG(int, grace_period_s, kDefaults.grace_period_seconds, "shutdown grace period");
+ABSL_FLAG(int, metrics_port, kDefaults.metrics_port, "Prometheus port");
+ABSL_FLAG(std::string, metrics_host, "", "metrics listen address");
+ABSL_FLAG(int, http_port, kDefaults.http_port, "Open Inference Protocol HTTP port");
+ABSL_FLAG(std::string, http_host, "", "HTTP listen address");
+ABSL_FLAG(std::string, precision, "f32", "f32, bf16 or int8");
+ABSL_FLAG(std::string, weights_format, "auto", "auto, safetensors, pytorch or flax");
+ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams, "calls per HTTP/2 connection");
+ABSL_FLAG(int, max_connection_idle_s, kDefaults.max_connection_idle_seconds, "idle gRPC connection limit");
+ABSL_FLAG(int, grpc_handshake_timeout_s, kDefaults.grpc_handshake_timeout_seconds, "gRPC handshake deadline");
+ABSL_FLAG(int, grpc_keepalive_s, kDefaults.grpc_keepalive_time_seconds, "gRPC keep-alive ping interval");
+ABSL_FLAG(int, grpc_keepalive_timeout_s, kDefaults.grpc_keepalive_timeout_seconds, "gRPC keep-alive timeout");
+ABSL_FLAG(int, http_header_timeout_s, kDefaults.http_header_timeout_seconds, "HTTP header deadline");
+ABSL_FLAG(int, http_body_timeout_s, kDefaults.http_body_timeout_seconds, "HTTP body deadline");
+ABSL_FLAG(int64_t, http_min_bytes_per_s, kDefaults.http_min_bytes_per_second, "slowest HTTP transfer");
+ABSL_FLAG(int, http_idle_timeout_s, kDefaults.http_idle_timeout_seconds, "HTTP keep-alive idle limit");
+ABSL_FLAG(int64_t, http_max_header_bytes, kDefaults.http_max_header_bytes, "HTTP header size limit");
+ABSL_FLAG(int, http_max_headers, kDefaults.http_max_headers, "HTTP header count limit");
+ABSL_FLAG(int, http_max_connections, kDefaults.http_max_connections, "HTTP connections per listener");
+ABSL_FLAG(int, http_threads, kDefaults.http_threads, "HTTP handler threads");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA of client certificates");
+ABSL_FLAG(std::string, auth_token_file, "", "bearer token file");
+ABSL_FLAG(std::string, auth_exempt, "health,reflection", "services callable without the token");
+ABSL_FLAG(std::string, log_level, "info", "error, warning, info or debug");
+ABSL_FLAG(std::string, log_format, "text", "text or json");
 
 namespace beit::serving {
 namespace {
 
-absl::StatusOr<int64_t> ParseInteger(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
-    return absl::InvalidArgumentError("--" + flag + ": '" + text + "' is not an integer");
-  }
-  if (value < lo || value > hi) {
-    return absl::InvalidArgumentError("--" + flag + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
-                                      std::to_string(hi) + "]");
-  }
-  return value;
+// Every Abseil flag of beit-server, by name: what ParseServerOptions resets before each parse.
+const std::vector<std::string>& FlagNames() {
+  static const std::vector<std::string> names = {
+      "config", "host", "port", "max_batch_size", "max_queue_delay_us", "max_queue_size", "instances",
+      "threads_per_instance", "preprocess_threads", "max_pending_preprocess", "max_message_bytes", "max_image_side",
+      "max_image_pixels", "grace_period_s", "metrics_port", "metrics_host", "http_port", "http_host", "precision",
+      "weights_format", "max_concurrent_streams", "max_connection_idle_s", "grpc_handshake_timeout_s",
+      "grpc_keepalive_s", "grpc_keepalive_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
+      "http_min_bytes_per_s", "http_idle_timeout_s", "http_max_header_bytes", "http_max_headers",
+      "http_max_connections", "http_threads", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file",
+      "auth_exempt", "log_level", "log_format"};
+  return names;
+}
+
+std::string Dashed(std::string name) {
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
 }
 
 absl::StatusOr<ModelSpec> ParseModelSpec(const std::string& text) {
@@ -41,161 +90,15 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const std::string& text) {
   return ModelSpec{text.substr(0, eq), text.substr(eq + 1)};
 }
 
-// One setter per flag; `value` is the flag's text.
-using Setter = std::function<absl::Status(ServerOptions&, const std::string&)>;
-
+// The value of an integer flag, or INVALID_ARGUMENT naming it when it was set out of [lo, hi].
 template <typename T>
-Setter IntegerFlag(const std::string& name, T ServerOptions::*field, int64_t lo, int64_t hi) {
-  return [=](ServerOptions& o, const std::string& v) {
-    absl::StatusOr<int64_t> n = ParseInteger(name, v, lo, hi);
-    if (!n.ok()) return n.status();
-    o.*field = static_cast<T>(*n);
-    return absl::OkStatus();
-  };
-}
-
-Setter StringFlag(std::string ServerOptions::*field) {
-  return [=](ServerOptions& o, const std::string& v) {
-    o.*field = v;
-    return absl::OkStatus();
-  };
-}
-
-template <typename T>
-Setter NestedIntegerFlag(const std::string& name, std::function<T&(ServerOptions&)> field, int64_t lo, int64_t hi) {
-  return [=](ServerOptions& o, const std::string& v) {
-    absl::StatusOr<int64_t> n = ParseInteger(name, v, lo, hi);
-    if (!n.ok()) return n.status();
-    field(o) = static_cast<T>(*n);
-    return absl::OkStatus();
-  };
-}
-
-const std::map<std::string, Setter>& Flags() {
-  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-  static const std::map<std::string, Setter> flags = {
-      {"model",
-       [](ServerOptions& o, const std::string& v) {
-         absl::StatusOr<ModelSpec> spec = ParseModelSpec(v);
-         if (!spec.ok()) return spec.status();
-         o.models.push_back(*spec);
-         return absl::OkStatus();
-       }},
-      {"host", StringFlag(&ServerOptions::host)},
-      {"port", IntegerFlag("port", &ServerOptions::port, 0, 65535)},
-      {"max-batch-size", NestedIntegerFlag<int>(
-                             "max-batch-size", [](ServerOptions& o) -> int& { return o.batching.max_batch_size; }, 1, 1024)},
-      {"max-queue-delay-us",
-       NestedIntegerFlag<int64_t>(
-           "max-queue-delay-us", [](ServerOptions& o) -> int64_t& { return o.batching.max_queue_delay_us; }, 0, 10'000'000)},
-      {"max-queue-size", NestedIntegerFlag<int>(
-                             "max-queue-size", [](ServerOptions& o) -> int& { return o.batching.max_queue_size; }, 1, 1'000'000)},
-      {"instances",
-       [](ServerOptions& o, const std::string& v) {
-         if (v == "auto") {
-           o.instances_auto = true;
-           return absl::OkStatus();
-         }
-         absl::StatusOr<int64_t> n = ParseInteger("instances", v, 1, 1024);
-         if (!n.ok()) return absl::InvalidArgumentError("--instances: expected a count or auto, got '" + v + "'");
-         o.instances = static_cast<int>(*n);
-         o.instances_auto = false;
-         return absl::OkStatus();
-       }},
-      {"threads-per-instance", IntegerFlag("threads-per-instance", &ServerOptions::threads_per_instance, 1, 1024)},
-      {"preprocess-threads", IntegerFlag("preprocess-threads", &ServerOptions::preprocess_threads, 1, 256)},
-      {"max-pending-preprocess", IntegerFlag("max-pending-preprocess", &ServerOptions::max_pending_preprocess, 1, kIntMax)},
-      {"max-message-bytes", IntegerFlag("max-message-bytes", &ServerOptions::max_message_bytes, 1024, kIntMax)},
-      {"max-image-side",
-       NestedIntegerFlag<int64_t>("max-image-side", [](ServerOptions& o) -> int64_t& { return o.decode_limits.max_width; },
-                                  1, 65535)},
-      {"max-image-pixels", NestedIntegerFlag<int64_t>(
-                               "max-image-pixels", [](ServerOptions& o) -> int64_t& { return o.decode_limits.max_pixels; },
-                               1, int64_t{1} << 32)},
-      {"grace-period-s", IntegerFlag("grace-period-s", &ServerOptions::grace_period_seconds, 0, 3600)},
-      {"metrics-port", IntegerFlag("metrics-port", &ServerOptions::metrics_port, -1, 65535)},
-      {"metrics-host", StringFlag(&ServerOptions::metrics_host)},
-      {"http-port", IntegerFlag("http-port", &ServerOptions::http_port, -1, 65535)},
-      {"http-host", StringFlag(&ServerOptions::http_host)},
-      {"precision",
-       [](ServerOptions& o, const std::string& v) {
-         const std::optional<Precision> p = ParsePrecision(v);
-         if (!p) return absl::InvalidArgumentError("--precision: expected f32, bf16 or int8, got '" + v + "'");
-         o.precision = *p;
-         return absl::OkStatus();
-       }},
-      {"weights-format",
-       [](ServerOptions& o, const std::string& v) {
-         if (!ParseWeightsFormat(v, &o.weights_format)) {
-           return absl::InvalidArgumentError("--weights-format: expected auto, safetensors, pytorch or flax, got '" + v +
-                                             "'");
-         }
-         return absl::OkStatus();
-       }},
-      {"max-concurrent-streams", IntegerFlag("max-concurrent-streams", &ServerOptions::max_concurrent_streams, 1, 100000)},
-      {"max-connection-idle-s",
-       IntegerFlag("max-connection-idle-s", &ServerOptions::max_connection_idle_seconds, 1, 86400 * 7)},
-      {"grpc-handshake-timeout-s",
-       IntegerFlag("grpc-handshake-timeout-s", &ServerOptions::grpc_handshake_timeout_seconds, 1, 3600)},
-      {"grpc-keepalive-s", IntegerFlag("grpc-keepalive-s", &ServerOptions::grpc_keepalive_time_seconds, 1, 86400)},
-      {"grpc-keepalive-timeout-s",
-       IntegerFlag("grpc-keepalive-timeout-s", &ServerOptions::grpc_keepalive_timeout_seconds, 1, 3600)},
-      {"http-header-timeout-s",
-       IntegerFlag("http-header-timeout-s", &ServerOptions::http_header_timeout_seconds, 1, 3600)},
-      {"http-body-timeout-s", IntegerFlag("http-body-timeout-s", &ServerOptions::http_body_timeout_seconds, 1, 3600)},
-      {"http-min-bytes-per-s",
-       IntegerFlag("http-min-bytes-per-s", &ServerOptions::http_min_bytes_per_second, 1, int64_t{1} << 40)},
-      {"http-idle-timeout-s", IntegerFlag("http-idle-timeout-s", &ServerOptions::http_idle_timeout_seconds, 1, 86400)},
-      {"http-max-header-bytes",
-       IntegerFlag("http-max-header-bytes", &ServerOptions::http_max_header_bytes, 256, 1 << 24)},
-      {"http-max-headers", IntegerFlag("http-max-headers", &ServerOptions::http_max_headers, 1, 10000)},
-      {"http-max-connections",
-       IntegerFlag("http-max-connections", &ServerOptions::http_max_connections, 1, 10'000'000)},
-      {"http-threads", IntegerFlag("http-threads", &ServerOptions::http_threads, 1, 256)},
-      {"tls-cert", StringFlag(&ServerOptions::tls_cert)},
-      {"tls-key", StringFlag(&ServerOptions::tls_key)},
-      {"tls-client-ca", StringFlag(&ServerOptions::tls_client_ca)},
-      {"auth-token-file", StringFlag(&ServerOptions::auth_token_file)},
-      {"auth-exempt",
-       [](ServerOptions& o, const std::string& v) {
-         o.auth_exempt_reflection = o.auth_exempt_info = false;
-         std::stringstream items(v);
-         for (std::string item; std::getline(items, item, ',');) {
-           if (item == "reflection") {
-             o.auth_exempt_reflection = true;
-           } else if (item == "info") {
-             o.auth_exempt_info = true;
-           } else if (item != "health" && !item.empty()) {
-             return absl::InvalidArgumentError("--auth-exempt: expected a list of health, reflection, info; got '" +
-                                               item + "'");
-           }
-         }
-         return absl::OkStatus();
-       }},
-      {"log-level",
-       [](ServerOptions& o, const std::string& v) {
-         const std::optional<LogLevel> level = ParseLogLevel(v);
-         if (!level) return absl::InvalidArgumentError("--log-level: expected error, warning, info or debug, got '" + v + "'");
-         o.log_level = *level;
-         return absl::OkStatus();
-       }},
-      {"log-format",
-       [](ServerOptions& o, const std::string& v) {
-         const std::optional<LogFormat> format = ParseLogFormat(v);
-         if (!format) return absl::InvalidArgumentError("--log-format: expected text or json, got '" + v + "'");
-         o.log_format = *format;
-         return absl::OkStatus();
-       }},
-  };
-  return flags;
-}
-
-absl::Status Apply(ServerOptions& o, const std::string& name, const std::string& value) {
-  const auto it = Flags().find(name);
-  if (it == Flags().end()) return absl::InvalidArgumentError("unknown flag --" + name + " (see --help)");
-  absl::Status s = it->second(o, value);
-  if (name == "max-image-side") o.decode_limits.max_height = o.decode_limits.max_width;
-  return s;
+absl::StatusOr<T> InRange(const absl::Flag<T>& flag, const std::string& name, int64_t lo, int64_t hi) {
+  const T value = absl::GetFlag(flag);
+  if (static_cast<int64_t>(value) < lo || static_cast<int64_t>(value) > hi) {
+    return absl::InvalidArgumentError("--" + Dashed(name) + ": " + std::to_string(value) + " is out of range [" +
+                                      std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return value;
 }
 
 // "name": "dir", or "name": {"dir": "...", "instances": N}.
@@ -217,7 +120,10 @@ absl::StatusOr<ModelSpec> ConfigModel(const std::string& path, const std::string
   return spec;
 }
 
-absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
+// The config file's models, and its other keys set on their flags unless the command line gives
+// them (`given`).
+absl::Status ApplyConfigFile(const std::string& path, const std::set<std::string>& given,
+                             std::vector<ModelSpec>* models) {
   nlohmann::json config;
   try {
     config = ParseJsonObject(ReadTextFile(path), path);
@@ -226,15 +132,18 @@ absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
   }
   for (const auto& [key, value] : config.items()) {
     std::string flag = key;
-    for (char& c : flag) c = c == '_' ? '-' : c;
+    std::replace(flag.begin(), flag.end(), '-', '_');
     if (flag == "models") {
       if (!value.is_object()) return absl::InvalidArgumentError(path + ": 'models' must be an object {\"name\": \"dir\"}");
       for (const auto& [name, model] : value.items()) {
         absl::StatusOr<ModelSpec> spec = ConfigModel(path, name, model);
         if (!spec.ok()) return spec.status();
-        o.models.push_back(*spec);
+        models->push_back(*spec);
       }
       continue;
+    }
+    if (std::find(FlagNames().begin(), FlagNames().end(), flag) == FlagNames().end() || flag == "config") {
+      return absl::InvalidArgumentError(path + ": unknown flag --" + Dashed(flag) + " (see --help)");
     }
     std::string text;
     if (value.is_string()) {
@@ -244,9 +153,110 @@ absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
     } else {
       return absl::InvalidArgumentError(path + ": '" + key + "' must be a string or an integer");
     }
-    absl::Status s = Apply(o, flag, text);
-    if (!s.ok()) return absl::InvalidArgumentError(path + ": " + std::string(s.message()));
+    if (given.count(flag)) continue;  // the command line wins
+    try {
+      cli::SetFlag(flag, text);
+    } catch (const cli::UsageError& e) {
+      return absl::InvalidArgumentError(path + ": " + e.what());
+    }
   }
+  return absl::OkStatus();
+}
+
+// ServerOptions from the flags' values, each checked.
+absl::Status ReadFlags(ServerOptions& o) {
+  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+#define BEIT_RANGED(field, flag, lo, hi)                                                       \
+  do {                                                                                         \
+    auto value = InRange(FLAGS_##flag, #flag, lo, hi);                                         \
+    if (!value.ok()) return value.status();                                                    \
+    field = *value;                                                                            \
+  } while (false)
+  o.host = absl::GetFlag(FLAGS_host);
+  BEIT_RANGED(o.port, port, 0, 65535);
+  BEIT_RANGED(o.batching.max_batch_size, max_batch_size, 1, 1024);
+  BEIT_RANGED(o.batching.max_queue_delay_us, max_queue_delay_us, 0, 10'000'000);
+  BEIT_RANGED(o.batching.max_queue_size, max_queue_size, 1, 1'000'000);
+  const std::string instances = absl::GetFlag(FLAGS_instances);
+  if (instances == "auto") {
+    o.instances_auto = true;
+  } else {
+    size_t used = 0;
+    int n = 0;
+    try {
+      n = std::stoi(instances, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != instances.size() || n < 1 || n > 1024) {
+      return absl::InvalidArgumentError("--instances: expected a count or auto, got '" + instances + "'");
+    }
+    o.instances = n;
+  }
+  if (const std::optional<int> t = absl::GetFlag(FLAGS_threads_per_instance); t.has_value()) {
+    if (*t < 1 || *t > 1024) {
+      return absl::InvalidArgumentError("--threads-per-instance: " + std::to_string(*t) + " is out of range [1, 1024]");
+    }
+    o.threads_per_instance = *t;
+  }
+  BEIT_RANGED(o.preprocess_threads, preprocess_threads, 1, 256);
+  BEIT_RANGED(o.max_pending_preprocess, max_pending_preprocess, 1, kIntMax);
+  BEIT_RANGED(o.max_message_bytes, max_message_bytes, 1024, kIntMax);
+  BEIT_RANGED(o.decode_limits.max_width, max_image_side, 1, 65535);
+  o.decode_limits.max_height = o.decode_limits.max_width;
+  BEIT_RANGED(o.decode_limits.max_pixels, max_image_pixels, 1, int64_t{1} << 32);
+  BEIT_RANGED(o.grace_period_seconds, grace_period_s, 0, 3600);
+  BEIT_RANGED(o.metrics_port, metrics_port, -1, 65535);
+  o.metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  BEIT_RANGED(o.http_port, http_port, -1, 65535);
+  o.http_host = absl::GetFlag(FLAGS_http_host);
+  const std::string precision = absl::GetFlag(FLAGS_precision);
+  const std::optional<Precision> p = ParsePrecision(precision);
+  if (!p) return absl::InvalidArgumentError("--precision: expected f32, bf16 or int8, got '" + precision + "'");
+  o.precision = *p;
+  const std::string weights_format = absl::GetFlag(FLAGS_weights_format);
+  if (!ParseWeightsFormat(weights_format, &o.weights_format)) {
+    return absl::InvalidArgumentError("--weights-format: expected auto, safetensors, pytorch or flax, got '" +
+                                      weights_format + "'");
+  }
+  BEIT_RANGED(o.max_concurrent_streams, max_concurrent_streams, 1, 100000);
+  BEIT_RANGED(o.max_connection_idle_seconds, max_connection_idle_s, 1, 86400 * 7);
+  BEIT_RANGED(o.grpc_handshake_timeout_seconds, grpc_handshake_timeout_s, 1, 3600);
+  BEIT_RANGED(o.grpc_keepalive_time_seconds, grpc_keepalive_s, 1, 86400);
+  BEIT_RANGED(o.grpc_keepalive_timeout_seconds, grpc_keepalive_timeout_s, 1, 3600);
+  BEIT_RANGED(o.http_header_timeout_seconds, http_header_timeout_s, 1, 3600);
+  BEIT_RANGED(o.http_body_timeout_seconds, http_body_timeout_s, 1, 3600);
+  BEIT_RANGED(o.http_min_bytes_per_second, http_min_bytes_per_s, 1, int64_t{1} << 40);
+  BEIT_RANGED(o.http_idle_timeout_seconds, http_idle_timeout_s, 1, 86400);
+  BEIT_RANGED(o.http_max_header_bytes, http_max_header_bytes, 256, 1 << 24);
+  BEIT_RANGED(o.http_max_headers, http_max_headers, 1, 10000);
+  BEIT_RANGED(o.http_max_connections, http_max_connections, 1, 10'000'000);
+  BEIT_RANGED(o.http_threads, http_threads, 1, 256);
+#undef BEIT_RANGED
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.auth_exempt_reflection = o.auth_exempt_info = false;
+  std::stringstream items(absl::GetFlag(FLAGS_auth_exempt));
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item == "reflection") {
+      o.auth_exempt_reflection = true;
+    } else if (item == "info") {
+      o.auth_exempt_info = true;
+    } else if (item != "health" && !item.empty()) {
+      return absl::InvalidArgumentError("--auth-exempt: expected a list of health, reflection, info; got '" + item +
+                                        "'");
+    }
+  }
+  const std::string level_name = absl::GetFlag(FLAGS_log_level);
+  const std::optional<LogLevel> level = ParseLogLevel(level_name);
+  if (!level) return absl::InvalidArgumentError("--log-level: expected error, warning, info or debug, got '" + level_name + "'");
+  o.log_level = *level;
+  const std::string format_name = absl::GetFlag(FLAGS_log_format);
+  const std::optional<LogFormat> format = ParseLogFormat(format_name);
+  if (!format) return absl::InvalidArgumentError("--log-format: expected text or json, got '" + format_name + "'");
+  o.log_format = *format;
   return absl::OkStatus();
 }
 
@@ -254,38 +264,44 @@ absl::Status ApplyConfigFile(ServerOptions& o, const std::string& path) {
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   ServerOptions options;
-  std::vector<std::pair<std::string, std::string>> flags;
-  std::string config_path;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      options.help = true;
-      return options;
-    }
-    if (arg.rfind("--", 0) != 0) return absl::InvalidArgumentError("unexpected argument '" + arg + "' (see --help)");
-    std::string name = arg.substr(2), value;
-    const size_t eq = name.find('=');
-    if (eq != std::string::npos) {  // --flag=value (for --model=NAME=DIR the first '=' splits)
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError("--" + name + " needs a value (see --help)");
-      value = args[++i];
-    }
+  cli::CommandLine command_line;
+  try {
+    cli::ResetToDefaults(FlagNames());
+    std::vector<std::string> full = {"beit-server"};
+    full.insert(full.end(), args.begin(), args.end());
+    command_line = cli::ParseCommandLine(full, {"model"}, /*apply=*/false);
+  } catch (const cli::UsageError& e) {
+    return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
+  }
+  if (command_line.help) {
+    options.help = true;
+    return options;
+  }
+  if (!command_line.positional.empty()) {
+    return absl::InvalidArgumentError("unexpected argument '" + command_line.positional.front() + "' (see --help)");
+  }
+  // The config file first (its models, and its flags unless the command line gives them), then
+  // the command line.
+  for (const auto& [name, value] : command_line.values) {
     if (name == "config") {
-      config_path = value;
-    } else {
-      flags.emplace_back(name, value);
+      absl::Status s = ApplyConfigFile(value, command_line.given, &options.models);
+      if (!s.ok()) return s;
     }
   }
-  if (!config_path.empty()) {
-    absl::Status s = ApplyConfigFile(options, config_path);
-    if (!s.ok()) return s;
+  try {
+    for (const auto& [name, value] : command_line.values) cli::SetFlag(name, value);
+  } catch (const cli::UsageError& e) {
+    return absl::InvalidArgumentError(e.what());
   }
-  for (const auto& [name, value] : flags) {
-    absl::Status s = Apply(options, name, value);
-    if (!s.ok()) return s;
+  const auto models = command_line.repeated.find("model");
+  if (models != command_line.repeated.end()) {
+    for (const std::string& text : models->second) {
+      absl::StatusOr<ModelSpec> spec = ParseModelSpec(text);
+      if (!spec.ok()) return spec.status();
+      options.models.push_back(*spec);
+    }
   }
+  if (absl::Status s = ReadFlags(options); !s.ok()) return s;
   if (options.models.empty()) {
     return absl::InvalidArgumentError("no model to serve: give --model NAME=DIR (a save_pretrained folder)");
   }

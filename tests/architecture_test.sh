@@ -7,6 +7,7 @@
 #   server/http/           the HTTP transport: nothing of models, protocols or serving
 #   proto/open_inference/  shared by client and server: nothing of either
 #   client/                nothing under server/
+#   tools/command_line/    shared by every binary's main: nothing of the engine, service or client
 # Usage: architecture_test.sh REPO_ROOT
 set -euo pipefail
 cd "${1:?usage: architecture_test.sh REPO_ROOT}"
@@ -32,5 +33,7 @@ rule server/http 'model/|server/[a-z_]+\.h|server/(open_inference|observability|
   "the HTTP transport knows no model, protocol or serving code"
 rule proto/open_inference 'server/|client/|model/|grpc' "the protocol's shared types know neither side"
 rule client 'server/' "the client includes nothing of the server"
+rule tools/command_line 'model/|server/|client/|proto/|beit/|inference/|grpc' \
+  "the command-line conventions know no binary's code"
 if ((broken)); then exit 1; fi
 echo "architecture: every room keeps its include rules"

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "model/ops/cpu_tier.h"
 #include "model/ops/kernel_policy.h"
 #include "model/ops/fused_attention.h"
@@ -31,11 +32,23 @@
 #include "model/model_error.h"
 #include "model/model_runner.h"
 #include "model/io/run_io.h"
+#include "tools/command_line/command_line.h"
+
+ABSL_FLAG(std::string, model, "", "Hugging Face BEiT folder");
+ABSL_FLAG(std::string, inputs, "", "safetensors with pixel_values");
+ABSL_FLAG(std::string, image, "", "a JPEG or PNG");
+ABSL_FLAG(std::string, preprocessor_config, "", "preprocessing settings when no --model is given");
+ABSL_FLAG(std::string, output, "", "where to write the outputs");
+ABSL_FLAG(bool, hidden_states, true, "write hidden_states.N");
+ABSL_FLAG(bool, attentions, true, "write attentions.N");
+ABSL_FLAG(std::string, weights_format, "auto", "auto, safetensors, pytorch or flax");
+ABSL_FLAG(bool, debug, false, "also write debug.* intermediates");
+ABSL_FLAG(bool, cpu_info, false, "print the CPU tier, its kernels and precisions");
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: beit-run --model DIR --inputs IN.safetensors --output OUT.safetensors\n"
+    "Usage: beit-run --model DIR --inputs IN.safetensors --output OUT.safetensors\n"
     "                [--target-size HxW]... [--no-hidden-states] [--no-attentions] [--debug]\n"
     "       beit-run --model DIR --image FILE --output OUT.safetensors [--target-size HxW]...\n"
     "       beit-run --preprocessor-config CONFIG.json --image FILE --output OUT.safetensors\n"
@@ -86,74 +99,44 @@ void PrintCpuInfo() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string model_dir, inputs_path, output_path, image_path, preprocessor_path;
+int Run(const beit::cli::CommandLine& command_line) {
+  if (!command_line.positional.empty()) {
+    throw beit::cli::UsageError("unexpected argument '" + command_line.positional.front() + "'");
+  }
+  if (absl::GetFlag(FLAGS_cpu_info)) {
+    try {
+      PrintCpuInfo();
+    } catch (const std::exception& e) {  // e.g. a BEIT_KERNEL_POLICY it does not know
+      std::cerr << "beit-run: " << e.what() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  const std::string model_dir = absl::GetFlag(FLAGS_model), inputs_path = absl::GetFlag(FLAGS_inputs),
+                    output_path = absl::GetFlag(FLAGS_output), image_path = absl::GetFlag(FLAGS_image),
+                    preprocessor_path = absl::GetFlag(FLAGS_preprocessor_config);
   beit::WeightsFormat weights_format = beit::WeightsFormat::kAuto;
+  if (!beit::ParseWeightsFormat(absl::GetFlag(FLAGS_weights_format), &weights_format)) {
+    throw beit::cli::UsageError("--weights-format wants auto, safetensors, pytorch or flax, got '" +
+                                absl::GetFlag(FLAGS_weights_format) + "'");
+  }
   beit::RunOptions options;
-  options.hidden_states = true;
-  options.attentions = true;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "beit-run: " << arg << " needs a value\n" << kUsage;
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--model") {
-      model_dir = value();
-    } else if (arg == "--inputs") {
-      inputs_path = value();
-    } else if (arg == "--image") {
-      image_path = value();
-    } else if (arg == "--preprocessor-config") {
-      preprocessor_path = value();
-    } else if (arg == "--output") {
-      output_path = value();
-    } else if (arg == "--target-size") {
+  options.hidden_states = absl::GetFlag(FLAGS_hidden_states);
+  options.attentions = absl::GetFlag(FLAGS_attentions);
+  options.debug = absl::GetFlag(FLAGS_debug);
+  const auto sizes = command_line.repeated.find("target_size");
+  if (sizes != command_line.repeated.end()) {
+    for (const std::string& v : sizes->second) {
       std::pair<int64_t, int64_t> size;
-      std::string v = value();
-      if (!ParseSize(v, &size)) {
-        std::cerr << "beit-run: --target-size wants HxW with positive integers, got '" << v << "'\n";
-        return 2;
-      }
+      if (!ParseSize(v, &size)) throw beit::cli::UsageError("--target-size wants HxW with positive integers, got '" + v + "'");
       options.target_sizes.push_back(size);
-    } else if (arg == "--no-hidden-states") {
-      options.hidden_states = false;
-    } else if (arg == "--no-attentions") {
-      options.attentions = false;
-    } else if (arg == "--weights-format") {
-      const std::string v = value();
-      if (!beit::ParseWeightsFormat(v, &weights_format)) {
-        std::cerr << "beit-run: --weights-format wants auto, safetensors, pytorch or flax, got '" << v << "'\n";
-        return 2;
-      }
-    } else if (arg == "--debug") {
-      options.debug = true;
-    } else if (arg == "--cpu-info") {
-      try {
-        PrintCpuInfo();
-      } catch (const std::exception& e) {  // e.g. a BEIT_KERNEL_POLICY it does not know
-        std::cerr << "beit-run: " << e.what() << "\n";
-        return 1;
-      }
-      return 0;
-    } else if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      std::cerr << "beit-run: unknown argument '" << arg << "'\n" << kUsage;
-      return 2;
     }
   }
   const bool image_mode = !image_path.empty();
   if (output_path.empty() || image_mode == !inputs_path.empty() || (model_dir.empty() && preprocessor_path.empty()) ||
       (!inputs_path.empty() && model_dir.empty())) {
-    std::cerr << "beit-run: give --output and either --inputs (with --model) or --image (with --model or "
-                 "--preprocessor-config)\n"
-              << kUsage;
-    return 2;
+    throw beit::cli::UsageError("give --output and either --inputs (with --model) or --image (with --model or "
+                                "--preprocessor-config)");
   }
   try {
     std::unique_ptr<beit::ModelRunner> runner;
@@ -197,4 +180,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return beit::cli::RunMain(argc, argv, "beit-run", kUsage, {"target_size"}, Run);
 }

@@ -220,11 +220,12 @@ BeitConfig ParseBeitConfig(const std::string& json_text, const std::string& sour
   return c;
 }
 
-double BeitConfig::encoder_gflops_per_image() const {
-  const double tokens = 1.0 + static_cast<double>(patch_grid_height()) * patch_grid_width();
-  const double h = hidden_size, mlp = intermediate_size;
-  const double per_layer = 2.0 * tokens * (4.0 * h * h + 2.0 * h * mlp) + 4.0 * tokens * tokens * h;
-  return per_layer * num_hidden_layers * 1e-9;
+double BeitConfig::gflops_per_image() const {
+  const double P = static_cast<double>(patch_grid_height()) * patch_grid_width();
+  const double N = P + 1, D = hidden_size, I = intermediate_size, L = num_hidden_layers;
+  const double patch = P * 3.0 * patch_size * patch_size * D;
+  const double layer = N * D * 3 * D + 2 * N * N * D + N * D * D + 2 * N * D * I;
+  return 2 * (patch + L * layer) * 1e-9;
 }
 
 BeitConfig LoadBeitConfig(const std::string& path) {

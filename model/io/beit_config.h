@@ -60,9 +60,10 @@ struct BeitConfig {
   int patch_grid_height() const { return image_height / patch_size; }
   int patch_grid_width() const { return image_width / patch_size; }
   bool layer_scale() const { return layer_scale_init_value > 0.0f; }
-  // The encoder's floating-point operations for one image (2 per multiply-add: the projections,
-  // the MLP and the attention products), in GFLOP: BEiT-base/224 is about 35.
-  double encoder_gflops_per_image() const;
+  // Floating-point operations for one image through the patch embedding and the encoder's
+  // matmuls (2 per multiply-add: projections, attention products, MLP), in GFLOP: BEiT-base/224
+  // is about 35.
+  double gflops_per_image() const;
   // architectures[0], or the bare model ("BeitModel", "Data2VecVisionModel") when the list is
   // absent or empty.
   std::string architecture() const;

@@ -45,7 +45,7 @@ TEST(BeitRun, UsageErrorsExitTwo) {
   EXPECT_NE(r.output.find("needs a value"), std::string::npos);
   r = RunBeitRun("--frobnicate");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("unknown argument"), std::string::npos);
+  EXPECT_NE(r.output.find("unknown flag --frobnicate"), std::string::npos);
   r = RunBeitRun("--model x --inputs y --output z --target-size 12by4");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("HxW"), std::string::npos);
