@@ -142,6 +142,16 @@ absl::Status ApplyConfigFile(const std::string& path, const std::set<std::string
       }
       continue;
     }
+    if (flag == "model") {  // "model": "NAME=DIR" or ["NAME=DIR", ...], as the repeatable flag
+      const nlohmann::json list = value.is_array() ? value : nlohmann::json::array({value});
+      for (const nlohmann::json& item : list) {
+        if (!item.is_string()) return absl::InvalidArgumentError(path + ": 'model' must be \"NAME=DIR\" or a list of them");
+        absl::StatusOr<ModelSpec> spec = ParseModelSpec(item.get<std::string>());
+        if (!spec.ok()) return absl::InvalidArgumentError(path + ": " + std::string(spec.status().message()));
+        models->push_back(*spec);
+      }
+      continue;
+    }
     if (std::find(FlagNames().begin(), FlagNames().end(), flag) == FlagNames().end() || flag == "config") {
       return absl::InvalidArgumentError(path + ": unknown flag --" + Dashed(flag) + " (see --help)");
     }

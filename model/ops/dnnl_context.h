@@ -14,8 +14,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <atomic>
+#include <cstdint>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -23,6 +24,14 @@
 namespace beit {
 
 dnnl::engine& CpuEngine();
+
+// This thread's number, never reused in the process (std::thread::id values are reused once a
+// thread has ended: a later thread would be handed a primitive whose scratchpad died with it).
+inline uint64_t CurrentThreadNumber() {
+  static std::atomic<uint64_t> next{0};
+  thread_local const uint64_t number = ++next;
+  return number;
+}
 
 template <typename Key, typename Value>
 class PrimitiveCache {
@@ -37,7 +46,7 @@ class PrimitiveCache {
 
   const Value& GetOrCreate(const Key& key, const std::function<Value()>& make) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto full = std::make_pair(std::this_thread::get_id(), key);
+    const auto full = std::make_pair(CurrentThreadNumber(), key);
     auto it = entries_.find(full);
     if (it == entries_.end()) it = entries_.emplace(full, std::make_unique<Value>(make())).first;
     return *it->second;
@@ -45,7 +54,7 @@ class PrimitiveCache {
 
  private:
   mutable std::mutex mu_;
-  mutable std::map<std::pair<std::thread::id, Key>, std::unique_ptr<Value>> entries_;
+  mutable std::map<std::pair<uint64_t, Key>, std::unique_ptr<Value>> entries_;
 };
 
 // Wraps a caller-owned buffer as a oneDNN memory object (no copy).

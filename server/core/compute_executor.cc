@@ -49,6 +49,7 @@ void ComputeExecutor::Run(const std::function<void(int)>& work) {
 
 void ComputeExecutor::RunOnEvery(const std::function<void(int)>& work) {
   // Each job holds its instance until all have started, so no instance takes two.
+  std::lock_guard<std::mutex> one_at_a_time(every_mu_);
   const int n = instances();
   std::mutex mu;
   std::condition_variable all_started;

@@ -21,7 +21,8 @@
 //   next free instance: with one instance, "one forward at a time, each using every OpenMP
 //   thread".
 // - RunOnEvery(work) runs work(instance) once on each instance (e.g. a warm-up of every team) and
-//   returns when all have finished, rethrowing the first error.
+//   returns when all have finished, rethrowing the first error. Calls run one after another; not
+//   to be called from work running on an instance.
 // - busy() counts the instances running work now.
 // - RunOnOwnThread(work, threads) runs `work` on a new thread (an OpenMP team of `threads` when > 0)
 //   and joins it (rethrowing): for model loading, whose oneDNN reorders start an OpenMP team that
@@ -68,6 +69,7 @@ class ComputeExecutor {
   void Loop(int instance);
 
   const int threads_per_instance_;
+  std::mutex every_mu_;  // one RunOnEvery at a time: two would each hold some instances and wait
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> jobs_;

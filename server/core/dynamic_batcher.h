@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -159,13 +160,22 @@ class DynamicBatcher {
     cv_.notify_all();  // a loop delivers their statuses
   }
 
+  // A callback that throws must not end the batcher's thread (and the process with it).
+  void Deliver(DoneCallback& done, absl::StatusOr<Output> result, const BatchInfo& info) {
+    try {
+      done(std::move(result), info);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: a request's callback threw: %s\n", name_.c_str(), e.what());
+    }
+  }
+
   void FinishDropped(std::vector<Pending>& dropped) {
     for (Pending& p : dropped) {
       BatchInfo info;
       if (p.dropped_as == absl::StatusCode::kCancelled) {
-        p.done(absl::CancelledError(name_ + ": cancelled by the client while queued"), info);
+        Deliver(p.done, absl::CancelledError(name_ + ": cancelled by the client while queued"), info);
       } else {
-        p.done(absl::DeadlineExceededError(name_ + ": deadline passed while queued; not computed"), info);
+        Deliver(p.done, absl::DeadlineExceededError(name_ + ": deadline passed while queued; not computed"), info);
       }
     }
     dropped.clear();
@@ -251,7 +261,7 @@ class DynamicBatcher {
     info.compute_time_us = std::chrono::duration_cast<std::chrono::microseconds>(end - start).count();
     for (size_t i = 0; i < batch.size(); ++i) {
       info.queue_time_us = std::chrono::duration_cast<std::chrono::microseconds>(start - batch[i].enqueued).count();
-      batch[i].done(std::move(results[i]), info);
+      Deliver(batch[i].done, std::move(results[i]), info);
     }
     batch.clear();
   }

@@ -154,6 +154,69 @@ absl::Status CheckTasks(const InferenceRequest& request) {
   return absl::OkStatus();
 }
 
+// A worker's part: decode and validate every image, then queue each on its batchers. `gathered`
+// is set while this job holds the request's entries (an exception then fails them through it).
+void Process(const std::shared_ptr<const InferenceRequest>& shared, const std::shared_ptr<RequestPath::Done>& shared_done,
+             Clock::time_point deadline, const CancellationFlag& cancelled, WorkerPool* workers,
+             std::shared_ptr<Gathered>* gathered) {
+  ServedModel* model = shared->model;
+  // Waited past its deadline or its client for a worker: never decoded, never computed, counted.
+  if (Clock::now() >= deadline) {
+    CountDroppedBeforeQueue(*shared, absl::StatusCode::kDeadlineExceeded);
+    return (*shared_done)(absl::DeadlineExceededError("deadline passed before the image was decoded"), {});
+  }
+  if (cancelled && cancelled->load()) {
+    CountDroppedBeforeQueue(*shared, absl::StatusCode::kCancelled);
+    return (*shared_done)(absl::CancelledError("cancelled by the client"), {});
+  }
+  const Clock::time_point preprocess_start = Clock::now();
+  InferenceStats stats;
+  std::vector<PreparedImage> images;
+  images.reserve(shared->images.size());
+  for (size_t i = 0; i < shared->images.size(); ++i) {
+    const ImageInput& source = shared->images[i];
+    absl::StatusOr<PreparedImage> image =
+        source.pixel_values ? model->PreparePixelValues(source.pixel_shape, source.pixel_values, source.pixel_count)
+                            : model->PrepareEncoded(source.encoded);
+    if (!image.ok()) {
+      stats.preprocess_seconds = std::chrono::duration<double>(Clock::now() - preprocess_start).count();
+      const std::string prefix = shared->image_input_name.empty()
+                                     ? ""
+                                     : "input '" + shared->image_input_name + "' element " + std::to_string(i) + ": ";
+      return (*shared_done)(Prefixed(image.status(), prefix), stats);
+    }
+    images.push_back(std::move(*image));
+  }
+  TaskInputs inputs;
+  absl::Status valid = Validate(*shared, images, inputs);
+  stats.preprocess_seconds = std::chrono::duration<double>(Clock::now() - preprocess_start).count();
+  if (!valid.ok()) return (*shared_done)(std::move(valid), stats);
+
+  auto g = std::make_shared<Gathered>();
+  *gathered = g;
+  g->done = [shared, shared_done](absl::StatusOr<InferenceResult> result, const InferenceStats& s) {
+    (*shared_done)(std::move(result), s);
+  };
+  g->workers = workers;
+  g->stats = stats;
+  g->pending = 1;  // held by this job until every entry is queued
+  InferenceResult& r = g->result;
+  if (shared->classify) SubmitAll(model->classify(), inputs.classify, &r.classify, deadline, cancelled, g);
+  if (shared->segment) SubmitAll(model->segment(), inputs.segment, &r.segment, deadline, cancelled, g);
+  if (shared->embed) SubmitAll(model->embed(), inputs.embed, &r.embed, deadline, cancelled, g);
+  if (shared->predict_tokens) {
+    SubmitAll(model->predict_tokens(), inputs.predict_tokens, &r.predict_tokens, deadline, cancelled, g);
+  }
+  if (shared->explain) SubmitAll(model->explain(), inputs.explain, &r.explain, deadline, cancelled, g);
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(g->mu);
+    last = --g->pending == 0;
+  }
+  gathered->reset();  // this job's hold is released
+  if (last) Finish(g);
+}
+
 }  // namespace
 
 absl::Status RequestPath::Accepting() const {
@@ -171,59 +234,20 @@ void RequestPath::Run(InferenceRequest request, Clock::time_point deadline, Canc
   ++model->waiting_for_preprocess;
   const bool posted = workers->TryPost([=] {
     --model->waiting_for_preprocess;
-    // Waited past its deadline or its client for a worker: never decoded, never computed, counted.
-    if (Clock::now() >= deadline) {
-      CountDroppedBeforeQueue(*shared, absl::StatusCode::kDeadlineExceeded);
-      return (*shared_done)(absl::DeadlineExceededError("deadline passed before the image was decoded"), {});
-    }
-    if (cancelled && cancelled->load()) {
-      CountDroppedBeforeQueue(*shared, absl::StatusCode::kCancelled);
-      return (*shared_done)(absl::CancelledError("cancelled by the client"), {});
-    }
-    const Clock::time_point preprocess_start = Clock::now();
-    InferenceStats stats;
-    std::vector<PreparedImage> images;
-    images.reserve(shared->images.size());
-    for (size_t i = 0; i < shared->images.size(); ++i) {
-      const ImageInput& source = shared->images[i];
-      absl::StatusOr<PreparedImage> image =
-          source.pixel_values ? model->PreparePixelValues(source.pixel_shape, source.pixel_values, source.pixel_count)
-                              : model->PrepareEncoded(source.encoded);
-      if (!image.ok()) {
-        stats.preprocess_seconds = std::chrono::duration<double>(Clock::now() - preprocess_start).count();
-        const std::string prefix = shared->image_input_name.empty()
-                                       ? ""
-                                       : "input '" + shared->image_input_name + "' element " + std::to_string(i) + ": ";
-        return (*shared_done)(Prefixed(image.status(), prefix), stats);
+    std::shared_ptr<Gathered> gathered;  // set while this job holds entries queued
+    try {
+      Process(shared, shared_done, deadline, cancelled, workers, &gathered);
+    } catch (const std::exception& e) {  // e.g. out of memory: still one answer, and an honest one
+      const absl::Status error = absl::InternalError(std::string("serving the request: ") + e.what());
+      if (!gathered) return (*shared_done)(error, {});
+      bool last;
+      {
+        std::lock_guard<std::mutex> lock(gathered->mu);
+        if (gathered->first_error.ok()) gathered->first_error = error;
+        last = --gathered->pending == 0;
       }
-      images.push_back(std::move(*image));
+      if (last) Finish(gathered);
     }
-    TaskInputs inputs;
-    const absl::Status valid = Validate(*shared, images, inputs);
-    stats.preprocess_seconds = std::chrono::duration<double>(Clock::now() - preprocess_start).count();
-    if (!valid.ok()) return (*shared_done)(std::move(valid), stats);
-
-    auto g = std::make_shared<Gathered>();
-    g->done = [shared, shared_done](absl::StatusOr<InferenceResult> result, const InferenceStats& s) {
-      (*shared_done)(std::move(result), s);
-    };
-    g->workers = workers;
-    g->stats = stats;
-    g->pending = 1;  // held by this job until every entry is queued
-    InferenceResult& r = g->result;
-    if (shared->classify) SubmitAll(model->classify(), inputs.classify, &r.classify, deadline, cancelled, g);
-    if (shared->segment) SubmitAll(model->segment(), inputs.segment, &r.segment, deadline, cancelled, g);
-    if (shared->embed) SubmitAll(model->embed(), inputs.embed, &r.embed, deadline, cancelled, g);
-    if (shared->predict_tokens) {
-      SubmitAll(model->predict_tokens(), inputs.predict_tokens, &r.predict_tokens, deadline, cancelled, g);
-    }
-    if (shared->explain) SubmitAll(model->explain(), inputs.explain, &r.explain, deadline, cancelled, g);
-    bool last;
-    {
-      std::lock_guard<std::mutex> lock(g->mu);
-      last = --g->pending == 0;
-    }
-    if (last) Finish(g);
   });
   if (!posted) {
     --model->waiting_for_preprocess;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "model/ops/cpu_tier.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
@@ -20,10 +21,21 @@ std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
   const ModelRunner* runner = runner_.get();
   ComputeExecutor* compute = hosting_.compute;
   ServingObserver* observer = hosting_.observer;
+  std::shared_ptr<ComputeSlots> slots = slots_;
   const std::string model = description_.name, rpc = TaskName(task);
   return std::make_unique<DynamicBatcher<Input, Output>>(
-      model + "/" + rpc, hosting_.batching, [runner, compute, observer, model, rpc, run](std::vector<Input>& batch) {
+      model + "/" + rpc, hosting_.batching, [runner, compute, observer, slots, model, rpc, run](std::vector<Input>& batch) {
         std::vector<absl::StatusOr<Output>> results;
+        {
+          std::unique_lock<std::mutex> lock(slots->mu);
+          slots->freed.wait(lock, [&] { return slots->free > 0; });
+          --slots->free;
+        }
+        auto release = absl::MakeCleanup([&] {
+          std::lock_guard<std::mutex> lock(slots->mu);
+          ++slots->free;
+          slots->freed.notify_one();
+        });
         compute->Run([&](int instance) {
           if (observer) observer->BatchStarted(model, rpc, instance);
           const auto start = std::chrono::steady_clock::now();
@@ -42,6 +54,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
+  m->slots_->free = std::max(1, hosting.batching.concurrent_batches);
   RunOnOwnThread([&] { m->runner_ = ModelRunner::Load(dir, warnings, hosting.precision, hosting.weights_format); },
                  hosting.compute->threads_per_instance());
   const std::string processor_path = dir + "/preprocessor_config.json";

@@ -11,8 +11,8 @@
 // - PrepareEncoded / PreparePixelValues are thread-safe and return [1, 3, H, W] pixels of the
 //   model's image size or INVALID_ARGUMENT with a message naming the problem.
 // - All batchers of all models run their forwards on one ComputeExecutor (compute_executor.h):
-//   each forward on one instance, using every OpenMP thread of its team; each batcher runs up to
-//   batching.concurrent_batches forwards at once, on one shared ModelRunner (one copy of the
+//   each forward on one instance, using every OpenMP thread of its team; the model runs up to
+//   batching.concurrent_batches forwards at once (all its batchers together), on one shared ModelRunner (one copy of the
 //   weights; its forwards are thread-safe). Every forward is reported to the observer (if any)
 //   with its instance. Load reads and prepares the weights on a thread of its own with an
 //   instance's thread count (its OpenMP team ends with it). Warmup() runs each supported task
@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -86,8 +87,17 @@ class ServedModel {
   std::unique_ptr<DynamicBatcher<Input, Output>> MakeBatcher(
       Task task, std::vector<absl::StatusOr<Output>> (*run)(const ModelRunner&, std::vector<Input>&));
 
+  // The model's share of the compute instances: at most batching.concurrent_batches forwards of
+  // this model at once, whichever of its batchers formed them.
+  struct ComputeSlots {
+    std::mutex mu;
+    std::condition_variable freed;
+    int free = 1;
+  };
+
   ModelDescription description_;
   HostingOptions hosting_;
+  std::shared_ptr<ComputeSlots> slots_ = std::make_shared<ComputeSlots>();
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<ImageProcessor> processor_;
   std::unique_ptr<DynamicBatcher<ClassifyInput, ClassifyOutput>> classify_;

@@ -67,6 +67,12 @@ TEST(ServerOptions, ConfigFileWithFlagsOverriding) {
   EXPECT_EQ(o->batching.max_batch_size, 2);  // the flag wins
   EXPECT_EQ(o->batching.max_queue_size, 9);
   EXPECT_EQ(o->host, "::");
+  std::ofstream(path) << R"({"model": ["a=/m/a", "b=/m/b"], "models": {"c": "/m/c"}})";
+  o = ParseServerOptions({"--config", path, "--model", "d=/m/d"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_EQ(o->models.size(), 4u) << "the file's models, then the command line's";
+  EXPECT_EQ(o->models[1].name, "b");
+  EXPECT_EQ(o->models[3].dir, "/m/d");
   std::ofstream(path) << R"({"models": {"cls": "/m/a"}, "max_batch_size": [1]})";
   EXPECT_NE(std::string(ParseServerOptions({"--config", path}).status().message()).find("'max_batch_size' must be"),
             std::string::npos);

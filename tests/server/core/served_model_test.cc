@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
@@ -163,7 +165,62 @@ TEST(ServedModel, InstancesGiveTheSameBitsWhicheverComputesAndHoweverMany) {
   for (size_t i = 0; i < one.size(); ++i) {
     EXPECT_EQ(one[i].first, two[i].first) << "embedding of image " << i;
     EXPECT_EQ(one[i].second, two[i].second) << "logits of image " << i;
-    if (i > 0) EXPECT_NE(one[i].second, one[0].second);
+    if (i > 0) {
+      EXPECT_NE(one[i].second, one[0].second);
+    }
+  }
+}
+
+// Counts the forwards running at once.
+class ConcurrencyRecorder final : public ServingObserver {
+ public:
+  void RequestFinished(const RequestRecord&) override {}
+  void BatchStarted(const std::string&, const std::string&, int) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    most_ = std::max(most_, ++running_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // overlap, if anything may
+  }
+  void BatchFinished(const std::string&, const std::string&, int, int, double) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
+  }
+  int most() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return most_;
+  }
+
+ private:
+  std::mutex mu_;
+  int running_ = 0, most_ = 0;
+};
+
+TEST(ServedModel, AModelsInstancesBoundAllItsTasksTogether) {
+  for (const int instances : {1, 2}) {
+    ModelRepository models({/*instances=*/2, /*threads_per_instance=*/1});
+    ConcurrencyRecorder recorder;
+    std::vector<std::string> warnings;
+    BatcherOptions batching;
+    batching.max_batch_size = 1;
+    models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool", instances}}, batching, {},
+                &recorder, &warnings);
+    ServedModel* model = *models.Find("cls");
+    constexpr int kEach = 12;
+    std::vector<std::promise<void>> done(2 * kEach);
+    for (int i = 0; i < kEach; ++i) {
+      EmbedInput in;
+      in.pixels = Pixels(i);
+      ASSERT_TRUE(model->embed()
+                      ->Submit(std::move(in), Clock::time_point::max(), nullptr,
+                               [&, i](absl::StatusOr<EmbedOutput>, const BatchInfo&) { done[i].set_value(); })
+                      .ok());
+      ASSERT_TRUE(model->classify()
+                      ->Submit({Pixels(i), 1}, Clock::time_point::max(), nullptr,
+                               [&, i](absl::StatusOr<ClassifyOutput>, const BatchInfo&) { done[kEach + i].set_value(); })
+                      .ok());
+    }
+    for (auto& d : done) d.get_future().get();
+    models.ShutdownAll();
+    EXPECT_EQ(recorder.most(), instances) << "classify and embed together never exceed the model's instances";
   }
 }
 
