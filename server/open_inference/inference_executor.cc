@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
-#include <numeric>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -430,8 +428,7 @@ InferenceRequest ToCoreRequest(const Plan& plan) {
     if (plan.output_size) std::tie(p.output_height, p.output_width) = *plan.output_size;
     p.with_logits = plan.segment_logits;
   }
-  if (plan.runs[TaskIndex(Task::kEmbed)]) core.embed = EmbedParams{};
-  if (plan.runs[TaskIndex(Task::kEmbed)]) core.embed->with_last_hidden_state = plan.last_hidden_state;
+  if (plan.runs[TaskIndex(Task::kEmbed)]) core.embed.emplace().with_last_hidden_state = plan.last_hidden_state;
   if (plan.runs[TaskIndex(Task::kPredictTokens)]) {
     PredictTokensParams& p = core.predict_tokens.emplace();
     p.mask_ratio = plan.mask_ratio ? static_cast<float>(*plan.mask_ratio) : 0.f;
