@@ -1,7 +1,9 @@
 // beit-server: hosts BEiT checkpoints behind beit.v1.BeitService, the Open Inference Protocol
 // (KServe v2: inference.GRPCInferenceService on the gRPC port, HTTP/REST on --http-port),
 // grpc.health.v1 and server reflection, with Prometheus metrics on their own port. Health is
-// NOT_SERVING (and /v2/health/ready 503) until every model is loaded and warmed up. SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
+// NOT_SERVING (and /v2/health/ready 503) until every model is loaded and warmed up, and again
+// while a required model of the repository has no version ready (repository_manager.h).
+// SIGTERM/SIGINT: health NOT_SERVING, new calls refused, accepted calls
 // finish within --grace-period-s, exit 0. Exit codes: 1 startup failure (a model, a port, TLS),
 // 2 bad flags, 3 a --precision this CPU cannot compute (one log line says which feature is missing).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -36,7 +38,10 @@
 #include "server/observability/logger.h"
 #include "server/core/model_repository.h"
 #include "server/observability/observer_list.h"
+#include "server/observability/repository_log.h"
 #include "server/observability/request_log.h"
+#include "server/repository/repository_folder.h"
+#include "server/repository/repository_manager.h"
 #include "server/observability/server_metrics.h"
 #include "server/server_options.h"
 #include "server/security/tls_credentials.h"
@@ -111,10 +116,21 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::ObserverList observers;
 
   // Model instances: how many forwards at once, each an OpenMP team of how many threads.
+  std::vector<std::string> model_dirs;
+  for (const beit::serving::ModelSpec& spec : options.models) model_dirs.push_back(spec.dir);
+  if (!options.model_repository.empty()) {
+    if (auto names = beit::serving::repository::ListModelNames(options.model_repository); names.ok()) {
+      for (const std::string& name : *names) {
+        for (const auto& [version, folder] : beit::serving::repository::ScanModel(options.model_repository, name).versions) {
+          model_dirs.push_back(folder.dir);
+        }
+      }
+    }
+  }
   double largest_gflops = 0;
-  for (const beit::serving::ModelSpec& spec : options.models) {
+  for (const std::string& dir : model_dirs) {
     try {
-      largest_gflops = std::max(largest_gflops, beit::LoadBeitConfig(spec.dir + "/config.json").gflops_per_image());
+      largest_gflops = std::max(largest_gflops, beit::LoadBeitConfig(dir + "/config.json").gflops_per_image());
     } catch (const std::exception&) {
       // Loading the model says what is wrong with it.
     }
@@ -137,7 +153,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     return 1;
   }
   for (const std::string& w : warnings) log.Log(LogLevel::kWarning, "model warning", {{"warning", w}});
-  for (const auto* m : models.models()) {
+  for (const auto& m : models.models()) {
     const auto& d = m->description();
     std::string tasks;
     for (auto t : d.tasks) tasks += (tasks.empty() ? "" : ",") + std::string(beit::serving::TaskName(t));
@@ -152,6 +168,22 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   }
 
   beit::serving::ServerMetrics metrics(&models);
+  // The live model repository: loads at startup below (after the warm-up), then by its mode.
+  std::atomic<grpc::HealthCheckServiceInterface*> health_to_update{nullptr};
+  beit::serving::repository::RepositoryManager* manager_for_health = nullptr;
+  beit::serving::RepositoryLog repository_log(&log, options.metrics_port >= 0 ? &metrics : nullptr, &models, [&] {
+    grpc::HealthCheckServiceInterface* h = health_to_update.load();
+    if (!h || !manager_for_health) return;
+    const bool ready = manager_for_health->RequiredReady();
+    h->SetServingStatus(ready);
+    h->SetServingStatus(kServiceName, ready);
+  });
+  auto repository = std::make_unique<beit::serving::repository::RepositoryManager>(
+      &models,
+      beit::serving::repository::RepositoryOptions{options.model_repository, options.model_control_mode,
+                                                   options.repository_poll_seconds, options.load_models},
+      &repository_log);
+  manager_for_health = repository.get();
   beit::serving::RequestLog request_log(&log);
   observers.Add(&request_log);
   // Prometheus' text format at /metrics, on a listener of its own with the same connection limits
@@ -208,7 +240,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::BeitServiceImpl service(&models, &workers, {&observers});
   service.RequireToken(auth.get(), options.auth_exempt_info);
   // The Open Inference Protocol (KServe v2) beside beit.v1, on the same models and batchers.
-  beit::serving::open_inference::InferenceExecutor executor(&models, &workers, BEIT_VERSION);
+  beit::serving::open_inference::InferenceExecutor executor(&models, &workers, BEIT_VERSION, repository.get());
   beit::serving::open_inference::GrpcInferenceService v2_service(&executor, {&observers});
   v2_service.RequireToken(auth.get(), options.auth_exempt_info);
   grpc::EnableDefaultHealthCheckService(true);
@@ -278,13 +310,26 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     server->Shutdown();
     return 1;
   }
+  if (!options.model_repository.empty()) {
+    log.Log(LogLevel::kInfo, "model repository",
+            {{"path", options.model_repository},
+             {"control_mode", std::string(beit::serving::repository::ControlModeName(options.model_control_mode))},
+             {"poll_s", options.repository_poll_seconds}});
+  }
+  if (absl::Status started = repository->Start(); !started.ok()) {
+    log.Log(LogLevel::kError, "model repository failed", {{"error", std::string(started.message())}});
+    server->Shutdown();
+    return 1;
+  }
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
+  health_to_update.store(health);
   executor.SetReady(true);
   std::string names;
-  for (const auto* m : models.models()) {
+  for (const auto& m : models.models()) {
     names += (names.empty() ? "" : ", ") + m->description().name + " (" + m->description().architecture + ")";
   }
+  if (names.empty()) names = "no model yet";
   log.Log(LogLevel::kInfo, "serving",
           {{"grpc_port", static_cast<int64_t>(port)},
            {"metrics_port", static_cast<int64_t>(metrics_port)},
@@ -302,6 +347,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   log.Log(LogLevel::kInfo, "draining",
           {{"signal", std::string(strsignal(signal_number))},
            {"grace_period_s", static_cast<int64_t>(options.grace_period_seconds)}});
+  health_to_update.store(nullptr);
   health->SetServingStatus(kServiceName, false);
   health->SetServingStatus(false);
   service.StopAccepting();
@@ -311,6 +357,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   const auto grpc_deadline = std::chrono::system_clock::now() + grace;
   if (http) http->Stop(std::chrono::steady_clock::now() + grace);
   server->Shutdown(grpc_deadline);
+  repository.reset();  // no load or poll after this
   models.ShutdownAll();
   workers.Shutdown();
   std::move(stop_metrics_first).Invoke();

@@ -59,6 +59,9 @@ ABSL_FLAG(std::string, auth_token_file, "", "bearer token file");
 ABSL_FLAG(std::string, auth_exempt, "health,reflection", "services callable without the token");
 ABSL_FLAG(std::string, log_level, "info", "error, warning, info or debug");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
+ABSL_FLAG(std::string, model_repository, "", "model repository folder");
+ABSL_FLAG(std::string, model_control_mode, "", "none, poll or explicit");
+ABSL_FLAG(double, repository_poll_s, kDefaults.repository_poll_seconds, "repository poll interval");
 
 namespace beit::serving {
 namespace {
@@ -73,7 +76,7 @@ const std::vector<std::string>& FlagNames() {
       "grpc_keepalive_s", "grpc_keepalive_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
       "http_min_bytes_per_s", "http_idle_timeout_s", "http_max_header_bytes", "http_max_headers",
       "http_max_connections", "http_threads", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file",
-      "auth_exempt", "log_level", "log_format"};
+      "auth_exempt", "log_level", "log_format", "model_repository", "model_control_mode", "repository_poll_s"};
   return names;
 }
 
@@ -123,7 +126,7 @@ absl::StatusOr<ModelSpec> ConfigModel(const std::string& path, const std::string
 // The config file's models, and its other keys set on their flags unless the command line gives
 // them (`given`).
 absl::Status ApplyConfigFile(const std::string& path, const std::set<std::string>& given,
-                             std::vector<ModelSpec>* models) {
+                             std::vector<ModelSpec>* models, std::vector<std::string>* load_models) {
   nlohmann::json config;
   try {
     config = ParseJsonObject(ReadTextFile(path), path);
@@ -139,6 +142,14 @@ absl::Status ApplyConfigFile(const std::string& path, const std::set<std::string
         absl::StatusOr<ModelSpec> spec = ConfigModel(path, name, model);
         if (!spec.ok()) return spec.status();
         models->push_back(*spec);
+      }
+      continue;
+    }
+    if (flag == "load_model") {  // "load_model": "NAME" or ["NAME", ...], as the repeatable flag
+      const nlohmann::json list = value.is_array() ? value : nlohmann::json::array({value});
+      for (const nlohmann::json& item : list) {
+        if (!item.is_string()) return absl::InvalidArgumentError(path + ": 'load_model' must be a name or a list of them");
+        if (!given.count("load_model")) load_models->push_back(item.get<std::string>());
       }
       continue;
     }
@@ -267,6 +278,21 @@ absl::Status ReadFlags(ServerOptions& o) {
   const std::optional<LogFormat> format = ParseLogFormat(format_name);
   if (!format) return absl::InvalidArgumentError("--log-format: expected text or json, got '" + format_name + "'");
   o.log_format = *format;
+  o.model_repository = absl::GetFlag(FLAGS_model_repository);
+  const std::string mode = absl::GetFlag(FLAGS_model_control_mode);
+  if (mode.empty()) {
+    o.model_control_mode = o.model_repository.empty() ? repository::ControlMode::kNone : repository::ControlMode::kPoll;
+  } else if (mode == "none" || mode == "poll" || mode == "explicit") {
+    o.model_control_mode = mode == "none"   ? repository::ControlMode::kNone
+                           : mode == "poll" ? repository::ControlMode::kPoll
+                                            : repository::ControlMode::kExplicit;
+  } else {
+    return absl::InvalidArgumentError("--model-control-mode: expected none, poll or explicit, got '" + mode + "'");
+  }
+  o.repository_poll_seconds = absl::GetFlag(FLAGS_repository_poll_s);
+  if (!(o.repository_poll_seconds >= 0.1 && o.repository_poll_seconds <= 86400)) {
+    return absl::InvalidArgumentError("--repository-poll-s: expected seconds in [0.1, 86400]");
+  }
   return absl::OkStatus();
 }
 
@@ -279,7 +305,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     cli::ResetToDefaults(FlagNames());
     std::vector<std::string> full = {"beit-server"};
     full.insert(full.end(), args.begin(), args.end());
-    command_line = cli::ParseCommandLine(full, {"model"}, /*apply=*/false);
+    command_line = cli::ParseCommandLine(full, {"model", "load_model"}, /*apply=*/false);
   } catch (const cli::UsageError& e) {
     return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
   }
@@ -294,7 +320,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   // the command line.
   for (const auto& [name, value] : command_line.values) {
     if (name == "config") {
-      absl::Status s = ApplyConfigFile(value, command_line.given, &options.models);
+      absl::Status s = ApplyConfigFile(value, command_line.given, &options.models, &options.load_models);
       if (!s.ok()) return s;
     }
   }
@@ -311,9 +337,21 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
       options.models.push_back(*spec);
     }
   }
+  const auto load_models = command_line.repeated.find("load_model");
+  if (load_models != command_line.repeated.end()) options.load_models = load_models->second;
   if (absl::Status s = ReadFlags(options); !s.ok()) return s;
-  if (options.models.empty()) {
-    return absl::InvalidArgumentError("no model to serve: give --model NAME=DIR (a save_pretrained folder)");
+  if (options.models.empty() && options.model_repository.empty()) {
+    return absl::InvalidArgumentError(
+        "no model to serve: give --model NAME=DIR (a save_pretrained folder) or --model-repository DIR");
+  }
+  if (options.model_repository.empty() && options.model_control_mode != repository::ControlMode::kNone) {
+    return absl::InvalidArgumentError(std::string("--model-control-mode ") +
+                                      repository::ControlModeName(options.model_control_mode) +
+                                      " needs --model-repository DIR");
+  }
+  if (!options.load_models.empty() && options.model_control_mode != repository::ControlMode::kExplicit) {
+    return absl::InvalidArgumentError("--load-model goes with --model-control-mode explicit (in poll and none "
+                                      "modes every model of the repository loads at startup)");
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together (the server's certificate chain and key)");
@@ -353,10 +391,21 @@ std::string ServerUsage() {
   return R"(beit-server: serves BEiT checkpoints over gRPC (beit.v1.BeitService, grpc.health.v1, reflection).
 
 Usage: beit-server --model NAME=DIR [--model NAME=DIR ...] [flags]
+       beit-server --model-repository DIR [--model-control-mode poll|explicit] [flags]
 
 Models
   --model NAME=DIR            serve the save_pretrained folder DIR (config.json, weights,
                               preprocessor_config.json) as NAME; repeat for several models
+  --model-repository DIR      a folder of models: DIR/NAME/ holds version folders 1/, 2/, ...
+                              (each a save_pretrained folder) or the model files (version 1),
+                              and optionally serving.json (version_policy, precision, instances,
+                              batching); README "Model repository"
+  --model-control-mode MODE   none (default without a repository: load at startup only), poll
+                              (default with one: new, changed and removed folders are picked up)
+                              or explicit (only the repository API loads and unloads)
+  --repository-poll-s S       seconds between repository scans in poll mode (default 15); a folder
+                              loads once unchanged for one interval
+  --load-model NAME           explicit mode: load NAME at startup (repeatable; * for all)
   --weights-format F          auto (default: model.safetensors, sharded safetensors,
                               pytorch_model.bin, flax_model.msgpack, in that order), safetensors,
                               pytorch or flax

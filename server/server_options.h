@@ -5,7 +5,9 @@
 //   whose keys are the flag names without dashes (`max_batch_size`, `models` as {"name": "dir"},
 //   ...); flags given on the command line override the file wherever they appear.
 // - Returns INVALID_ARGUMENT naming the flag for anything unknown, missing or out of range;
-//   `--help` yields options with `help` set. At least one --model is required otherwise.
+//   `--help` yields options with `help` set. At least one --model or a --model-repository is
+//   required otherwise. --model-control-mode defaults to none without a repository and poll with
+//   one; explicit and poll need a repository; --load-model only goes with explicit.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +21,17 @@
 #include "server/core/dynamic_batcher.h"
 #include "server/observability/logger.h"
 #include "server/core/model_repository.h"
+#include "server/repository/repository_manager.h"
 
 namespace beit::serving {
 
 struct ServerOptions {
   std::vector<ModelSpec> models;
+  // The live model repository (server/repository/repository_manager.h).
+  std::string model_repository;
+  repository::ControlMode model_control_mode = repository::ControlMode::kNone;
+  double repository_poll_seconds = 15;
+  std::vector<std::string> load_models;  // explicit mode: loaded at startup ("*": all)
   std::string host = "0.0.0.0";
   int port = 50051;  // 0: pick a free port (printed at start)
   BatcherOptions batching;

@@ -4,6 +4,7 @@
 #   server/                nothing of oneDNN (no dnnl or oneapi header); beit.v1's protos only in
 #                          server/beit_v1/
 #   server/core/           the serving core: no protocol (no gRPC, protobuf, HTTP or front door)
+#   server/repository/     the live model repository: no protocol either (the core and JSON files)
 #   server/http/           the HTTP transport: nothing of models, protocols or serving
 #   proto/open_inference/  shared by client and server: nothing of either
 #   client/                nothing under server/
@@ -26,7 +27,10 @@ rule model 'server/|client/|grpc|grpcpp/|beit/v1/|inference/' "the engine knows 
 rule server 'dnnl|oneapi/' "the server knows nothing of oneDNN"
 rule server/core 'grpc|google/protobuf|beit/v1/|inference/|proto/|server/(beit_v1|open_inference|http|grpc|security|observability)/|httplib|nlohmann' \
   "the serving core knows no protocol, transport or front door"
-for room in server/open_inference server/grpc server/http server/observability server/security server/core; do
+rule server/repository 'grpc|google/protobuf|beit/v1/|inference/|proto/|server/(beit_v1|open_inference|http|grpc|security|observability)/|httplib' \
+  "the model repository knows no protocol, transport or front door"
+rule server/core 'server/repository/' "the core knows nothing above it"
+for room in server/open_inference server/grpc server/http server/observability server/security server/core server/repository; do
   rule "$room" 'beit/v1/' "beit.v1's messages belong to server/beit_v1/"
 done
 rule server/http 'model/|server/[a-z_]+\.h|server/(open_inference|observability|security)/|proto/|beit/|inference/|grpc' \

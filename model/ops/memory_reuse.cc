@@ -19,4 +19,6 @@ bool ReuseFreedMemory() {
          mallopt(M_ARENA_MAX, 1) == 1;
 }
 
+void ReturnFreedMemory() { malloc_trim(0); }
+
 }  // namespace beit

@@ -17,4 +17,8 @@ namespace beit {
 
 bool ReuseFreedMemory();
 
+// Gives the kernel back the free memory malloc keeps (malloc_trim), whatever the policy above:
+// for the rare moments a large amount was freed for good, e.g. a model version unloaded.
+void ReturnFreedMemory();
+
 }  // namespace beit

@@ -181,6 +181,8 @@ void FillModelInfo(const ServedModel& model, pb::ModelInfo* info) {
   info->set_max_batch_size(model.batching().max_batch_size);
   info->set_precision(d.precision);
   info->set_cpu_tier(d.cpu_tier);
+  info->set_version(d.version);
+  info->set_state(VersionStateName(VersionState::kReady));
 }
 
 }  // namespace
@@ -194,14 +196,14 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     return call;
   }
   if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
-  absl::StatusOr<ServedModel*> found = models_->FindForTask(request->model(), task);
+  absl::StatusOr<std::shared_ptr<ServedModel>> found = models_->FindForTask(request->model(), task, request->version());
   if (!found.ok()) {
     call->FinishWith(found.status());
     return call;
   }
-  ServedModel* model = *found;
+  ServedModel* model = found->get();  // alive while the request path holds `inference.model`
   InferenceRequest inference;
-  inference.model = model;
+  inference.model = std::move(*found);
   if (absl::Status translated = beit_v1::Translate(*request, &inference); !translated.ok()) {
     call->FinishWith(translated);
     return call;
@@ -220,6 +222,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
                 return call->FinishWith(absl::InternalError(std::string("building the response: ") + e.what()));
               }
               response->set_model(model->description().name);
+              response->set_model_version(model->description().version);
               FillStats(stats, response->mutable_stats());
               call->FinishWith(absl::OkStatus());
             });
@@ -256,7 +259,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::GetModelInfo(grpc::CallbackServerCont
                                                         const pb::GetModelInfoRequest* request, pb::ModelInfo* response) {
   auto* call = new ObservedCall(observers_, "beit", "GetModelInfo", request->model());
   if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
-  absl::StatusOr<ServedModel*> model = models_->Find(request->model());
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = models_->Find(request->model(), request->version());
   if (model.ok()) FillModelInfo(**model, response);
   call->FinishWith(model.status());
   return call;
@@ -266,7 +269,22 @@ grpc::ServerUnaryReactor* BeitServiceImpl::ListModels(grpc::CallbackServerContex
                                                       pb::ListModelsResponse* response) {
   auto* call = new ObservedCall(observers_, "beit", "ListModels", "");
   if (Unauthenticated(auth_, info_exempt_, *context, call)) return call;
-  for (const ServedModel* model : models_->models()) FillModelInfo(*model, response->add_models());
+  // Every version known, in the index's order; the READY ones described in full.
+  const std::vector<std::shared_ptr<const ServedModel>> ready = models_->models();
+  for (const VersionStatus& v : models_->Index()) {
+    const auto served = std::find_if(ready.begin(), ready.end(), [&](const auto& m) {
+      return m->description().name == v.name && m->description().version == v.version;
+    });
+    pb::ModelInfo* info = response->add_models();
+    if (v.state == VersionState::kReady && served != ready.end()) {
+      FillModelInfo(**served, info);
+      continue;
+    }
+    info->set_name(v.name);
+    info->set_version(v.version);
+    info->set_state(VersionStateName(v.state));
+    info->set_state_reason(v.reason);
+  }
   call->FinishWith(absl::OkStatus());
   return call;
 }

@@ -15,6 +15,7 @@ const char* TaskName(Task task);  // the RPC's name, e.g. "Classify"
 
 struct ModelDescription {
   std::string name, path, architecture, pooling;
+  int64_t version = 1;  // the repository's version number (1 for --model)
   bool has_pooler = false;  // the backbone ends in a pooler (pooler_output exists)
   std::vector<Task> tasks;
   int image_height = 0, image_width = 0, patch_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0;

@@ -125,7 +125,7 @@ absl::Status Validate(const InferenceRequest& request, const std::vector<Prepare
 
 // A request dropped before it is queued counts in every batcher it would have used.
 void CountDroppedBeforeQueue(const InferenceRequest& request, absl::StatusCode code) {
-  ServedModel* m = request.model;
+  ServedModel* m = request.model.get();
   if (request.classify) m->classify()->CountDroppedBeforeQueue(code);
   if (request.segment) m->segment()->CountDroppedBeforeQueue(code);
   if (request.embed) m->embed()->CountDroppedBeforeQueue(code);
@@ -159,7 +159,7 @@ absl::Status CheckTasks(const InferenceRequest& request) {
 void Process(const std::shared_ptr<const InferenceRequest>& shared, const std::shared_ptr<RequestPath::Done>& shared_done,
              Clock::time_point deadline, const CancellationFlag& cancelled, WorkerPool* workers,
              std::shared_ptr<Gathered>* gathered) {
-  ServedModel* model = shared->model;
+  ServedModel* model = shared->model.get();
   // Waited past its deadline or its client for a worker: never decoded, never computed, counted.
   if (Clock::now() >= deadline) {
     CountDroppedBeforeQueue(*shared, absl::StatusCode::kDeadlineExceeded);
@@ -229,7 +229,7 @@ void RequestPath::Run(InferenceRequest request, Clock::time_point deadline, Canc
   if (absl::Status s = CheckTasks(request); !s.ok()) return done(s, InferenceStats{});
   auto shared = std::make_shared<const InferenceRequest>(std::move(request));
   auto shared_done = std::make_shared<Done>(std::move(done));
-  ServedModel* model = shared->model;
+  ServedModel* model = shared->model.get();
   WorkerPool* workers = workers_;
   ++model->waiting_for_preprocess;
   const bool posted = workers->TryPost([=] {

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,7 +55,8 @@ struct ImageInput {
 };
 
 struct InferenceRequest {
-  ServedModel* model = nullptr;
+  // Held until `done` has run: a version unloaded meanwhile finishes this request first.
+  std::shared_ptr<ServedModel> model;
   std::vector<ImageInput> images;
   std::string image_input_name;  // names images in error messages (see above)
   // The tasks every image runs, with their parameters; at least one.

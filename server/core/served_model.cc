@@ -50,7 +50,8 @@ std::unique_ptr<DynamicBatcher<Input, Output>> ServedModel::MakeBatcher(
 }
 
 std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const std::string& dir,
-                                               const HostingOptions& hosting, std::vector<std::string>* warnings) {
+                                               const HostingOptions& hosting, std::vector<std::string>* warnings,
+                                               int64_t version) {
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<ServedModel> m(new ServedModel());
   m->hosting_ = hosting;
@@ -69,6 +70,7 @@ std::unique_ptr<ServedModel> ServedModel::Load(const std::string& name, const st
   const BeitConfig& c = m->runner_->config();
   ModelDescription& d = m->description_;
   d.name = name;
+  d.version = version;
   d.path = dir;
   d.architecture = m->runner_->architecture();
   d.pooling = EmbeddingPooling(*m->runner_);

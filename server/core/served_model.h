@@ -57,7 +57,8 @@ struct HostingOptions {
 class ServedModel {
  public:
   static std::unique_ptr<ServedModel> Load(const std::string& name, const std::string& dir,
-                                           const HostingOptions& hosting, std::vector<std::string>* warnings);
+                                           const HostingOptions& hosting, std::vector<std::string>* warnings,
+                                           int64_t version = 1);
   ~ServedModel();
 
   const ModelDescription& description() const { return description_; }

@@ -105,18 +105,30 @@ class LiveStateCollector final : public prometheus::Collectable {
     instances.metric.push_back(GaugeValue(models_->compute().instances()));
     auto busy = GaugeFamily("beit_busy_compute_instances", "Compute instances running a forward now.");
     busy.metric.push_back(GaugeValue(models_->compute().busy()));
-    for (const ServedModel* m : models_->models()) {
-      int64_t waiting = m->waiting_for_preprocess.load();
-      for (const auto& [task, stats] : m->Stats()) waiting += stats.queued;
-      pending.metric.push_back(GaugeValue(static_cast<double>(waiting), {{"model", m->description().name}}));
+    std::map<std::string, int64_t> waiting;  // by model, over its READY versions
+    for (const auto& m : models_->models()) {
+      int64_t& w = waiting[m->description().name];
+      w += m->waiting_for_preprocess.load();
+      for (const auto& [task, stats] : m->Stats()) w += stats.queued;
     }
+    for (const auto& [name, w] : waiting) pending.metric.push_back(GaugeValue(static_cast<double>(w), {{"model", name}}));
     {
       std::lock_guard<std::mutex> lock(metrics_->mu_);
-      for (const ServedModel* m : models_->models()) {
-        const auto it = metrics_->inflight_batches_.find(m->description().name);
+      for (const auto& [name, w] : waiting) {
+        const auto it = metrics_->inflight_batches_.find(name);
         const int running = it == metrics_->inflight_batches_.end() ? 0 : it->second->load();
-        inflight.metric.push_back(GaugeValue(running, {{"model", m->description().name}}));
+        inflight.metric.push_back(GaugeValue(running, {{"model", name}}));
       }
+    }
+    auto state = GaugeFamily("beit_model_state",
+                             "State of each model version: 1 READY, 2 LOADING, 3 UNLOADING, 0 UNAVAILABLE "
+                             "(unloaded, excluded by its version policy, or failed to load).");
+    for (const VersionStatus& v : models_->Index()) {
+      const double code = v.state == VersionState::kReady       ? 1
+                          : v.state == VersionState::kLoading   ? 2
+                          : v.state == VersionState::kUnloading ? 3
+                                                                : 0;
+      state.metric.push_back(GaugeValue(code, {{"model", v.name}, {"version", std::to_string(v.version)}}));
     }
     const ProcessStat p = ReadProcessStat();
     prometheus::MetricFamily cpu;
@@ -134,7 +146,7 @@ class LiveStateCollector final : public prometheus::Collectable {
     fds.metric.push_back(GaugeValue(CountOpenFds()));
     auto start = GaugeFamily("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
     start.metric.push_back(GaugeValue(p.start_time_seconds));
-    std::vector<prometheus::MetricFamily> families = {pending, inflight, instances, busy, cpu, rss, vsz, fds, start};
+    std::vector<prometheus::MetricFamily> families = {pending, inflight, instances, busy, state, cpu, rss, vsz, fds, start};
     AddHttpListeners(&families);
     return families;
   }
@@ -220,32 +232,25 @@ ServerMetrics::ServerMetrics(const ModelRepository* models)
                   .Name("beit_images_inferred_total")
                   .Help("Images run through the model.")
                   .Register(*registry_)),
+      load_seconds_(prometheus::BuildGauge()
+                        .Name("beit_model_load_duration_seconds")
+                        .Help("Time the model's latest load took (config, weights, preprocessing; warm-up too "
+                              "for versions loaded while serving).")
+                        .Register(*registry_)),
+      model_info_(prometheus::BuildGauge()
+                      .Name("beit_model_info")
+                      .Help("Hosted models (value 1), described by labels.")
+                      .Register(*registry_)),
+      loads_(prometheus::BuildCounter()
+                 .Name("beit_model_loads_total")
+                 .Help("Model version loads at run time (the model repository), by result (ok or failed).")
+                 .Register(*registry_)),
       batches_(prometheus::BuildCounter()
                    .Name("beit_batches_total")
                    .Help("Model forwards executed.")
                    .Register(*registry_)) {
   live_state_ = std::make_shared<LiveStateCollector>(this, models);
-  auto& load = prometheus::BuildGauge()
-                   .Name("beit_model_load_duration_seconds")
-                   .Help("Time to load the model (config, weights, preprocessing).")
-                   .Register(*registry_);
-  auto& info = prometheus::BuildGauge()
-                   .Name("beit_model_info")
-                   .Help("Hosted models (value 1), described by labels.")
-                   .Register(*registry_);
-  for (const ServedModel* m : models->models()) {
-    const ModelDescription& d = m->description();
-    load.Add({{"model", d.name}}).Set(d.load_seconds);
-    std::string tasks;
-    for (Task t : d.tasks) tasks += (tasks.empty() ? "" : ",") + std::string(TaskName(t));
-    info.Add({{"model", d.name},
-              {"architecture", d.architecture},
-              {"image_size", std::to_string(d.image_height) + "x" + std::to_string(d.image_width)},
-              {"tasks", tasks}})
-        .Set(1);
-    inflight_batches_[d.name] = std::make_shared<std::atomic<int>>(0);
-    hosted_.insert(d.name);
-  }
+  for (const auto& m : models->models()) Hosted(m->description());
   prometheus::BuildGauge()
       .Name("beit_build_info")
       .Help("beit-server build (value 1): version, compute library and the instruction set it uses here.")
@@ -293,8 +298,36 @@ prometheus::Histogram& ServerMetrics::ComputeSeconds(const std::string& model, c
   return *h;
 }
 
+void ServerMetrics::Hosted(const ModelDescription& d) {
+  load_seconds_.Add({{"model", d.name}}).Set(d.load_seconds);
+  std::string tasks;
+  for (Task t : d.tasks) tasks += (tasks.empty() ? "" : ",") + std::string(TaskName(t));
+  model_info_
+      .Add({{"model", d.name},
+            {"architecture", d.architecture},
+            {"image_size", std::to_string(d.image_height) + "x" + std::to_string(d.image_width)},
+            {"tasks", tasks}})
+      .Set(1);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!inflight_batches_.count(d.name)) inflight_batches_[d.name] = std::make_shared<std::atomic<int>>(0);
+  hosted_.insert(d.name);
+}
+
+void ServerMetrics::ModelLoadFinished(const std::string& model, bool ok, double seconds,
+                                      const ModelDescription* loaded) {
+  loads_.Add({{"model", model}, {"result", ok ? "ok" : "failed"}}).Increment();
+  if (!loaded) return;
+  Hosted(*loaded);
+  load_seconds_.Add({{"model", model}}).Set(seconds);
+}
+
 void ServerMetrics::RequestFinished(const RequestRecord& r) {
-  const std::string& model = r.model.empty() || hosted_.count(r.model) ? r.model : kUnknownModel;
+  bool hosted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hosted = r.model.empty() || hosted_.count(r.model) > 0;
+  }
+  const std::string& model = hosted ? r.model : kUnknownModel;
   requests_
       .Add({{"model", model},
             {"rpc", r.rpc},

@@ -12,8 +12,10 @@
 // - Gauges read at scrape time: beit_pending_requests{model} (waiting for decoding or in a batcher
 //   queue: the autoscaling signal), beit_inflight_batches{model}, and beit_compute_instances /
 //   beit_busy_compute_instances (the server's instances, and those running a forward now).
-// - beit_model_load_duration_seconds{model}, beit_model_info{model,architecture,image_size,tasks}
-//   = 1, beit_build_info{version,compute,isa} = 1, and process_cpu_seconds_total,
+// - beit_model_load_duration_seconds{model} (its latest load), beit_model_loads_total{model,result}
+//   (run-time loads, result ok|failed), beit_model_state{model,version} read at scrape time (1
+//   READY, 2 LOADING, 3 UNLOADING, 0 UNAVAILABLE), beit_model_info{model,architecture,image_size,
+//   tasks} = 1, beit_build_info{version,compute,isa} = 1, and process_cpu_seconds_total,
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
 //   process_start_time_seconds from /proc.
 // - Per HTTP listener watched (WatchHttpListener: "inference", "metrics"), read at scrape time:
@@ -56,6 +58,10 @@ class ServerMetrics final : public ServingObserver {
   std::string ExpositionText() const;
   void WatchHttpListener(std::string listener, std::function<http::HttpServerStats()> read);
 
+  // A version loaded at run time (`loaded` set when ok): beit_model_loads_total, its load time and
+  // info, and from then on its own request series rather than "unknown".
+  void ModelLoadFinished(const std::string& model, bool ok, double seconds, const ModelDescription* loaded);
+
   void RequestFinished(const RequestRecord& record) override;
   void BatchStarted(const std::string& model, const std::string& rpc, int instance) override;
   void BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,
@@ -71,6 +77,7 @@ class ServerMetrics final : public ServingObserver {
     prometheus::Counter* batches;
   };
   RpcSeries& Series(const std::string& model, const std::string& rpc);
+  void Hosted(const ModelDescription& d);
   prometheus::Histogram& ComputeSeconds(const std::string& model, const std::string& rpc, int instance);
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -82,10 +89,13 @@ class ServerMetrics final : public ServingObserver {
   prometheus::Family<prometheus::Histogram>& compute_seconds_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Counter>& images_;
+  prometheus::Family<prometheus::Gauge>& load_seconds_;
+  prometheus::Family<prometheus::Gauge>& model_info_;
+  prometheus::Family<prometheus::Counter>& loads_;
   prometheus::Family<prometheus::Counter>& batches_;
 
+  mutable std::mutex mu_;  // hosted_, series_ and inflight_batches_; the scrape-time collector locks it too
   std::set<std::string> hosted_;
-  mutable std::mutex mu_;  // series_ and inflight_batches_; the scrape-time collector locks it too
   std::map<std::pair<std::string, std::string>, RpcSeries> series_;
   std::map<std::tuple<std::string, std::string, int>, prometheus::Histogram*> compute_series_;
   std::map<std::string, std::shared_ptr<std::atomic<int>>> inflight_batches_;  // by model

@@ -280,4 +280,44 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
   return call;
 }
 
+grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(grpc::CallbackServerContext* context,
+                                                                const inference::RepositoryIndexRequest* request,
+                                                                inference::RepositoryIndexResponse* response) {
+  auto* call = NewCall(observers_, "RepositoryIndex", "");
+  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
+  absl::StatusOr<std::vector<VersionStatus>> index =
+      executor_->RepositoryIndex(request->repository_name(), request->ready());
+  if (index.ok()) {
+    for (const VersionStatus& v : *index) {
+      inference::RepositoryIndexResponse::ModelIndex* m = response->add_models();
+      m->set_name(v.name);
+      if (v.version > 0) m->set_version(std::to_string(v.version));
+      m->set_state(VersionStateName(v.state));
+      m->set_reason(v.reason);
+    }
+  }
+  call->FinishWith(index.status());
+  return call;
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(grpc::CallbackServerContext* context,
+                                                                    const inference::RepositoryModelLoadRequest* request,
+                                                                    inference::RepositoryModelLoadResponse*) {
+  auto* call = NewCall(observers_, "RepositoryModelLoad", request->model_name());
+  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
+  executor_->RepositoryLoad(request->repository_name(), request->model_name(), request->parameters_size(),
+                            [call](absl::Status status) { call->FinishWith(status); });
+  return call;
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
+    grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
+    inference::RepositoryModelUnloadResponse*) {
+  auto* call = NewCall(observers_, "RepositoryModelUnload", request->model_name());
+  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
+  executor_->RepositoryUnload(request->repository_name(), request->model_name(), request->parameters_size(),
+                              [call](absl::Status status) { call->FinishWith(status); });
+  return call;
+}
+
 }  // namespace beit::serving::open_inference

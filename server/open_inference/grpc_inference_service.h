@@ -12,6 +12,9 @@
 //   tensor otherwise.
 // - Response rule: a request that sent raw_input_contents gets raw_output_contents (as Triton
 //   always answers); a request with typed contents gets typed contents.
+// - The repository extension (RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload) needs
+//   the token like ModelInfer (never info-exempt); load answers once the model is READY (or
+//   failed), unload once it takes no new requests.
 // - Every finished call is reported to each observer with api "v2_grpc".
 #pragma once
 
@@ -54,6 +57,15 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
                                           inference::ModelMetadataResponse* response) override;
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context, const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* context,
+                                            const inference::RepositoryIndexRequest* request,
+                                            inference::RepositoryIndexResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext* context,
+                                                const inference::RepositoryModelLoadRequest* request,
+                                                inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext* context,
+                                                  const inference::RepositoryModelUnloadRequest* request,
+                                                  inference::RepositoryModelUnloadResponse* response) override;
 
  private:
   InferenceExecutor* executor_;

@@ -7,6 +7,8 @@
 #include <vector>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/http/content_decoding.h"
@@ -147,6 +149,7 @@ void HttpInferenceServer::Handle(http::HttpRequest request, std::shared_ptr<cons
     return Finish(call, status.ok() ? Json(200, ServerMetadataJson(executor_->GetServerMetadata())) : Json(200, ""),
                   status, nullptr, respond);
   }
+  if (Repository(request, respond)) return;
   if (std::optional<ModelRoute> route = ParseModelPath(request.path)) {
     const std::string& suffix = route->suffix;
     Call call{"", route->name, route->version};
@@ -249,6 +252,82 @@ void HttpInferenceServer::Infer(const Call& call, http::HttpRequest request,
         // here once the HTTP server has stopped.
         if (!server_.Post(finish)) finish();
       });
+}
+
+void HttpInferenceServer::PostFinish(std::function<void()> finish) {
+  auto counted = [this, finish] {
+    finish();
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    if (--inflight_ == 0) inflight_done_.notify_all();
+  };
+  if (!server_.Post(counted)) counted();
+}
+
+bool HttpInferenceServer::Repository(const http::HttpRequest& request, const http::HttpRespond& respond) {
+  constexpr std::string_view kPrefix = "/v2/repository/";
+  if (std::string_view(request.path).substr(0, kPrefix.size()) != kPrefix) return false;
+  const std::string rest = request.path.substr(kPrefix.size());
+  const absl::Status authorized =
+      auth_ == nullptr ? absl::OkStatus() : auth_->CheckHeader(request.Header("authorization"));
+  if (rest == "index" && request.method == "POST") {
+    const Call call{"RepositoryIndex", "", ""};
+    if (!authorized.ok()) return Finish(call, {}, authorized, nullptr, respond), true;
+    bool ready_only = false;
+    if (!request.body.empty()) {
+      const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_discarded() || !body.is_object() || (body.contains("ready") && !body["ready"].is_boolean())) {
+        return Finish(call, {}, absl::InvalidArgumentError("the index request body must be {\"ready\": true|false}"),
+                      nullptr, respond),
+               true;
+      }
+      ready_only = body.value("ready", false);
+    }
+    absl::StatusOr<std::vector<VersionStatus>> index = executor_->RepositoryIndex("", ready_only);
+    if (!index.ok()) return Finish(call, {}, index.status(), nullptr, respond, 400), true;
+    nlohmann::json out = nlohmann::json::array();
+    for (const VersionStatus& v : *index) {
+      out.push_back({{"name", v.name},
+                     {"version", v.version > 0 ? std::to_string(v.version) : ""},
+                     {"state", VersionStateName(v.state)},
+                     {"reason", v.reason}});
+    }
+    return Finish(call, Json(200, out.dump()), absl::OkStatus(), nullptr, respond), true;
+  }
+  // models/{name}/load, models/{name}/unload
+  const size_t slash = rest.rfind('/');
+  const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (request.method != "POST" || rest.rfind("models/", 0) != 0 || slash <= 7 || (action != "load" && action != "unload")) {
+    respond(Json(404, ErrorJson(absl::StrCat("no route for ", request.method, " ", request.path,
+                                             "; the repository extension has POST /v2/repository/index, "
+                                             "/v2/repository/models/{name}/load and .../unload"))));
+    return true;
+  }
+  const std::string name = rest.substr(7, slash - 7);
+  const Call call{action == "load" ? "RepositoryModelLoad" : "RepositoryModelUnload", name, ""};
+  if (!authorized.ok()) return Finish(call, {}, authorized, nullptr, respond), true;
+  size_t parameters = 0;
+  if (!request.body.empty()) {
+    const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      return Finish(call, {}, absl::InvalidArgumentError("the body must be a JSON object (or empty)"), nullptr, respond,
+                    400),
+             true;
+    }
+    if (body.contains("parameters") && body["parameters"].is_object()) parameters = body["parameters"].size();
+  }
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    ++inflight_;
+  }
+  auto done = [this, call, respond](absl::Status status) {
+    PostFinish([this, call, respond, status] { Finish(call, Json(200, ""), status, nullptr, respond, 400); });
+  };
+  if (action == "load") {
+    executor_->RepositoryLoad("", name, parameters, done);
+  } else {
+    executor_->RepositoryUnload("", name, parameters, done);
+  }
+  return true;
 }
 
 }  // namespace beit::serving::open_inference

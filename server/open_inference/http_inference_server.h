@@ -6,7 +6,11 @@
 //   the executor is ready, else 503), GET /v2/models/{name}[/versions/{v}] (model metadata),
 //   GET /v2/models/{name}[/versions/{v}]/ready (200 / 503), POST
 //   /v2/models/{name}[/versions/{v}]/infer (JSON, or Triton's binary data extension with the
-//   header Inference-Header-Content-Length, in requests and responses). Successful health and
+//   header Inference-Header-Content-Length, in requests and responses). The repository extension:
+//   POST /v2/repository/index (body optional: {"ready": bool}) answers a JSON array of
+//   {"name", "version", "state", "reason"}; POST /v2/repository/models/{name}/load and .../unload
+//   answer 200 with an empty body once done, and every failure of theirs is 400 {"error": "..."}
+//   as Triton answers (the mode refusing, an unknown model, a load that failed). Successful health and
 //   ready answers have an empty body; every error is {"error": "..."} with HttpStatusFromCode's
 //   status (unknown routes 404, a body beyond max_body_bytes 413, also after decompression).
 // - With `auth`, every route but /v2/health/live and /v2/health/ready needs
@@ -16,8 +20,8 @@
 //   integer; none without it) and is cancelled when the client closes its connection first;
 //   no thread waits for it.
 // - Every request reaching a route is reported to each observer once it is answered: api
-//   "v2_http", rpc "ServerLive", "ServerReady", "ServerMetadata", "ModelMetadata", "ModelReady" or
-//   "ModelInfer", the status code as gRPC's (OK for a ready probe answering 503, as gRPC's
+//   "v2_http", rpc "ServerLive", "ServerReady", "ServerMetadata", "ModelMetadata", "ModelReady",
+//   "ModelInfer", "RepositoryIndex", "RepositoryModelLoad" or "RepositoryModelUnload", the status code as gRPC's (OK for a ready probe answering 503, as gRPC's
 //   ServerReady answers OK with ready false), the executor's InferStats for ModelInfer.
 // - Connections, limits, deadlines and TLS (tls_cert and tls_key: HTTPS; tls_client_ca: client
 //   certificates required) are http::HttpServer's (server/http/http_server.h).
@@ -64,6 +68,10 @@ class HttpInferenceServer {
               http::HttpRespond respond);
   void Infer(const Call& call, http::HttpRequest request, std::shared_ptr<const std::atomic<bool>> client_gone,
              http::HttpRespond respond);
+  // /v2/repository/...: true when the path is the extension's (answered).
+  bool Repository(const http::HttpRequest& request, const http::HttpRespond& respond);
+  // Runs `finish` on a handler thread (here once the HTTP server has stopped), counted in flight.
+  void PostFinish(std::function<void()> finish);
   // Answers a call and tells the observers.
   // http_status, when not 0, replaces the one HttpStatusFromCode gives an error.
   void Finish(const Call& call, http::HttpResponse response, const absl::Status& status, const InferStats* stats,

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -13,7 +14,6 @@
 namespace beit::serving::open_inference {
 namespace {
 
-constexpr char kModelVersion[] = "1";
 constexpr char kPlatform[] = "beit-serve_onednn";
 
 enum class Head { kClassification, kSegmentation, kMaskedImageModeling, kBackbone };
@@ -86,7 +86,7 @@ struct PlannedOutput {
 
 // A validated request: where the images come from, what each image runs, what the answer holds.
 struct Plan {
-  ServedModel* model = nullptr;
+  std::shared_ptr<ServedModel> model;
   int64_t count = 0;  // N images
   const InferTensor* images = nullptr;        // BYTES [N] or [N, 1]
   const InferTensor* pixel_values = nullptr;  // FP32 [N, 3, H, W]
@@ -101,7 +101,8 @@ struct Plan {
 
 int TaskIndex(Task t) { return static_cast<int>(t); }
 
-absl::StatusOr<Plan> MakePlan(ServedModel* model, const InferRequest& request, const BatcherOptions& batching) {
+absl::StatusOr<Plan> MakePlan(std::shared_ptr<ServedModel> model, const InferRequest& request,
+                              const BatcherOptions& batching) {
   const ModelDescription& d = model->description();
   Plan plan;
   plan.model = model;
@@ -275,7 +276,7 @@ InferResponse BuildResponse(const Plan& plan, const InferRequest& request, const
   const size_t n = static_cast<size_t>(plan.count);
   InferResponse response;
   response.model_name = d.name;
-  response.model_version = kModelVersion;
+  response.model_version = std::to_string(d.version);
   response.id = request.id;
   for (const PlannedOutput& out : plan.outputs) {
     if (out.task == Task::kClassify) {
@@ -360,27 +361,27 @@ InferResponse BuildResponse(const Plan& plan, const InferRequest& request, const
 }  // namespace
 
 ServerMetadata InferenceExecutor::GetServerMetadata() const {
-  return ServerMetadata{"beit-serve", server_version_, {"classification", "binary_tensor_data"}};
+  return ServerMetadata{"beit-serve", server_version_, {"classification", "binary_tensor_data", "model_repository"}};
 }
 
-absl::StatusOr<ServedModel*> InferenceExecutor::FindModel(const std::string& name, const std::string& version) const {
-  absl::StatusOr<ServedModel*> model = models_->Find(name);
-  if (!model.ok()) return model;
-  if (!version.empty() && version != kModelVersion) {
-    return absl::NotFoundError(absl::StrCat("model '", name, "' has no version '", version, "'; its only version is \"",
-                                            kModelVersion, "\""));
+absl::StatusOr<std::shared_ptr<ServedModel>> InferenceExecutor::FindModel(const std::string& name,
+                                                                        const std::string& version) const {
+  int64_t number = 0;
+  if (!version.empty() && (!absl::SimpleAtoi(version, &number) || number < 1)) {
+    return absl::NotFoundError(absl::StrCat("model '", name, "' has no version '", version,
+                                            "'; versions are numbers from 1 (or empty for the highest ready)"));
   }
-  return model;
+  return models_->Find(name, number);
 }
 
 absl::StatusOr<ModelMetadata> InferenceExecutor::GetModelMetadata(const std::string& name,
                                                                   const std::string& version) const {
-  absl::StatusOr<ServedModel*> model = FindModel(name, version);
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindModel(name, version);
   if (!model.ok()) return model.status();
   const ModelDescription& d = (*model)->description();
   ModelMetadata m;
   m.name = d.name;
-  m.versions = {kModelVersion};
+  for (int64_t v : models_->ReadyVersions(name)) m.versions.push_back(std::to_string(v));
   m.platform = kPlatform;
   m.inputs = InputsOf(d);
   for (const OutputKind& o : OutputsOf(d)) m.outputs.push_back(o.metadata);
@@ -388,7 +389,8 @@ absl::StatusOr<ModelMetadata> InferenceExecutor::GetModelMetadata(const std::str
 }
 
 absl::StatusOr<bool> InferenceExecutor::ModelReady(const std::string& name, const std::string& version) const {
-  absl::StatusOr<ServedModel*> model = FindModel(name, version);
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindModel(name, version);
+  if (model.status().code() == absl::StatusCode::kUnavailable) return false;  // known, not serving now
   if (!model.ok()) return model.status();
   return ServerReady();
 }
@@ -444,9 +446,10 @@ InferenceRequest ToCoreRequest(const Plan& plan) {
 void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock::time_point deadline,
                               CancellationFlag cancelled, Done done) {
   if (absl::Status accepting = path_.Accepting(); !accepting.ok()) return done(accepting, InferStats{});
-  absl::StatusOr<ServedModel*> model = FindModel(request->model_name, request->model_version);
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindModel(request->model_name, request->model_version);
   if (!model.ok()) return done(model.status(), InferStats{});
-  absl::StatusOr<Plan> planned = MakePlan(*model, *request, (*model)->batching());
+  const BatcherOptions batching = (*model)->batching();
+  absl::StatusOr<Plan> planned = MakePlan(std::move(*model), *request, batching);
   if (!planned.ok()) return done(planned.status(), InferStats{});
   auto plan = std::make_shared<const Plan>(std::move(*planned));
   path_.Run(ToCoreRequest(*plan), deadline, std::move(cancelled),
@@ -464,6 +467,50 @@ void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock
               }
               done(std::move(response), stats);
             });
+}
+
+namespace {
+
+absl::Status CheckRepositoryCall(const repository::RepositoryManager* manager, const std::string& repository_name,
+                                 const std::string& model, size_t parameters) {
+  if (!manager) return absl::FailedPreconditionError("this server has no model repository");
+  if (!repository_name.empty()) {
+    return absl::InvalidArgumentError("repository '" + repository_name +
+                                      "': this server has one model repository; leave repository_name empty");
+  }
+  if (model.empty()) return absl::InvalidArgumentError("the request names no model");
+  if (parameters > 0) return absl::InvalidArgumentError("load and unload take no parameters");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<VersionStatus>> InferenceExecutor::RepositoryIndex(const std::string& repository_name,
+                                                                              bool ready_only) const {
+  if (!repository_) return absl::FailedPreconditionError("this server has no model repository");
+  if (!repository_name.empty()) {
+    return absl::InvalidArgumentError("repository '" + repository_name +
+                                      "': this server has one model repository; leave repository_name empty");
+  }
+  std::vector<VersionStatus> index = repository_->Index();
+  if (ready_only) {
+    index.erase(std::remove_if(index.begin(), index.end(),
+                               [](const VersionStatus& v) { return v.state != VersionState::kReady; }),
+                index.end());
+  }
+  return index;
+}
+
+void InferenceExecutor::RepositoryLoad(const std::string& repository_name, const std::string& model,
+                                       size_t parameters, std::function<void(absl::Status)> done) {
+  if (absl::Status s = CheckRepositoryCall(repository_, repository_name, model, parameters); !s.ok()) return done(s);
+  repository_->Load(model, std::move(done));
+}
+
+void InferenceExecutor::RepositoryUnload(const std::string& repository_name, const std::string& model,
+                                         size_t parameters, std::function<void(absl::Status)> done) {
+  if (absl::Status s = CheckRepositoryCall(repository_, repository_name, model, parameters); !s.ok()) return done(s);
+  repository_->Unload(model, std::move(done));
 }
 
 }  // namespace beit::serving::open_inference

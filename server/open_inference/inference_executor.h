@@ -2,8 +2,10 @@
 // (gRPC: GrpcInferenceService, HTTP: HttpInferenceServer). No gRPC, no HTTP, no oneDNN here.
 //
 // Contract:
-// - Every model has one version, "1"; an empty version means it. Another version, or a model the
-//   server does not host: NOT_FOUND.
+// - Versions are the repository's (server/core/model_repository.h; "1" for --model): an empty
+//   version means the highest READY one. A model or version the server does not know: NOT_FOUND;
+//   one it knows that is not READY now: UNAVAILABLE (ModelReady answers false). Model metadata
+//   lists the READY versions.
 // - ServerReady() is true once SetReady(true) was called (after every model's warm-up, the same
 //   moment grpc.health turns SERVING) and until StopAccepting().
 // - Model metadata lists the tensors below with -1 for dimensions that vary. Inputs: `image`
@@ -29,7 +31,7 @@
 //   RESOURCE_EXHAUSTED; StopAccepting(): UNAVAILABLE; deadline, cancellation and drop counting
 //   as beit.v1's. `done` is called exactly once, on a worker or batcher thread, or inline when the
 //   request is refused before any work.
-// - The response echoes the request's id, names the model and version "1".
+// - The response echoes the request's id, names the model and the version that computed it.
 #pragma once
 
 #include <atomic>
@@ -43,6 +45,7 @@
 #include "proto/open_inference/inference_types.h"
 #include "server/core/request_path.h"
 #include "server/core/worker_pool.h"
+#include "server/repository/repository_manager.h"
 
 namespace beit::serving::open_inference {
 
@@ -58,8 +61,9 @@ class InferenceExecutor {
  public:
   using Done = std::function<void(absl::StatusOr<InferResponse>, const InferStats&)>;
 
-  InferenceExecutor(ModelRepository* models, WorkerPool* workers, std::string server_version)
-      : models_(models), path_(workers), server_version_(std::move(server_version)) {}
+  InferenceExecutor(ModelRepository* models, WorkerPool* workers, std::string server_version,
+                    repository::RepositoryManager* repository = nullptr)
+      : models_(models), path_(workers), server_version_(std::move(server_version)), repository_(repository) {}
 
   void SetReady(bool ready) { ready_.store(ready); }
   void StopAccepting() {
@@ -67,7 +71,8 @@ class InferenceExecutor {
     ready_.store(false);
   }
   bool ServerLive() const { return true; }
-  bool ServerReady() const { return ready_.load(); }
+  // After the warm-up, until StopAccepting(), while every required model has a READY version.
+  bool ServerReady() const { return ready_.load() && (!repository_ || repository_->RequiredReady()); }
 
   ServerMetadata GetServerMetadata() const;
   absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& name, const std::string& version) const;
@@ -77,12 +82,22 @@ class InferenceExecutor {
   void Infer(std::shared_ptr<const InferRequest> request, Clock::time_point deadline, CancellationFlag cancelled,
              Done done);
 
+  // The model repository extension (repository_manager.h has the rules). `repository_name` must
+  // be empty (one repository); load and unload take no parameters (INVALID_ARGUMENT otherwise).
+  // Without a RepositoryManager: FAILED_PRECONDITION.
+  absl::StatusOr<std::vector<VersionStatus>> RepositoryIndex(const std::string& repository_name, bool ready_only) const;
+  void RepositoryLoad(const std::string& repository_name, const std::string& model, size_t parameters,
+                      std::function<void(absl::Status)> done);
+  void RepositoryUnload(const std::string& repository_name, const std::string& model, size_t parameters,
+                        std::function<void(absl::Status)> done);
+
  private:
-  absl::StatusOr<ServedModel*> FindModel(const std::string& name, const std::string& version) const;
+  absl::StatusOr<std::shared_ptr<ServedModel>> FindModel(const std::string& name, const std::string& version) const;
 
   ModelRepository* models_;
   RequestPath path_;
   const std::string server_version_;
+  repository::RepositoryManager* repository_;
   std::atomic<bool> ready_{false};
 };
 

@@ -147,7 +147,7 @@ TEST(ServedForwards, TheProcessHoldsOneOpenMpTeam) {
     models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, {}, {}, nullptr,
                 &warnings);
     models.WarmupAll();
-    ServedModel* model = *models.Find("cls");
+    ServedModel* model = models.Find("cls")->get();
     // Forwards from two batchers (two threads of their own).
     Tensor pixels({1, 3, 32, 32});
     std::promise<void> classified, embedded;

@@ -45,7 +45,7 @@ class RequestPathTest : public ::testing::Test {
     workers_.Shutdown();
   }
 
-  ServedModel* Model(const std::string& name) { return *models_.Find(name); }
+  std::shared_ptr<ServedModel> Model(const std::string& name) { return *models_.Find(name); }
 
   Answer Run(InferenceRequest request, Clock::time_point deadline = Clock::time_point::max(),
              CancellationFlag cancelled = nullptr) {
@@ -59,7 +59,7 @@ class RequestPathTest : public ::testing::Test {
   }
 
   // A request of encoded images; the fixture keeps their bytes alive (the request points into them).
-  InferenceRequest Encoded(ServedModel* model, const std::vector<std::string>& images) {
+  InferenceRequest Encoded(std::shared_ptr<ServedModel> model, const std::vector<std::string>& images) {
     InferenceRequest request;
     request.model = model;
     for (const std::string& bytes : images) {

@@ -35,7 +35,7 @@ TEST(ServedModel, ConcurrentRequestsOnTwoTasksEqualTheirUnbatchedAnswers) {
   batching.max_queue_delay_us = 3000;
   models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, batching, {}, nullptr,
               &warnings);
-  ServedModel* model = *models.Find("cls");
+  ServedModel* model = models.Find("cls")->get();
 
   // Answers alone, one request per batch.
   constexpr int kRequests = 24;
@@ -130,7 +130,7 @@ std::vector<std::pair<std::vector<float>, std::vector<float>>> AnswersWith(Compu
   batching.max_batch_size = 1;
   models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool"}}, batching, {}, &recorder,
               &warnings);
-  ServedModel* model = *models.Find("cls");
+  ServedModel* model = models.Find("cls")->get();
   constexpr int kImages = 16;
   std::vector<std::promise<EmbedOutput>> embedded(kImages);
   std::vector<std::promise<ClassifyOutput>> classified(kImages);
@@ -203,7 +203,7 @@ TEST(ServedModel, AModelsInstancesBoundAllItsTasksTogether) {
     batching.max_batch_size = 1;
     models.Load({{"cls", std::string(BEIT_TEST_DATA_DIR) + "/models/cls-relpos-meanpool", instances}}, batching, {},
                 &recorder, &warnings);
-    ServedModel* model = *models.Find("cls");
+    ServedModel* model = models.Find("cls")->get();
     constexpr int kEach = 12;
     std::vector<std::promise<void>> done(2 * kEach);
     for (int i = 0; i < kEach; ++i) {

@@ -1,0 +1,340 @@
+#include "server/repository/repository_manager.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace beit::serving::repository {
+
+const char* ControlModeName(ControlMode mode) {
+  switch (mode) {
+    case ControlMode::kNone: return "none";
+    case ControlMode::kPoll: return "poll";
+    case ControlMode::kExplicit: return "explicit";
+  }
+  return "none";
+}
+
+RepositoryManager::RepositoryManager(ModelRepository* models, RepositoryOptions options, RepositoryListener* listener)
+    : models_(models), options_(std::move(options)), listener_(listener) {}
+
+RepositoryManager::~RepositoryManager() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    dropped.swap(jobs_);
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& job : dropped) job();  // each answers: the manager is stopping (see Post)
+}
+
+absl::Status RepositoryManager::Start() {
+  absl::Status result;
+  if (!options_.root.empty()) {
+    std::vector<std::string> names;
+    if (options_.mode == ControlMode::kExplicit) {
+      for (const std::string& name : options_.startup_models) {
+        if (name != "*") {
+          names.push_back(name);
+          continue;
+        }
+        absl::StatusOr<std::vector<std::string>> all = ListModelNames(options_.root);
+        if (!all.ok()) return all.status();
+        names.insert(names.end(), all->begin(), all->end());
+      }
+    } else {
+      absl::StatusOr<std::vector<std::string>> all = ListModelNames(options_.root);
+      if (!all.ok()) return all.status();
+      names = *all;
+    }
+    for (const std::string& name : names) {
+      const absl::Status loaded = LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true);
+      if (!loaded.ok() && options_.mode == ControlMode::kExplicit && result.ok()) {
+        result = absl::Status(loaded.code(), "--load-model " + name + ": " + std::string(loaded.message()));
+      }
+    }
+  }
+  thread_ = std::thread([this] { Run(); });
+  pthread_setname_np(thread_.native_handle(), "beit-repository");  // polls, loads, unloads
+  if (listener_) listener_->Changed();
+  return result;
+}
+
+absl::Status RepositoryManager::RefusedByMode(const char* action) const {
+  return absl::FailedPreconditionError(
+      std::string("cannot ") + action + " models: the model control mode is '" + ControlModeName(options_.mode) + "'" +
+      (options_.mode == ControlMode::kPoll ? " (the repository folder decides what is loaded)" : "") +
+      "; start beit-server with --model-control-mode explicit to load and unload through the API");
+}
+
+void RepositoryManager::Post(std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      jobs_.push_back(std::move(job));
+      wake_.notify_all();
+      return;
+    }
+  }
+  job();  // the job sees stopping_ and answers so
+}
+
+void RepositoryManager::Load(const std::string& name, Done done) {
+  if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("load"));
+  Post([this, name, done] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
+    }
+    absl::Status status = LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true);
+    if (listener_) listener_->Changed();
+    done(std::move(status));
+  });
+}
+
+void RepositoryManager::Unload(const std::string& name, Done done) {
+  if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("unload"));
+  Post([this, name, done] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
+    }
+    if (models_->Pinned(name)) {
+      return done(absl::FailedPreconditionError("model '" + name +
+                                                "' was given with --model (or the config file) and cannot be unloaded"));
+    }
+    const std::vector<VersionStatus> index = models_->Index();
+    const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
+    if (!known) return done(absl::NotFoundError("no model named '" + name + "' is loaded"));
+    UnloadModel(name, "unloaded");
+    if (listener_) listener_->Changed();
+    done(absl::OkStatus());
+  });
+}
+
+void RepositoryManager::PollNow(Done done) {
+  Post([this, done] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
+    }
+    if (options_.mode == ControlMode::kPoll) PollAll();
+    if (listener_) listener_->Changed();
+    done(absl::OkStatus());
+  });
+}
+
+void RepositoryManager::Run() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.poll_seconds));
+  Clock::time_point next_poll = Clock::now() + interval;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (jobs_.empty()) {
+      if (options_.mode == ControlMode::kPoll) {
+        wake_.wait_until(lock, next_poll, [&] { return stopping_ || !jobs_.empty(); });
+      } else {
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      }
+    }
+    if (stopping_) break;
+    if (!jobs_.empty()) {
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+      continue;
+    }
+    if (options_.mode == ControlMode::kPoll && Clock::now() >= next_poll) {
+      lock.unlock();
+      PollAll();
+      if (listener_) listener_->Changed();
+      lock.lock();
+      next_poll = Clock::now() + interval;
+    }
+  }
+}
+
+void RepositoryManager::NoteOnce(const std::string& name, const std::string& note) {
+  if (noted_[name].insert(note).second && listener_) listener_->Note(name, note);
+}
+
+void RepositoryManager::PollAll() {
+  absl::StatusOr<std::vector<std::string>> names = ListModelNames(options_.root);
+  if (!names.ok()) {  // a transient error must not unload everything
+    NoteOnce("", std::string(names.status().message()));
+    return;
+  }
+  for (const std::string& name : *names) LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false);
+  std::set<std::string> gone;
+  for (const VersionStatus& v : models_->Index()) {
+    if (!std::binary_search(names->begin(), names->end(), v.name) && !models_->Pinned(v.name)) gone.insert(v.name);
+  }
+  for (const std::string& name : gone) UnloadModel(name, "unloaded: its folder was removed from the repository");
+}
+
+absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for_stable, bool retry_failed) {
+  if (models_->Pinned(name)) {
+    const std::string why = "a model named '" + name + "' was given with --model; the repository's folder is ignored";
+    NoteOnce(name, why);
+    return absl::FailedPreconditionError(why);
+  }
+  const ModelFolder folder = options_.root.empty() ? ModelFolder{} : ScanModel(options_.root, name);
+  if (!folder.exists) {
+    return absl::NotFoundError("the model repository " + (options_.root.empty() ? "(none)" : options_.root) +
+                               " has no model '" + name + "'");
+  }
+  for (const std::string& note : folder.notes) NoteOnce(name, note);
+  std::map<int64_t, Seen>& seen = seen_[name];
+  if (!folder.problem.empty()) {
+    NoteOnce(name, folder.problem);
+    for (const auto& [version, v] : folder.versions) models_->NoteVersion(name, version, folder.problem);
+    return absl::InvalidArgumentError(folder.problem);
+  }
+  std::set<int64_t> found;
+  for (const auto& [version, v] : folder.versions) found.insert(version);
+  const std::set<int64_t> selected = SelectVersions(folder.settings.policy, found);
+  const std::string policy = Describe(folder.settings.policy);
+  for (int64_t version : found) {
+    if (!selected.count(version)) models_->NoteVersion(name, version, "not served: the version policy is " + policy);
+  }
+
+  absl::Status first_error;
+  for (int64_t version : selected) {
+    const VersionFolder& v = folder.versions.at(version);
+    Seen& s = seen[version];
+    if (!v.problem.empty()) {
+      models_->NoteVersion(name, version, v.problem);
+      NoteOnce(name, v.problem);
+      if (first_error.ok()) first_error = absl::InvalidArgumentError(v.problem);
+      continue;
+    }
+    const std::vector<int64_t> ready = models_->ReadyVersions(name);
+    const bool serving = std::find(ready.begin(), ready.end(), version) != ready.end();
+    if (serving && s.loaded == v.fingerprint) continue;
+    if (wait_for_stable && s.pending != v.fingerprint) {  // new or changed: wait one interval
+      s.pending = v.fingerprint;
+      continue;
+    }
+    s.pending = v.fingerprint;
+    if (!retry_failed && s.failed == v.fingerprint) continue;
+    ModelSpec spec;
+    spec.name = name;
+    spec.dir = v.dir;
+    spec.version = version;
+    spec.instances = folder.settings.instances;
+    spec.precision = folder.settings.precision;
+    spec.max_batch_size = folder.settings.max_batch_size;
+    spec.max_queue_delay_us = folder.settings.max_queue_delay_us;
+    spec.max_queue_size = folder.settings.max_queue_size;
+    std::vector<std::string> warnings;
+    const auto start = std::chrono::steady_clock::now();
+    const absl::Status status = models_->LoadVersion(spec, &warnings);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (listener_) listener_->VersionLoaded(name, version, v.dir, status, seconds);
+    for (const std::string& w : warnings) NoteOnce(name, w);
+    if (status.ok()) {
+      s.loaded = v.fingerprint;
+      s.failed.clear();
+    } else {
+      s.failed = v.fingerprint;
+      if (first_error.ok()) first_error = status;
+    }
+  }
+
+  // Versions that no longer serve per the policy go, once a selected one serves.
+  const std::vector<int64_t> ready = models_->ReadyVersions(name);
+  const bool selected_ready =
+      std::any_of(ready.begin(), ready.end(), [&](int64_t v) { return selected.count(v) > 0; });
+  if (selected_ready) {
+    for (int64_t version : ready) {
+      if (selected.count(version)) continue;
+      const std::string reason = found.count(version) ? "unloaded: not served under the version policy " + policy
+                                                      : "unloaded: its version folder was removed";
+      models_->UnloadVersion(name, version, reason);
+      if (listener_) listener_->VersionUnloaded(name, version, reason);
+      seen.erase(version);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    required_.insert(name);
+  }
+  // Versions whose folders are gone and that hold nothing leave the index.
+  for (const VersionStatus& v : models_->Index()) {
+    if (v.name == name && !found.count(v.version) && v.state == VersionState::kUnavailable) {
+      models_->Forget(name, v.version);
+      seen.erase(v.version);
+    }
+  }
+  if (selected_ready) return absl::OkStatus();
+  if (!first_error.ok()) return first_error;
+  if (selected.empty()) {
+    return absl::InvalidArgumentError("model '" + name + "': the version policy " + policy +
+                                      " selects none of the versions found");
+  }
+  return absl::UnavailableError("model '" + name + "': no version is ready yet");
+}
+
+void RepositoryManager::UnloadModel(const std::string& name, const std::string& reason) {
+  for (int64_t version : models_->ReadyVersions(name)) {
+    if (models_->UnloadVersion(name, version, reason).ok() && listener_) {
+      listener_->VersionUnloaded(name, version, reason);
+    }
+  }
+  for (const VersionStatus& v : models_->Index()) {
+    if (v.name == name && v.state == VersionState::kUnavailable) models_->Forget(name, v.version);
+  }
+  seen_.erase(name);
+  std::lock_guard<std::mutex> lock(mu_);
+  required_.erase(name);
+}
+
+std::vector<VersionStatus> RepositoryManager::Index() const {
+  std::vector<VersionStatus> index = models_->Index();
+  if (options_.root.empty()) return index;
+  absl::StatusOr<std::vector<std::string>> names = ListModelNames(options_.root);
+  if (!names.ok()) return index;
+  const std::string why =
+      options_.mode == ControlMode::kExplicit
+          ? "not loaded; load it with POST /v2/repository/models/{name}/load or RepositoryModelLoad"
+          : options_.mode == ControlMode::kPoll ? "not loaded yet: it loads once its folder stays unchanged for one poll"
+                                                : "not loaded: found after startup (model control mode none)";
+  for (const std::string& name : *names) {
+    if (models_->Pinned(name)) continue;
+    const ModelFolder folder = ScanModel(options_.root, name);
+    for (const auto& [version, v] : folder.versions) {
+      const bool known = std::any_of(index.begin(), index.end(), [&, version = version](const VersionStatus& s) {
+        return s.name == name && s.version == version;
+      });
+      if (known) continue;
+      const std::string reason = !v.problem.empty() ? v.problem : !folder.problem.empty() ? folder.problem : why;
+      index.push_back({name, version, VersionState::kUnavailable, reason});
+    }
+    if (folder.versions.empty() && !folder.problem.empty()) {
+      const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& s) { return s.name == name; });
+      if (!known) index.push_back({name, 0, VersionState::kUnavailable, folder.problem});
+    }
+  }
+  std::sort(index.begin(), index.end(), [](const VersionStatus& a, const VersionStatus& b) {
+    return a.name != b.name ? a.name < b.name : a.version < b.version;
+  });
+  return index;
+}
+
+bool RepositoryManager::RequiredReady() const {
+  std::set<std::string> required;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    required = required_;
+  }
+  for (const std::string& name : required) {
+    if (models_->ReadyVersions(name).empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace beit::serving::repository
