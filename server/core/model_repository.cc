@@ -147,9 +147,9 @@ void ModelRepository::Retire(const std::string& name, int64_t version, std::shar
 void ModelRepository::ReleaseRetired() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    retired_changed_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_ || !retired_.empty(); });
     if (retired_.empty()) {
       if (stopping_) return;
+      retired_changed_.wait(lock, [&] { return stopping_ || !retired_.empty(); });
       continue;
     }
     std::vector<Retired> done;
@@ -161,7 +161,11 @@ void ModelRepository::ReleaseRetired() {
         ++it;
       }
     }
-    if (done.empty()) continue;
+    if (done.empty()) {  // still held: look again shortly (holders do not signal)
+      retired_changed_.wait_for(lock, std::chrono::milliseconds(20));
+      continue;
+    }
+    releasing_ += static_cast<int>(done.size());
     lock.unlock();
     for (Retired& r : done) r.model->Shutdown();  // finishes whatever is still queued
     for (Retired& r : done) r.model.reset();
@@ -176,13 +180,14 @@ void ModelRepository::ReleaseRetired() {
         v->second.reason = r.reason;
       }
     }
+    releasing_ -= static_cast<int>(done.size());
     retired_changed_.notify_all();
   }
 }
 
 void ModelRepository::WaitUntilReleased() {
   std::unique_lock<std::mutex> lock(mu_);
-  retired_changed_.wait(lock, [&] { return retired_.empty(); });
+  retired_changed_.wait(lock, [&] { return retired_.empty() && releasing_ == 0; });
 }
 
 void ModelRepository::NoteVersion(const std::string& name, int64_t version, const std::string& reason) {

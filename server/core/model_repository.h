@@ -149,6 +149,7 @@ class ModelRepository {
   std::condition_variable retired_changed_;
   std::map<std::string, Model> models_;
   std::vector<Retired> retired_;
+  int releasing_ = 0;  // taken from retired_, not yet marked UNAVAILABLE
   bool stopping_ = false;
   std::thread releaser_;  // frees retired versions once nothing holds them
 };

@@ -45,7 +45,7 @@ std::string Fingerprint(const fs::path& dir) {
   }
   if (ec) entries.push_back("unreadable:" + ec.message());
   std::sort(entries.begin(), entries.end());
-  std::string out;
+  std::string out = "contents:\n";  // never empty, even for an empty folder (empty means "not seen")
   for (const std::string& e : entries) out += e + '\n';
   return out;
 }

@@ -110,7 +110,7 @@ void RepositoryManager::Unload(const std::string& name, Done done) {
     const std::vector<VersionStatus> index = models_->Index();
     const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
     if (!known) return done(absl::NotFoundError("no model named '" + name + "' is loaded"));
-    UnloadModel(name, "unloaded");
+    UnloadModel(name, "unloaded", /*forget=*/false);
     if (listener_) listener_->Changed();
     done(absl::OkStatus());
   });
@@ -175,7 +175,9 @@ void RepositoryManager::PollAll() {
   for (const VersionStatus& v : models_->Index()) {
     if (!std::binary_search(names->begin(), names->end(), v.name) && !models_->Pinned(v.name)) gone.insert(v.name);
   }
-  for (const std::string& name : gone) UnloadModel(name, "unloaded: its folder was removed from the repository");
+  for (const std::string& name : gone) {
+    UnloadModel(name, "unloaded: its folder was removed from the repository", /*forget=*/true);
+  }
 }
 
 absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for_stable, bool retry_failed) {
@@ -279,14 +281,16 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
   return absl::UnavailableError("model '" + name + "': no version is ready yet");
 }
 
-void RepositoryManager::UnloadModel(const std::string& name, const std::string& reason) {
+void RepositoryManager::UnloadModel(const std::string& name, const std::string& reason, bool forget) {
   for (int64_t version : models_->ReadyVersions(name)) {
     if (models_->UnloadVersion(name, version, reason).ok() && listener_) {
       listener_->VersionUnloaded(name, version, reason);
     }
   }
-  for (const VersionStatus& v : models_->Index()) {
-    if (v.name == name && v.state == VersionState::kUnavailable) models_->Forget(name, v.version);
+  if (forget) {  // its folder is gone: so are its versions that hold nothing
+    for (const VersionStatus& v : models_->Index()) {
+      if (v.name == name && v.state == VersionState::kUnavailable) models_->Forget(name, v.version);
+    }
   }
   seen_.erase(name);
   std::lock_guard<std::mutex> lock(mu_);

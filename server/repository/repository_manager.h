@@ -105,7 +105,9 @@ class RepositoryManager {
   void Run();
   void PollAll();
   absl::Status LoadModel(const std::string& name, bool wait_for_stable, bool retry_failed);
-  void UnloadModel(const std::string& name, const std::string& reason);
+  // Every loaded version of `name` out of service; `forget`: drop its unloaded versions from the
+  // index (its folder is gone), else they stay listed UNAVAILABLE with `reason`.
+  void UnloadModel(const std::string& name, const std::string& reason, bool forget);
   absl::Status RefusedByMode(const char* action) const;
   void NoteOnce(const std::string& name, const std::string& note);
 
