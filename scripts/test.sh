@@ -59,13 +59,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -LE "long|train"
 
-stage "ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger, beit-client's bulk runner and progress meter, the HTTP server"
+stage "ThreadSanitizer: the batcher, worker pool, served model under concurrent load, logger, beit-client's bulk runner and progress meter, the HTTP server, the model repository (core and manager)"
 # (The gRPC end-to-end tests are not run under TSan: Debian's gRPC and Abseil are not instrumented,
 # so TSan cannot see their synchronisation and reports only false positives inside them. For the
 # same reason with libgomp, the model computes with one OpenMP thread per call here: the server's
 # own threads still run concurrently, OpenMP's fork/join is what TSan cannot follow.)
 TSAN_TESTS=(dynamic_batcher_test worker_pool_test served_model_test compute_executor_test request_path_test logger_test bulk_runner_test progress_meter_test
-            http_server_test)
+            http_server_test model_repository_test repository_manager_test)
 scripts/build.sh --tsan "${TSAN_TESTS[@]}"
 for t in "${TSAN_TESTS[@]}"; do
   OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/tests/$t" --gtest_brief=1

@@ -44,6 +44,7 @@ TEST(ServerOptions, ErrorsNameTheFlag) {
     return std::string(o.status().message());
   };
   EXPECT_NE(message({}).find("--model NAME=DIR"), std::string::npos);
+  EXPECT_NE(message({}).find("or --model-repository DIR"), std::string::npos);
   EXPECT_NE(message({"--model", "nodir"}).find("NAME=DIR"), std::string::npos);
   EXPECT_NE(message({"--model", "a=b", "--max-batch-size", "0"}).find("--max-batch-size: 0 is out of range"),
             std::string::npos);
@@ -93,6 +94,47 @@ TEST(ServerOptions, AbseilSpellingsAndEachParseStartsFromTheDefaults) {
   EXPECT_EQ(o->log_format, LogFormat::kText);
   EXPECT_TRUE(ParseServerOptions({"--model", "a=/m/a", "--bogus", "--help"})->help) << "--help wins wherever it is";
   EXPECT_FALSE(ParseServerOptions({"--model", "a=/m/a", "stray"}).ok());
+}
+
+TEST(ServerOptions, ModelRepository) {
+  absl::StatusOr<ServerOptions> o = ParseServerOptions({"--model-repository", "/repo"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->models.empty()) << "a repository alone is enough";
+  EXPECT_EQ(o->model_repository, "/repo");
+  EXPECT_EQ(o->model_control_mode, repository::ControlMode::kPoll) << "poll by default with a repository";
+  EXPECT_EQ(o->repository_poll_seconds, 15);
+  o = ParseServerOptions({"--model", "a=/m/a"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->model_control_mode, repository::ControlMode::kNone) << "none without one";
+  o = ParseServerOptions({"--model", "a=/m/a", "--model-repository", "/repo", "--model-control-mode", "explicit",
+                          "--load-model", "cls", "--load-model", "seg", "--repository-poll-s", "0.5"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->models.size(), 1u) << "--model and a repository combine";
+  EXPECT_EQ(o->model_control_mode, repository::ControlMode::kExplicit);
+  EXPECT_EQ(o->load_models, (std::vector<std::string>{"cls", "seg"}));
+  EXPECT_EQ(o->repository_poll_seconds, 0.5);
+
+  auto message = [](std::vector<std::string> args) { return std::string(ParseServerOptions(args).status().message()); };
+  EXPECT_NE(message({"--model-repository", "/r", "--model-control-mode", "auto"})
+                .find("--model-control-mode: expected none, poll or explicit, got 'auto'"),
+            std::string::npos);
+  EXPECT_NE(message({"--model", "a=/m/a", "--model-control-mode", "explicit"}).find("needs --model-repository DIR"),
+            std::string::npos);
+  EXPECT_NE(message({"--model-repository", "/r", "--load-model", "cls"}).find("--load-model goes with"),
+            std::string::npos);
+  EXPECT_NE(message({"--model-repository", "/r", "--repository-poll-s", "0"}).find("--repository-poll-s"),
+            std::string::npos);
+
+  const std::string path = ::testing::TempDir() + "/beit_server_repository_config.json";
+  std::ofstream(path) << R"({"model_repository": "/r", "model_control_mode": "explicit", "load_model": ["a", "b"]})";
+  o = ParseServerOptions({"--config", path});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->model_repository, "/r");
+  EXPECT_EQ(o->load_models, (std::vector<std::string>{"a", "b"}));
+  o = ParseServerOptions({"--config", path, "--load-model", "c"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->load_models, (std::vector<std::string>{"c"})) << "the command line's list replaces the file's";
+  std::remove(path.c_str());
 }
 
 TEST(ServerOptions, Instances) {
