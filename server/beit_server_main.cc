@@ -236,6 +236,16 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     auth = std::move(*loaded);
   }
 
+  std::unique_ptr<beit::serving::BearerTokenAuth> admin_auth;
+  if (!options.admin_token_file.empty()) {
+    auto loaded = beit::serving::BearerTokenAuth::FromFile(options.admin_token_file);
+    if (!loaded.ok()) {
+      log.Log(LogLevel::kError, "cannot set up the admin token", {{"error", std::string(loaded.status().message())}});
+      return 1;
+    }
+    admin_auth = std::move(*loaded);
+  }
+
   beit::serving::WorkerPool workers(options.preprocess_threads, static_cast<size_t>(options.max_pending_preprocess));
   beit::serving::BeitServiceImpl service(&models, &workers, {&observers});
   service.RequireToken(auth.get(), options.auth_exempt_info);
@@ -243,6 +253,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   beit::serving::open_inference::InferenceExecutor executor(&models, &workers, BEIT_VERSION, repository.get());
   beit::serving::open_inference::GrpcInferenceService v2_service(&executor, {&observers});
   v2_service.RequireToken(auth.get(), options.auth_exempt_info);
+  v2_service.RequireAdminToken(admin_auth.get());
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's reflection cannot check tokens: with authentication on, it runs only when exempt.
   const bool reflection = !auth || options.auth_exempt_reflection;
@@ -286,6 +297,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     http_options.tls_client_ca = options.tls_client_ca;
     http = std::make_unique<beit::serving::open_inference::HttpInferenceServer>(
         &executor, std::vector<beit::serving::ServingObserver*>{&observers}, auth.get(), http_options);
+    http->RequireAdminToken(admin_auth.get());
     const std::string http_host = options.http_host.empty() ? options.host : options.http_host;
     absl::StatusOr<int> bound = http->Start(http_host, options.http_port);
     if (!bound.ok()) {

@@ -56,6 +56,7 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA of client certificates");
 ABSL_FLAG(std::string, auth_token_file, "", "bearer token file");
+ABSL_FLAG(std::string, admin_token_file, "", "bearer token file for repository load and unload");
 ABSL_FLAG(std::string, auth_exempt, "health,reflection", "services callable without the token");
 ABSL_FLAG(std::string, log_level, "info", "error, warning, info or debug");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
@@ -76,7 +77,7 @@ const std::vector<std::string>& FlagNames() {
       "grpc_keepalive_s", "grpc_keepalive_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
       "http_min_bytes_per_s", "http_idle_timeout_s", "http_max_header_bytes", "http_max_headers",
       "http_max_connections", "http_threads", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file",
-      "auth_exempt", "log_level", "log_format", "model_repository", "model_control_mode", "repository_poll_s"};
+      "auth_exempt", "log_level", "log_format", "admin_token_file", "model_repository", "model_control_mode", "repository_poll_s"};
   return names;
 }
 
@@ -258,6 +259,7 @@ absl::Status ReadFlags(ServerOptions& o) {
   o.tls_key = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   o.auth_exempt_reflection = o.auth_exempt_info = false;
   std::stringstream items(absl::GetFlag(FLAGS_auth_exempt));
   for (std::string item; std::getline(items, item, ',');) {
@@ -442,6 +444,8 @@ Security
   --auth-exempt LIST          services callable without the token, from health, reflection, info
                               (default health,reflection; health is always exempt: probes carry no
                               token; reflection cannot check tokens, so leaving it out turns it off)
+  --admin-token-file FILE     model repository load and unload need this token instead of
+                              --auth-token-file's (the index keeps the inference token)
   --http-host ADDR            Open Inference Protocol (KServe v2) HTTP/REST listen address (default:
                               --host); the same TLS and token as gRPC
   --http-port N               its port (default 8000; 0 picks a free port, printed at start; -1 off).

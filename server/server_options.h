@@ -70,6 +70,8 @@ struct ServerOptions {
   // TLS: both or neither; a client CA turns on mutual TLS (client certificates required).
   std::string tls_cert, tls_key, tls_client_ca;
   std::string auth_token_file;
+  // When set, repository load and unload need this token instead (operators, not clients).
+  std::string admin_token_file;
   bool auth_exempt_reflection = true;  // health is always exempt (probes carry no token)
   bool auth_exempt_info = false;       // GetModelInfo / ListModels
   LogLevel log_level = LogLevel::kInfo;

@@ -304,7 +304,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(grpc::Callba
                                                                     const inference::RepositoryModelLoadRequest* request,
                                                                     inference::RepositoryModelLoadResponse*) {
   auto* call = NewCall(observers_, "RepositoryModelLoad", request->model_name());
-  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
+  if (Unauthenticated(admin_auth_ ? admin_auth_ : auth_, /*exempt=*/false, *context, call)) return call;
   executor_->RepositoryLoad(request->repository_name(), request->model_name(), request->parameters_size(),
                             [call](absl::Status status) { call->FinishWith(status); });
   return call;
@@ -314,7 +314,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
   auto* call = NewCall(observers_, "RepositoryModelUnload", request->model_name());
-  if (Unauthenticated(auth_, /*exempt=*/false, *context, call)) return call;
+  if (Unauthenticated(admin_auth_ ? admin_auth_ : auth_, /*exempt=*/false, *context, call)) return call;
   executor_->RepositoryUnload(request->repository_name(), request->model_name(), request->parameters_size(),
                               [call](absl::Status status) { call->FinishWith(status); });
   return call;

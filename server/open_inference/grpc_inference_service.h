@@ -13,7 +13,8 @@
 // - Response rule: a request that sent raw_input_contents gets raw_output_contents (as Triton
 //   always answers); a request with typed contents gets typed contents.
 // - The repository extension (RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload) needs
-//   the token like ModelInfer (never info-exempt); load answers once the model is READY (or
+//   the token like ModelInfer (never info-exempt; load and unload the admin token instead when one
+//   is set); load answers once the model is READY (or
 //   failed), unload once it takes no new requests.
 // - Every finished call is reported to each observer with api "v2_grpc".
 #pragma once
@@ -41,6 +42,8 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
     auth_ = auth;
     info_exempt_ = info_exempt;
   }
+  // Repository load and unload need this token instead (null: the one above).
+  void RequireAdminToken(const BearerTokenAuth* admin) { admin_auth_ = admin; }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context, const inference::ServerLiveRequest* request,
                                        inference::ServerLiveResponse* response) override;
@@ -71,6 +74,7 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   InferenceExecutor* executor_;
   const std::vector<ServingObserver*> observers_;
   const BearerTokenAuth* auth_ = nullptr;
+  const BearerTokenAuth* admin_auth_ = nullptr;
   bool info_exempt_ = false;
 };
 

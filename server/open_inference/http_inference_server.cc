@@ -304,7 +304,9 @@ bool HttpInferenceServer::Repository(const http::HttpRequest& request, const htt
   }
   const std::string name = rest.substr(7, slash - 7);
   const Call call{action == "load" ? "RepositoryModelLoad" : "RepositoryModelUnload", name, ""};
-  if (!authorized.ok()) return Finish(call, {}, authorized, nullptr, respond), true;
+  const BearerTokenAuth* admin = admin_auth_ ? admin_auth_ : auth_;
+  const absl::Status admitted = admin == nullptr ? absl::OkStatus() : admin->CheckHeader(request.Header("authorization"));
+  if (!admitted.ok()) return Finish(call, {}, admitted, nullptr, respond), true;
   size_t parameters = 0;
   if (!request.body.empty()) {
     const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);

@@ -14,7 +14,8 @@
 //   ready answers have an empty body; every error is {"error": "..."} with HttpStatusFromCode's
 //   status (unknown routes 404, a body beyond max_body_bytes 413, also after decompression).
 // - With `auth`, every route but /v2/health/live and /v2/health/ready needs
-//   `Authorization: Bearer <token>` (else 401). An infer request's body is read before the token
+//   `Authorization: Bearer <token>` (else 401); repository load and unload the admin token's
+//   instead when RequireAdminToken set one. An infer request's body is read before the token
 //   is checked, so the connection stays usable.
 // - Infer runs on the executor with the deadline of the optional header `Timeout-Ms` (a positive
 //   integer; none without it) and is cancelled when the client closes its connection first;
@@ -62,6 +63,9 @@ class HttpInferenceServer {
   void Stop(Clock::time_point deadline = Clock::time_point::max());
   http::HttpServerStats stats() const { return server_.stats(); }
 
+  // Repository load and unload need this token instead of `auth` (null: `auth`). Before Start().
+  void RequireAdminToken(const BearerTokenAuth* admin) { admin_auth_ = admin; }
+
  private:
   struct Call;
   void Handle(http::HttpRequest request, std::shared_ptr<const std::atomic<bool>> client_gone,
@@ -80,6 +84,7 @@ class HttpInferenceServer {
   InferenceExecutor* executor_;
   const std::vector<ServingObserver*> observers_;
   const BearerTokenAuth* auth_;
+  const BearerTokenAuth* admin_auth_ = nullptr;
   const size_t max_body_bytes_;
   std::mutex inflight_mu_;
   std::condition_variable inflight_done_;

@@ -10,9 +10,15 @@
    native gRPC probes on the numeric gRPC port; requests = limits in whole CPUs and
    OMP_NUM_THREADS equal to the CPU limit; non-root, read-only root filesystem; a grace period
    longer than the server's drain plus the preStop pause; config.json keys are real beit-server
-   flags; Services, PDB, HPA and ServiceMonitor select the pods / target the Deployment; the
-   prometheus-adapter rule and the HPA agree on the metric; the KServe runtime's port is h2c and its
-   REST example routes to --http-port as http1.
+   flags with values the config file takes, a model or a repository to serve, a model repository on
+   a read-only mount of the server; Services, PDB, HPA and ServiceMonitor select the pods / target
+   the Deployment; the prometheus-adapter rule and the HPA agree on the metric; the KServe
+   runtime's port is h2c and its REST example routes to --http-port as http1.
+4. YAML files beside an overlay that its kustomization does not use are Job examples, created by
+   hand (kubectl create -f): checked against that overlay's rendering (the server's image and user,
+   claims that exist, pods no Service selects; one writing the model repository needs a
+   ReadWriteMany claim, must rename a dot-named copy into place, and must not hide the checkpoint
+   the image carries).
 Usage: check_manifests.py REPO_ROOT
 """
 import copy
@@ -131,7 +137,7 @@ def normalized(docs):
 # ---------------------------------------------------------------- checks
 API = {"Namespace": "v1", "ConfigMap": "v1", "PersistentVolumeClaim": "v1", "Service": "v1", "Deployment": "apps/v1",
        "HorizontalPodAutoscaler": "autoscaling/v2", "PodDisruptionBudget": "policy/v1",
-       "ServiceMonitor": "monitoring.coreos.com/v1"}
+       "ServiceMonitor": "monitoring.coreos.com/v1", "Job": "batch/v1"}
 
 
 def selects(selector, labels):
@@ -144,6 +150,26 @@ def cpu_count(quantity):
         fail(f"CPU {text}: use whole CPUs (oneDNN threads pin best to whole cores)")
         return None
     return int(text)
+
+
+def under(path, mount_path):
+    return path == mount_path or path.startswith(mount_path.rstrip("/") + "/")
+
+
+def repository_mount(repository, container):
+    """The container's volume mount holding the model repository folder (the deepest one), or None."""
+    mounts = [m for m in container.get("volumeMounts", []) if under(repository, m["mountPath"])]
+    return max(mounts, key=lambda m: len(m["mountPath"]), default=None)
+
+
+def server_of(docs):
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    spec = pod_spec(deployment)
+    return deployment, spec, next((c for c in spec["containers"] if c["name"] == "beit-server"), None)
+
+
+def server_config(docs):
+    return json.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.json"])
 
 
 def check(name, docs, root):
@@ -220,6 +246,27 @@ def check(name, docs, root):
         flag = key.replace("_", "-")
         if key != "models" and f"--{flag} " not in usage:
             fail(f"{name}: config.json key {key} is not a beit-server flag")
+        elif key not in ("models", "model", "load_model") and (
+                isinstance(config[key], bool) or not isinstance(config[key], (str, int))):
+            fail(f"{name}: config.json {key}: the config file takes a string or an integer, got {config[key]!r}")
+    # What ParseServerOptions refuses, and where the repository must be.
+    repository = config.get("model_repository")
+    mode = config.get("model_control_mode", "poll" if repository else "none")
+    if not (config.get("models") or config.get("model") or repository):
+        fail(f"{name}: config.json names no model to serve: models or model_repository")
+    if mode not in ("none", "poll", "explicit"):
+        fail(f"{name}: config.json model_control_mode {mode}: none, poll or explicit")
+    elif mode != "none" and not repository:
+        fail(f"{name}: config.json model_control_mode {mode} needs model_repository")
+    if config.get("load_model") and mode != "explicit":
+        fail(f"{name}: config.json load_model goes with model_control_mode explicit")
+    if repository:
+        mount = repository_mount(repository, server)
+        if mount is None:
+            fail(f"{name}: model_repository {repository} is on no volume mounted in beit-server")
+        elif mount.get("readOnly") is not True:
+            fail(f"{name}: beit-server only reads the model repository: mount {mount['name']} read-only "
+                 f"(a separate Job writes new versions)")
     args = server.get("args", [])
     if "--config" not in args or not any(m.get("mountPath") == os.path.dirname(args[args.index("--config") + 1])
                                          for m in server.get("volumeMounts", [])):
@@ -262,6 +309,79 @@ def check(name, docs, root):
             fail(f"{name}: the ServiceMonitor must select exactly one Service (else pods are scraped twice)")
         elif not all(any(p["name"] == e["port"] for p in selected[0]["spec"]["ports"]) for e in monitor["spec"]["endpoints"]):
             fail(f"{name}: the ServiceMonitor names a port its Service lacks")
+
+
+def check_examples(target, docs, root):
+    """Files beside an overlay that its kustomization does not use: Job examples, created by hand."""
+    k = yaml.safe_load(open(os.path.join(target, "kustomization.yaml")))
+    used = {os.path.normpath(os.path.join(target, r)) for r in k.get("resources", [])}
+    used |= {os.path.normpath(os.path.join(target, p["path"])) for p in k.get("patches", []) if "path" in p}
+    for file in sorted(os.listdir(target)):
+        path = os.path.join(target, file)
+        if not file.endswith(".yaml") or file == "kustomization.yaml" or path in used:
+            continue
+        label = os.path.relpath(path, root)
+        for doc in yaml.safe_load_all(open(path)):
+            if not doc:
+                continue
+            if doc.get("kind") != "Job" or doc.get("apiVersion") != API["Job"]:
+                fail(f"{label}: not in the kustomization, so only a {API['Job']} Job example belongs here, "
+                     f"got {doc.get('apiVersion')} {doc.get('kind')}")
+            else:
+                check_job(label, doc, docs, root)
+                print(f"check_manifests: {label}: Job example checked")
+
+
+def check_job(label, job, docs, root):
+    deployment, server_spec, server = server_of(docs)
+    spec = job["spec"]["template"]["spec"]
+    pod_labels = job["spec"]["template"].get("metadata", {}).get("labels", {})
+    if spec.get("restartPolicy") not in ("Never", "OnFailure"):
+        fail(f"{label}: a Job's pods need restartPolicy Never or OnFailure")
+    selectors = [deployment["spec"]["selector"]["matchLabels"]] + [
+        d["spec"]["selector"].get("matchLabels", d["spec"]["selector"])
+        for d in docs if d["kind"] in ("Service", "PodDisruptionBudget")]
+    if any(selects(s, pod_labels) for s in selectors):
+        fail(f"{label}: its pods carry the server's labels (a Service would route to them, the Deployment count them)")
+    security = spec.get("securityContext", {})
+    if security.get("runAsNonRoot") is not True or security.get("runAsUser") != server_spec["securityContext"].get("runAsUser"):
+        fail(f"{label}: run as the server's non-root user, so the server can read what the Job writes")
+    pvcs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec.get("volumes", [])
+              if "persistentVolumeClaim" in v}
+    for volume, claim in claims.items():
+        if claim not in pvcs:
+            fail(f"{label}: volume {volume} names claim {claim}, which the overlay does not have")
+    repository = server_config(docs).get("model_repository")
+    server_mount = repository_mount(repository, server) if repository else None
+    server_volume = next((v for v in server_spec.get("volumes", []) if server_mount and v["name"] == server_mount["name"]), {})
+    repository_claim = server_volume.get("persistentVolumeClaim", {}).get("claimName")
+    dockerfile = open(os.path.join(root, "docker", "Dockerfile")).read()
+    checkpoint = re.search(r"^COPY \$\{MODEL_DIR\} (\S+)", dockerfile, re.M).group(1)
+    for c in spec["containers"]:
+        where = f"{label}: container {c['name']}"
+        if c.get("image") != server["image"]:
+            fail(f"{where}: image {c.get('image')}; the only image built here is the server's, {server['image']}")
+        c_security = c.get("securityContext", {})
+        if c_security.get("readOnlyRootFilesystem") is not True or c_security.get("allowPrivilegeEscalation") is not False:
+            fail(f"{where}: needs readOnlyRootFilesystem: true and allowPrivilegeEscalation: false")
+        script = "\n".join(c.get("command", []) + c.get("args", []))
+        if checkpoint in script and any(under(checkpoint, m["mountPath"]) for m in c.get("volumeMounts", [])):
+            fail(f"{where}: a volume mounted over {checkpoint} hides the checkpoint the image carries")
+        for m in c.get("volumeMounts", []):
+            if claims.get(m["name"]) != repository_claim or m.get("readOnly"):
+                continue
+            # It writes the model repository.
+            if "ReadWriteMany" not in pvcs.get(repository_claim, {}).get("spec", {}).get("accessModes", []):
+                fail(f"{label}: claim {repository_claim} is written by this Job while every replica reads it: "
+                     f"ReadWriteMany")
+            relative = os.path.relpath(repository, server_mount["mountPath"])
+            job_repository = os.path.normpath(os.path.join(m["mountPath"], m.get("subPath", ""), relative))
+            if job_repository not in script:
+                fail(f"{where}: writes {m['mountPath']} but never names the repository there, {job_repository}")
+            if not ("/." in script and re.search(r"\bmv\b", script)):
+                fail(f"{where}: copy to a dot-name (ignored by the server) and rename it into place with mv, "
+                     f"so a pod starting mid-copy never loads half a version")
 
 
 def check_extras(root):
@@ -320,6 +440,8 @@ def main(root):
                 print(f"check_manifests: kubectl kustomize unusable here ({real.stderr.strip()[:120]}); ours only")
         check(name, docs, root)
         print(f"check_manifests: {name}: {len(docs)} objects checked")
+        if target != os.path.join(deploy, "base"):
+            check_examples(target, docs, root)
     check_extras(root)
     for e in ERRORS:
         print("check_manifests:", e)

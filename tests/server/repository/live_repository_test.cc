@@ -205,6 +205,35 @@ TEST_F(LiveRepository, PollModeRefusesLoadAndUnloadAsTritonDoes) {
   EXPECT_EQ(answer->body, "[{\"name\":\"cls\",\"reason\":\"\",\"state\":\"READY\",\"version\":\"1\"}]");
 }
 
+TEST_F(LiveRepository, LoadAndUnloadTakeTheAdminTokenWhenOneIsSet) {
+  const fs::path tokens = root_.string() + "-tokens";
+  fs::create_directories(tokens);
+  std::ofstream(tokens / "client") << "client-token\n";
+  std::ofstream(tokens / "admin") << "admin-token\n";
+  Start({"--model-control-mode", "explicit", "--auth-token-file", (tokens / "client").string(), "--admin-token-file",
+         (tokens / "admin").string()});
+  httplib::Client http("127.0.0.1", server_.http_port());
+  auto with = [](const std::string& token) { return httplib::Headers{{"Authorization", "Bearer " + token}}; };
+  auto answer = http.Post("/v2/repository/models/cls/load", with("client-token"), "", "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 401) << "a client's token cannot load models";
+  answer = http.Post("/v2/repository/index", with("client-token"), "", "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << "the index takes the inference token";
+  answer = http.Post("/v2/repository/models/cls/load", with("admin-token"), "", "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  grpc::ClientContext client, admin;
+  client.AddMetadata("authorization", "Bearer client-token");
+  admin.AddMetadata("authorization", "Bearer admin-token");
+  v2::RepositoryModelUnloadRequest request;
+  request.set_model_name("cls");
+  v2::RepositoryModelUnloadResponse response;
+  EXPECT_EQ(v2_->RepositoryModelUnload(&client, request, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(v2_->RepositoryModelUnload(&admin, request, &response).ok());
+  fs::remove_all(tokens);
+}
+
 TEST_F(LiveRepository, UnderLoadANewVersionAndARemovalLoseNoRequest) {
   Start({"--repository-poll-s", "0.3"});
   std::atomic<bool> stop{false};
