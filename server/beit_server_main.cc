@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -169,14 +170,17 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
 
   beit::serving::ServerMetrics metrics(&models);
   // The live model repository: loads at startup below (after the warm-up), then by its mode.
-  std::atomic<grpc::HealthCheckServiceInterface*> health_to_update{nullptr};
+  // grpc.health follows the repository's readiness from the end of startup until draining; the
+  // lock keeps a late update from turning a draining server back to SERVING.
+  std::mutex health_mu;
+  grpc::HealthCheckServiceInterface* health_to_update = nullptr;  // guarded by health_mu
   beit::serving::repository::RepositoryManager* manager_for_health = nullptr;
   beit::serving::RepositoryLog repository_log(&log, options.metrics_port >= 0 ? &metrics : nullptr, &models, [&] {
-    grpc::HealthCheckServiceInterface* h = health_to_update.load();
-    if (!h || !manager_for_health) return;
+    std::lock_guard<std::mutex> lock(health_mu);
+    if (!health_to_update || !manager_for_health) return;
     const bool ready = manager_for_health->RequiredReady();
-    h->SetServingStatus(ready);
-    h->SetServingStatus(kServiceName, ready);
+    health_to_update->SetServingStatus(ready);
+    health_to_update->SetServingStatus(kServiceName, ready);
   });
   auto repository = std::make_unique<beit::serving::repository::RepositoryManager>(
       &models,
@@ -304,6 +308,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
       log.Log(LogLevel::kError, "cannot serve HTTP",
               {{"address", http_host + ":" + std::to_string(options.http_port)},
                {"error", std::string(bound.status().message())}});
+      repository->Stop();
       server->Shutdown();
       return 1;
     }
@@ -319,6 +324,7 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     models.WarmupAll();
   } catch (const std::exception& e) {
     log.Log(LogLevel::kError, "warm-up failed", {{"error", std::string(e.what())}});
+    repository->Stop();  // answers the load calls that arrived meanwhile
     server->Shutdown();
     return 1;
   }
@@ -330,12 +336,16 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   }
   if (absl::Status started = repository->Start(); !started.ok()) {
     log.Log(LogLevel::kError, "model repository failed", {{"error", std::string(started.message())}});
+    repository->Stop();
     server->Shutdown();
     return 1;
   }
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
-  health_to_update.store(health);
+  {
+    std::lock_guard<std::mutex> lock(health_mu);
+    health_to_update = health;
+  }
   executor.SetReady(true);
   std::string names;
   for (const auto& m : models.models()) {
@@ -359,17 +369,22 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   log.Log(LogLevel::kInfo, "draining",
           {{"signal", std::string(strsignal(signal_number))},
            {"grace_period_s", static_cast<int64_t>(options.grace_period_seconds)}});
-  health_to_update.store(nullptr);
-  health->SetServingStatus(kServiceName, false);
-  health->SetServingStatus(false);
+  {
+    std::lock_guard<std::mutex> lock(health_mu);
+    health_to_update = nullptr;
+    health->SetServingStatus(kServiceName, false);
+    health->SetServingStatus(false);
+  }
   service.StopAccepting();
   executor.StopAccepting();
+  // No load or poll from here; load and unload calls still queued answer UNAVAILABLE, so the
+  // drain below does not wait on them.
+  repository->Stop();
   // Both doors answer what they accepted within the one grace period; new calls were refused above.
   const auto grace = std::chrono::seconds(options.grace_period_seconds);
   const auto grpc_deadline = std::chrono::system_clock::now() + grace;
   if (http) http->Stop(std::chrono::steady_clock::now() + grace);
   server->Shutdown(grpc_deadline);
-  repository.reset();  // no load or poll after this
   models.ShutdownAll();
   workers.Shutdown();
   std::move(stop_metrics_first).Invoke();

@@ -201,7 +201,7 @@ grpc::ServerUnaryReactor* BeitServiceImpl::Serve(grpc::CallbackServerContext* co
     call->FinishWith(found.status());
     return call;
   }
-  ServedModel* model = found->get();  // alive while the request path holds `inference.model`
+  std::shared_ptr<ServedModel> model = *found;  // the answer is built from the version that computed it
   InferenceRequest inference;
   inference.model = std::move(*found);
   if (absl::Status translated = beit_v1::Translate(*request, &inference); !translated.ok()) {

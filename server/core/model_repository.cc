@@ -89,6 +89,9 @@ absl::Status ModelRepository::LoadVersion(const ModelSpec& spec, std::vector<std
   if (spec.version < 1) return absl::InvalidArgumentError("model versions are numbers from 1");
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (const auto m = models_.find(spec.name); m != models_.end() && m->second.pinned) {
+      return absl::FailedPreconditionError("model '" + spec.name + "' was given with --model and is not replaced");
+    }
     Version& v = models_[spec.name].versions[spec.version];
     if (v.state != VersionState::kReady) {
       v.state = VersionState::kLoading;
@@ -262,12 +265,13 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::FindForTask(const 
                                                                           int64_t version) const {
   absl::StatusOr<std::shared_ptr<ServedModel>> model = Find(name, version);
   if (!model.ok() || (*model)->Supports(task)) return model;
-  std::string capable;
+  std::vector<std::string> capable_names;  // models() is by name: versions of one model are adjacent
   for (const auto& other : models()) {
-    if (!other->Supports(task)) continue;
     const std::string& n = other->description().name;
-    if (capable.find(n) == std::string::npos) capable += (capable.empty() ? "" : ", ") + n;
+    if (other->Supports(task) && (capable_names.empty() || capable_names.back() != n)) capable_names.push_back(n);
   }
+  std::string capable;
+  for (const std::string& n : capable_names) capable += (capable.empty() ? "" : ", ") + n;
   return absl::FailedPreconditionError("model '" + name + "' (" + (*model)->description().architecture +
                                        ") does not support " + TaskName(task) + "; models that do: " +
                                        (capable.empty() ? "none on this server" : capable));
@@ -308,16 +312,6 @@ bool ModelRepository::Pinned(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
   const auto m = models_.find(name);
   return m != models_.end() && m->second.pinned;
-}
-
-bool ModelRepository::Loaded(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const auto m = models_.find(name);
-  if (m == models_.end()) return false;
-  for (const auto& [version, v] : m->second.versions) {
-    if (v.state != VersionState::kUnavailable) return true;
-  }
-  return false;
 }
 
 void ModelRepository::WarmupAll() {

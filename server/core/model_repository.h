@@ -5,7 +5,7 @@
 // Contract:
 // - Load(specs, ...) at startup loads every spec or throws ModelError naming the failing folder;
 //   names must be unique and non-empty. These versions are pinned: UnloadVersion refuses them.
-// - LoadVersion(spec) loads one version beside whatever serves (LOADING in the index meanwhile),
+// - LoadVersion(spec) (FAILED_PRECONDITION for a pinned model) loads one version beside whatever serves (LOADING in the index meanwhile),
 //   warms it up on every instance, and only then makes it READY (findable). A spec whose version
 //   is already loaded is loaded again from its folder and replaces it once READY (the old one is
 //   retired as UnloadVersion does). On failure the version is UNAVAILABLE with the error as its
@@ -110,8 +110,6 @@ class ModelRepository {
   // READY versions of `name`, ascending (empty for an unknown model).
   std::vector<int64_t> ReadyVersions(const std::string& name) const;
   bool Pinned(const std::string& name) const;
-  // Whether any version of `name` is loaded or loading (READY, LOADING or UNLOADING).
-  bool Loaded(const std::string& name) const;
   // Blocks until every unloaded version's memory is released (tests, benchmarks, shutdown).
   void WaitUntilReleased();
 

@@ -38,7 +38,7 @@ std::string Timestamp() {
 
 std::string TextValue(const std::variant<std::string, double, int64_t>& v) {
   if (const auto* s = std::get_if<std::string>(&v)) {
-    return s->find_first_of(" \t\"=") == std::string::npos && !s->empty() ? *s : nlohmann::json(*s).dump();
+    return s->find_first_of(" \t\"=") == std::string::npos && !s->empty() ? *s : nlohmann::json(*s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   if (const auto* d = std::get_if<double>(&v)) {
     char buffer[32];

@@ -342,8 +342,10 @@ void ServerMetrics::RequestFinished(const RequestRecord& r) {
 
 void ServerMetrics::BatchStarted(const std::string& model, const std::string&, int) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = inflight_batches_.find(model);
-  if (it != inflight_batches_.end()) ++*it->second;
+  // A version loaded at run time may compute before ModelLoadFinished registers it.
+  std::shared_ptr<std::atomic<int>>& running = inflight_batches_[model];
+  if (!running) running = std::make_shared<std::atomic<int>>(0);
+  ++*running;
 }
 
 void ServerMetrics::BatchFinished(const std::string& model, const std::string& rpc, int instance, int batch_size,

@@ -291,7 +291,9 @@ bool HttpInferenceServer::Repository(const http::HttpRequest& request, const htt
                      {"state", VersionStateName(v.state)},
                      {"reason", v.reason}});
     }
-    return Finish(call, Json(200, out.dump()), absl::OkStatus(), nullptr, respond), true;
+    return Finish(call, Json(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)), absl::OkStatus(),
+                  nullptr, respond),
+           true;
   }
   // models/{name}/load, models/{name}/unload
   const size_t slash = rest.rfind('/');
@@ -315,7 +317,7 @@ bool HttpInferenceServer::Repository(const http::HttpRequest& request, const htt
                     400),
              true;
     }
-    if (body.contains("parameters") && body["parameters"].is_object()) parameters = body["parameters"].size();
+    if (body.contains("parameters")) parameters = body["parameters"].is_object() ? body["parameters"].size() : 1;
   }
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);

@@ -1,6 +1,7 @@
 #include "server/repository/repository_folder.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,35 @@
 namespace beit::serving::repository {
 namespace fs = std::filesystem;
 namespace {
+
+// Folder names reach logs, JSON and protobuf strings, which all need UTF-8.
+bool ValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// A name as a person can read it: bytes that are not printable ASCII as \xNN.
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
 
 // "1", "42": a version number as Triton spells it (no sign, no leading zero, fits int64).
 bool ParseVersion(const std::string& name, int64_t* version) {
@@ -28,7 +58,8 @@ bool Inside(const fs::path& root, const fs::path& path) {
 }
 
 // Every file's relative path, size and modification time, sorted: changes when anything changes.
-std::string Fingerprint(const fs::path& dir) {
+// `escaped` names the first file that resolves outside `root` (a symlink out of the repository).
+std::string Fingerprint(const fs::path& root, const fs::path& dir, std::string* escaped) {
   std::vector<std::string> entries;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
@@ -36,11 +67,14 @@ std::string Fingerprint(const fs::path& dir) {
     std::error_code stat_error;
     const fs::file_status status = fs::status(it->path(), stat_error);  // follows symlinks
     if (stat_error || !fs::is_regular_file(status)) continue;
+    if (escaped->empty() && fs::is_symlink(it->symlink_status(stat_error)) && !Inside(root, it->path())) {
+      *escaped = it->path().string();
+    }
     const auto size = fs::file_size(it->path(), stat_error);
     const auto time = fs::last_write_time(it->path(), stat_error);
     if (stat_error) continue;
     std::ostringstream line;
-    line << fs::relative(it->path(), dir).string() << ':' << size << ':' << time.time_since_epoch().count();
+    line << it->path().lexically_relative(dir).string() << ':' << size << ':' << time.time_since_epoch().count();
     entries.push_back(line.str());
   }
   if (ec) entries.push_back("unreadable:" + ec.message());
@@ -52,13 +86,17 @@ std::string Fingerprint(const fs::path& dir) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root) {
+absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root, std::vector<std::string>* notes) {
   std::error_code ec;
   std::vector<std::string> names;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     std::error_code dir_error;
     if (name.empty() || name[0] == '.' || !fs::is_directory(it->path(), dir_error)) continue;
+    if (!ValidUtf8(name)) {
+      if (notes) notes->push_back(root + "/" + Printable(name) + ": a model name must be UTF-8; ignored");
+      continue;
+    }
     names.push_back(name);
   }
   if (ec) return absl::UnavailableError("model repository " + root + ": " + ec.message());
@@ -82,20 +120,32 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
   }
 
   const fs::path settings_path = model_dir / "serving.json";
-  if (fs::exists(settings_path, ec)) {
-    std::ifstream in(settings_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<ServingSettings> settings = ParseServingSettings(text.str(), settings_path.string());
-    if (!settings.ok()) {
-      folder.problem = std::string(settings.status().message());
+  std::string settings_text;  // part of every version's fingerprint: a change reloads them
+  if (fs::exists(fs::symlink_status(settings_path, ec))) {
+    constexpr uintmax_t kMaxSettingsBytes = 1 << 20;
+    std::error_code size_error;
+    const uintmax_t size = fs::file_size(settings_path, size_error);  // fails for FIFOs, folders
+    if (!fs::is_regular_file(settings_path, ec) || size_error) {
+      folder.problem = settings_path.string() + ": not a regular file";
+    } else if (size > kMaxSettingsBytes) {
+      folder.problem = settings_path.string() + ": larger than 1 MiB";
     } else {
-      folder.settings = *settings;
+      std::ifstream in(settings_path, std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      settings_text = text.str();
+      absl::StatusOr<ServingSettings> settings = ParseServingSettings(settings_text, settings_path.string());
+      if (!settings.ok()) {
+        folder.problem = std::string(settings.status().message());
+      } else {
+        folder.settings = *settings;
+      }
     }
   }
 
   std::vector<std::string> ignored;
-  for (fs::directory_iterator it(model_dir, ec), end; !ec && it != end; it.increment(ec)) {
+  std::error_code list_error;
+  for (fs::directory_iterator it(model_dir, list_error), end; !list_error && it != end; it.increment(list_error)) {
     std::error_code dir_error;
     if (!fs::is_directory(it->path(), dir_error)) continue;
     const std::string entry = it->path().filename().string();
@@ -109,20 +159,31 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
     if (!Inside(root_path, it->path())) {
       v.problem = v.dir + " resolves outside the model repository (a symlink out of it); not loaded";
     } else {
-      v.fingerprint = Fingerprint(it->path());
+      std::string escaped;
+      v.fingerprint = Fingerprint(root_path, it->path(), &escaped) + "serving.json:" + settings_text;
+      if (!escaped.empty()) {
+        v.problem = escaped + " resolves outside the model repository (a symlink out of it); not loaded";
+      }
     }
     folder.versions[version] = std::move(v);
   }
+  if (list_error) {  // a partial listing must not read as versions removed
+    folder.scan_failed = true;
+    folder.problem = model_dir.string() + ": cannot list: " + list_error.message();
+    return folder;
+  }
   std::sort(ignored.begin(), ignored.end());
   for (const std::string& entry : ignored) {
-    folder.notes.push_back(model_dir.string() + "/" + entry +
+    folder.notes.push_back(model_dir.string() + "/" + Printable(entry) +
                            ": not a version number (version folders are named 1, 2, ...); ignored");
   }
   const bool has_config = fs::exists(model_dir / "config.json", ec);
   if (folder.versions.empty() && has_config) {
     VersionFolder v;
     v.dir = model_dir.string();
-    v.fingerprint = Fingerprint(model_dir);
+    std::string escaped;
+    v.fingerprint = Fingerprint(root_path, model_dir, &escaped);
+    if (!escaped.empty()) v.problem = escaped + " resolves outside the model repository (a symlink out of it); not loaded";
     folder.versions[1] = std::move(v);
   } else if (!folder.versions.empty() && has_config) {
     folder.notes.push_back(model_dir.string() +

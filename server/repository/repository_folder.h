@@ -4,20 +4,22 @@
 // `serving.json` (serving_settings.h).
 //
 // Contract:
-// - ListModelNames(root) lists the subfolders of root (sorted; hidden ones skipped), or the error
-//   reading it.
+// - ListModelNames(root, notes) lists the subfolders of root (sorted; hidden ones skipped; names
+//   that are not UTF-8 skipped with a note), or the error reading it.
 // - ScanModel(root, name) reads one model folder without loading anything:
 //   * `exists` false when root/name is not a folder (removed, or never there);
-//   * versions: each numeric subfolder (decimal, no leading zero, below 2^63) with its path and
-//     a fingerprint of its contents (every file's relative path, size and modification time,
-//     files reached through symlinks included) that changes when anything in it changes; a
-//     version folder, or the model folder, that resolves outside the repository (a symlink out
-//     of it) gets `problem` set and is never loaded;
+//   * versions: each numeric subfolder (decimal, no leading zero, at most 18 digits) with its
+//     path and a fingerprint of its contents (every file's relative path, size and modification
+//     time, files reached through symlinks included, and the text of serving.json) that changes
+//     when anything in it changes; a version folder, the model folder or a file in them that
+//     resolves outside the repository (a symlink out of it) gets `problem` set and is never loaded;
 //   * with no numeric subfolder but a config.json, version 1 is the model folder itself;
 //   * notes: subfolders that are not version numbers (ignored), and numeric folders winning over
 //     files directly in the model folder; a person-readable sentence each;
 //   * problem: why the model cannot load at all: no version and no config.json, or serving.json
-//     unreadable or invalid (its error). `settings` are the defaults then.
+//     not a regular file, above 1 MiB or invalid (its error). `settings` are the defaults then.
+//   * scan_failed: the model folder could not be listed (problem says why); nothing else is set,
+//     and nothing should be concluded from the versions (they are not known).
 #pragma once
 
 #include <cstdint>
@@ -42,10 +44,12 @@ struct ModelFolder {
   std::map<int64_t, VersionFolder> versions;
   ServingSettings settings;
   std::string problem;
+  bool scan_failed = false;
   std::vector<std::string> notes;
 };
 
-absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root);
+absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root,
+                                                        std::vector<std::string>* notes = nullptr);
 ModelFolder ScanModel(const std::string& root, const std::string& name);
 
 }  // namespace beit::serving::repository

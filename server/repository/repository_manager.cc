@@ -20,7 +20,9 @@ const char* ControlModeName(ControlMode mode) {
 RepositoryManager::RepositoryManager(ModelRepository* models, RepositoryOptions options, RepositoryListener* listener)
     : models_(models), options_(std::move(options)), listener_(listener) {}
 
-RepositoryManager::~RepositoryManager() {
+RepositoryManager::~RepositoryManager() { Stop(); }
+
+void RepositoryManager::Stop() {
   std::deque<std::function<void()>> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -28,8 +30,9 @@ RepositoryManager::~RepositoryManager() {
     dropped.swap(jobs_);
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
   for (auto& job : dropped) job();  // each answers: the manager is stopping (see Post)
+  std::lock_guard<std::mutex> lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 absl::Status RepositoryManager::Start() {
@@ -47,12 +50,15 @@ absl::Status RepositoryManager::Start() {
         names.insert(names.end(), all->begin(), all->end());
       }
     } else {
-      absl::StatusOr<std::vector<std::string>> all = ListModelNames(options_.root);
+      std::vector<std::string> notes;
+      absl::StatusOr<std::vector<std::string>> all = ListModelNames(options_.root, &notes);
       if (!all.ok()) return all.status();
+      for (const std::string& note : notes) NoteOnce("", note);
       names = *all;
     }
     for (const std::string& name : names) {
-      const absl::Status loaded = LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true);
+      const absl::Status loaded =
+          Guarded([&] { return LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true); });
       if (!loaded.ok() && options_.mode == ControlMode::kExplicit && result.ok()) {
         result = absl::Status(loaded.code(), "--load-model " + name + ": " + std::string(loaded.message()));
       }
@@ -65,6 +71,11 @@ absl::Status RepositoryManager::Start() {
 }
 
 absl::Status RepositoryManager::RefusedByMode(const char* action) const {
+  if (options_.root.empty()) {
+    return absl::FailedPreconditionError(std::string("cannot ") + action +
+                                         " models: this server has no model repository (start it with "
+                                         "--model-repository DIR --model-control-mode explicit)");
+  }
   return absl::FailedPreconditionError(
       std::string("cannot ") + action + " models: the model control mode is '" + ControlModeName(options_.mode) + "'" +
       (options_.mode == ControlMode::kPoll ? " (the repository folder decides what is loaded)" : "") +
@@ -90,7 +101,8 @@ void RepositoryManager::Load(const std::string& name, Done done) {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
     }
-    absl::Status status = LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true);
+    absl::Status status =
+        Guarded([&] { return LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true); });
     if (listener_) listener_->Changed();
     done(std::move(status));
   });
@@ -110,9 +122,12 @@ void RepositoryManager::Unload(const std::string& name, Done done) {
     const std::vector<VersionStatus> index = models_->Index();
     const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
     if (!known) return done(absl::NotFoundError("no model named '" + name + "' is loaded"));
-    UnloadModel(name, "unloaded", /*forget=*/false);
+    absl::Status status = Guarded([&] {
+      UnloadModel(name, "unloaded", /*forget=*/false);
+      return absl::OkStatus();
+    });
     if (listener_) listener_->Changed();
-    done(absl::OkStatus());
+    done(std::move(status));
   });
 }
 
@@ -122,9 +137,15 @@ void RepositoryManager::PollNow(Done done) {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
     }
-    if (options_.mode == ControlMode::kPoll) PollAll();
+    absl::Status status = absl::OkStatus();
+    if (options_.mode == ControlMode::kPoll) {
+      status = Guarded([&] {
+        PollAll();
+        return absl::OkStatus();
+      });
+    }
     if (listener_) listener_->Changed();
-    done(absl::OkStatus());
+    done(std::move(status));
   });
 }
 
@@ -152,7 +173,10 @@ void RepositoryManager::Run() {
     }
     if (options_.mode == ControlMode::kPoll && Clock::now() >= next_poll) {
       lock.unlock();
-      PollAll();
+      Guarded([&] {
+        PollAll();
+        return absl::OkStatus();
+      });
       if (listener_) listener_->Changed();
       lock.lock();
       next_poll = Clock::now() + interval;
@@ -164,18 +188,36 @@ void RepositoryManager::NoteOnce(const std::string& name, const std::string& not
   if (noted_[name].insert(note).second && listener_) listener_->Note(name, note);
 }
 
+absl::Status RepositoryManager::Guarded(const std::function<absl::Status()>& work) {
+  try {
+    return work();
+  } catch (const std::exception& e) {  // e.g. out of memory: the manager keeps running
+    const std::string why = std::string("model repository: ") + e.what();
+    if (listener_) listener_->Note("", why);
+    return absl::InternalError(why);
+  }
+}
+
 void RepositoryManager::PollAll() {
-  absl::StatusOr<std::vector<std::string>> names = ListModelNames(options_.root);
+  std::vector<std::string> notes;
+  absl::StatusOr<std::vector<std::string>> names = ListModelNames(options_.root, &notes);
   if (!names.ok()) {  // a transient error must not unload everything
     NoteOnce("", std::string(names.status().message()));
     return;
   }
-  for (const std::string& name : *names) LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false);
-  std::set<std::string> gone;
-  for (const VersionStatus& v : models_->Index()) {
-    if (!std::binary_search(names->begin(), names->end(), v.name) && !models_->Pinned(v.name)) gone.insert(v.name);
+  for (const std::string& note : notes) NoteOnce("", note);
+  for (const std::string& name : *names) {
+    missing_.erase(name);
+    LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false);
   }
-  for (const std::string& name : gone) {
+  std::set<std::string> absent;
+  for (const VersionStatus& v : models_->Index()) {
+    if (!std::binary_search(names->begin(), names->end(), v.name) && !models_->Pinned(v.name)) absent.insert(v.name);
+  }
+  // Gone at two scans in a row: a folder swapped by two renames is not gone.
+  for (const std::string& name : absent) {
+    if (++missing_[name] < 2) continue;
+    missing_.erase(name);
     UnloadModel(name, "unloaded: its folder was removed from the repository", /*forget=*/true);
   }
 }
@@ -187,6 +229,10 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
     return absl::FailedPreconditionError(why);
   }
   const ModelFolder folder = options_.root.empty() ? ModelFolder{} : ScanModel(options_.root, name);
+  if (folder.scan_failed) {  // what it holds is unknown: change nothing
+    NoteOnce(name, folder.problem);
+    return absl::UnavailableError(folder.problem);
+  }
   if (!folder.exists) {
     return absl::NotFoundError("the model repository " + (options_.root.empty() ? "(none)" : options_.root) +
                                " has no model '" + name + "'");
@@ -282,6 +328,10 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
 }
 
 void RepositoryManager::UnloadModel(const std::string& name, const std::string& reason, bool forget) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    required_.erase(name);  // first: readiness never waits on what is being unloaded on purpose
+  }
   for (int64_t version : models_->ReadyVersions(name)) {
     if (models_->UnloadVersion(name, version, reason).ok() && listener_) {
       listener_->VersionUnloaded(name, version, reason);
@@ -293,8 +343,6 @@ void RepositoryManager::UnloadModel(const std::string& name, const std::string& 
     }
   }
   seen_.erase(name);
-  std::lock_guard<std::mutex> lock(mu_);
-  required_.erase(name);
 }
 
 std::vector<VersionStatus> RepositoryManager::Index() const {

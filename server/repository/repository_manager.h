@@ -8,10 +8,13 @@
 //   changes it; kPoll does the same, then rescans every poll interval: new and changed versions
 //   load, removed ones unload, per each model's policy; kExplicit loads only `startup_models` at
 //   Start ("*": all), then only Load / Unload change anything.
-// - Poll: a version folder is considered only once its fingerprint (contents, sizes, times) is the
-//   same at two scans one interval apart, so a folder still being copied is never loaded; a
-//   complete folder renamed into place loads at the next scan but one. Start loads what is there.
-//   A version whose load failed is not retried until its contents change.
+// - Poll: a version folder is considered only once its fingerprint (contents, sizes, times and
+//   serving.json) is the same at two scans one interval apart, so a copy that keeps writing is
+//   not loaded half-written (one that pauses longer than the interval can look finished: copy to
+//   a dot-name and rename); a complete folder renamed into place loads at the next scan but one.
+//   Start loads what is there. A version whose load failed is not retried until its contents
+//   change. A model folder is unloaded once it is absent at two scans in a row (a swap by two
+//   renames is not a removal); a folder that cannot be listed changes nothing.
 // - Loading a model's versions: every version the policy selects that is not loaded with these
 //   contents loads beside what serves (a changed one reloads), each READY before it takes
 //   requests; then loaded versions the policy no longer selects (or whose folder is gone) are
@@ -77,12 +80,15 @@ class RepositoryManager {
   using Done = std::function<void(absl::Status)>;
 
   RepositoryManager(ModelRepository* models, RepositoryOptions options, RepositoryListener* listener);
-  ~RepositoryManager();  // stops polling; waits for the running job
+  ~RepositoryManager();  // Stop()
 
   // Loads what the mode says at startup, on the calling thread; then polling starts (kPoll).
   // The error of the first `startup_models` entry that does not load (kExplicit); repository
   // models that fail in kNone / kPoll are only listed with their reason.
   absl::Status Start();
+  // No job or poll after this: queued Load / Unload calls answer UNAVAILABLE, the running job
+  // finishes (it may be a load), the thread ends. Idempotent; the server calls it when draining.
+  void Stop();
 
   void Load(const std::string& name, Done done);
   void Unload(const std::string& name, Done done);
@@ -110,6 +116,9 @@ class RepositoryManager {
   void UnloadModel(const std::string& name, const std::string& reason, bool forget);
   absl::Status RefusedByMode(const char* action) const;
   void NoteOnce(const std::string& name, const std::string& note);
+  // Runs a job's work; an exception (out of memory, a file system error) becomes INTERNAL and a
+  // note instead of ending the manager's thread.
+  absl::Status Guarded(const std::function<absl::Status()>& work);
 
   ModelRepository* models_;
   const RepositoryOptions options_;
@@ -118,12 +127,14 @@ class RepositoryManager {
   // Only the manager's thread (and Start, before it runs jobs) touches these.
   std::map<std::string, std::map<int64_t, Seen>> seen_;
   std::map<std::string, std::set<std::string>> noted_;
+  std::map<std::string, int> missing_;  // scans in a row a loaded model's folder was absent
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;
   std::set<std::string> required_;
   bool stopping_ = false;
+  std::mutex join_mu_;  // Stop() from two threads joins once
   std::thread thread_;
 };
 

@@ -191,8 +191,8 @@ TEST_F(LiveRepository, ExplicitModeStartsEmptyLoadsServesUnloadsAndLoadsAgain) {
   EXPECT_NE(metrics.find("beit_model_state{model=\"cls\",version=\"2\"} 1"), std::string::npos) << metrics;
 }
 
-TEST_F(LiveRepository, PollModeRefusesLoadAndUnloadAsTritonDoes) {
-  Start({"--repository-poll-s", "0.2"});
+TEST_F(LiveRepository, PollModeRefusesLoadAndUnloadAsTritonDoesAndModelFlagModelsStay) {
+  Start({"--repository-poll-s", "0.2", "--model", "fixed=" + kFiveLabels});
   EXPECT_EQ(Load("cls").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   httplib::Client http("127.0.0.1", server_.http_port());
   auto answer = http.Post("/v2/repository/models/cls/unload", "", "application/json");
@@ -202,7 +202,12 @@ TEST_F(LiveRepository, PollModeRefusesLoadAndUnloadAsTritonDoes) {
   answer = http.Post("/v2/repository/index", "{\"ready\": true}", "application/json");
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->status, 200);
-  EXPECT_EQ(answer->body, "[{\"name\":\"cls\",\"reason\":\"\",\"state\":\"READY\",\"version\":\"1\"}]");
+  EXPECT_EQ(answer->body,
+            "[{\"name\":\"cls\",\"reason\":\"\",\"state\":\"READY\",\"version\":\"1\"},"
+            "{\"name\":\"fixed\",\"reason\":\"\",\"state\":\"READY\",\"version\":\"1\"}]");
+  answer = http.Post("/v2/repository/index", "[]", "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400) << answer->body;
 }
 
 TEST_F(LiveRepository, LoadAndUnloadTakeTheAdminTokenWhenOneIsSet) {
@@ -211,7 +216,7 @@ TEST_F(LiveRepository, LoadAndUnloadTakeTheAdminTokenWhenOneIsSet) {
   std::ofstream(tokens / "client") << "client-token\n";
   std::ofstream(tokens / "admin") << "admin-token\n";
   Start({"--model-control-mode", "explicit", "--auth-token-file", (tokens / "client").string(), "--admin-token-file",
-         (tokens / "admin").string()});
+         (tokens / "admin").string(), "--model", "fixed=" + kFiveLabels});
   httplib::Client http("127.0.0.1", server_.http_port());
   auto with = [](const std::string& token) { return httplib::Headers{{"Authorization", "Bearer " + token}}; };
   auto answer = http.Post("/v2/repository/models/cls/load", with("client-token"), "", "application/json");
@@ -231,6 +236,12 @@ TEST_F(LiveRepository, LoadAndUnloadTakeTheAdminTokenWhenOneIsSet) {
   v2::RepositoryModelUnloadResponse response;
   EXPECT_EQ(v2_->RepositoryModelUnload(&client, request, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(v2_->RepositoryModelUnload(&admin, request, &response).ok());
+  // A model given with --model stays, and the answer says why.
+  answer = http.Post("/v2/repository/models/fixed/unload", with("admin-token"), "", "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400);
+  EXPECT_EQ(answer->body,
+            "{\"error\":\"model 'fixed' was given with --model (or the config file) and cannot be unloaded\"}");
   fs::remove_all(tokens);
 }
 
@@ -265,8 +276,9 @@ TEST_F(LiveRepository, UnderLoadANewVersionAndARemovalLoseNoRequest) {
     return last_version.load() == version;
   };
   EXPECT_TRUE(wait_for_version(1));
-  // Version 2 copied in file by file, slower than the poll: it must not load half-written.
-  CopyModel(kSevenLabels, root_ / "cls" / "2", std::chrono::milliseconds(400));
+  // Version 2 copied in file by file while scans run: each scan sees it changed (the pauses are
+  // shorter than the interval), so it loads only once complete, never half-written.
+  CopyModel(kSevenLabels, root_ / "cls" / "2", std::chrono::milliseconds(100));
   EXPECT_TRUE(wait_for_version(2)) << server_.log();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   // Version 2 removed: version 1 loads again and takes over, then 2 unloads.

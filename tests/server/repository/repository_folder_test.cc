@@ -2,6 +2,7 @@
 #include "server/repository/repository_folder.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -99,6 +100,53 @@ TEST_F(RepositoryFolder, SymlinksOutOfTheRepositoryAreNeverLoaded) {
   f = ScanModel(root_.string(), "m");
   EXPECT_TRUE(f.versions.at(5).problem.empty()) << f.versions.at(5).problem;
   fs::remove_all(outside);
+}
+
+TEST_F(RepositoryFolder, FileSymlinksOutOfTheRepositoryAreNeverLoadedEither) {
+  const fs::path outside = root_.string() + "-outside";
+  fs::create_directories(outside);
+  std::ofstream(outside / "model.safetensors") << "weights";
+  Write(root_ / "m/1/config.json", "{}");
+  fs::create_symlink(outside / "model.safetensors", root_ / "m/1/model.safetensors");
+  const ModelFolder f = ScanModel(root_.string(), "m");
+  EXPECT_NE(f.versions.at(1).problem.find("m/1/model.safetensors resolves outside the model repository"),
+            std::string::npos)
+      << f.versions.at(1).problem;
+  fs::remove_all(outside);
+}
+
+TEST_F(RepositoryFolder, NamesThatAreNotUtf8AreIgnoredWithANoteThatIsPrintable) {
+  fs::create_directories(root_ / "ok/1");
+  fs::create_directories(root_ / "bad\xFF");
+  Write(root_ / "m/1/config.json", "{}");
+  fs::create_directories(root_ / "m/versi\xF3n");
+  std::vector<std::string> notes;
+  absl::StatusOr<std::vector<std::string>> names = ListModelNames(root_.string(), &notes);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"m", "ok"}));
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("bad\\xFF: a model name must be UTF-8; ignored"), std::string::npos) << notes[0];
+  const ModelFolder f = ScanModel(root_.string(), "m");
+  ASSERT_EQ(f.notes.size(), 1u);
+  EXPECT_NE(f.notes[0].find("versi\\xF3n: not a version number"), std::string::npos) << f.notes[0];
+}
+
+TEST_F(RepositoryFolder, AServingJsonThatIsNoRegularFileOrTooLargeIsAProblemNotAHang) {
+  Write(root_ / "m/1/config.json", "{}");
+  ASSERT_EQ(mkfifo((root_ / "m/serving.json").c_str(), 0600), 0);  // opening it would block
+  ModelFolder f = ScanModel(root_.string(), "m");
+  EXPECT_NE(f.problem.find("serving.json: not a regular file"), std::string::npos) << f.problem;
+  fs::remove(root_ / "m/serving.json");
+  Write(root_ / "m/serving.json", "{" + std::string(2 << 20, ' ') + "}");
+  f = ScanModel(root_.string(), "m");
+  EXPECT_NE(f.problem.find("serving.json: larger than 1 MiB"), std::string::npos) << f.problem;
+}
+
+TEST_F(RepositoryFolder, ServingJsonIsPartOfEveryVersionsFingerprint) {
+  Write(root_ / "m/1/config.json", "{}");
+  const std::string before = ScanModel(root_.string(), "m").versions.at(1).fingerprint;
+  Write(root_ / "m/serving.json", R"({"max_batch_size": 4})");
+  EXPECT_NE(ScanModel(root_.string(), "m").versions.at(1).fingerprint, before) << "a settings change reloads";
 }
 
 TEST_F(RepositoryFolder, FingerprintChangesWithContentsAndOnlyThen) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -231,8 +232,17 @@ TEST_F(RepositoryManagerTest, PollLoadsAVersionOnlyOnceItsFolderStaysUnchangedAn
   Poll();
   EXPECT_EQ(Entry("cls", 2).reason, "(not in the index)") << "its folder is gone";
 
-  // The whole model removed: unloaded, and no longer required for readiness.
+  // The whole model removed: gone at two scans in a row (not one: a swap by two renames is not a
+  // removal), then unloaded, and no longer required for readiness.
+  fs::rename(root_ / "cls", root_ / "cls.old");
+  Poll();
+  EXPECT_EQ(ClassifyAnswersFrom("cls"), 1) << "absent at one scan only";
+  fs::rename(root_ / "cls.old", root_ / "cls");
+  Poll();
+  EXPECT_EQ(ClassifyAnswersFrom("cls"), 1);
   fs::remove_all(root_ / "cls");
+  Poll();
+  EXPECT_EQ(ClassifyAnswersFrom("cls"), 1);
   Poll();
   EXPECT_EQ(ClassifyAnswersFrom("cls"), 0);
   EXPECT_TRUE(manager_->RequiredReady());
@@ -330,28 +340,87 @@ TEST_F(RepositoryManagerTest, HostileContentsGetAReasonAndTheServingVersionKeeps
   EXPECT_TRUE(manager_->RequiredReady());
 }
 
-TEST_F(RepositoryManagerTest, SixteenConcurrentCallersLoadingAndUnloadingTheSameModel) {
+TEST_F(RepositoryManagerTest, StopAnswersQueuedCallsAndLaterOnes) {
+  AddVersion("cls", 1);
+  // Not started: jobs queue; Stop answers them all (the server stops a manager whose startup
+  // failed, with load calls that arrived during its warm-up).
+  manager_ = std::make_unique<RepositoryManager>(
+      &models_, RepositoryOptions{root_.string(), ControlMode::kExplicit, 3600, {}}, &listener_);
+  std::vector<std::future<absl::Status>> answers;
+  for (int i = 0; i < 4; ++i) {
+    auto done = std::make_shared<std::promise<absl::Status>>();
+    answers.push_back(done->get_future());
+    manager_->Load("cls", [done](absl::Status s) { done->set_value(s); });
+  }
+  manager_->Stop();
+  for (auto& a : answers) {
+    const absl::Status s = a.get();
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(s.message(), "the server is shutting down");
+  }
+  EXPECT_EQ(Call(&RepositoryManager::Unload, "cls").code(), absl::StatusCode::kUnavailable);
+  manager_->Stop();  // idempotent
+  EXPECT_EQ(ClassifyAnswersFrom("cls"), 0);
+}
+
+TEST_F(RepositoryManagerTest, WithoutARepositoryLoadIsRefusedSayingSo) {
+  manager_ = std::make_unique<RepositoryManager>(&models_, RepositoryOptions{}, &listener_);
+  ASSERT_TRUE(manager_->Start().ok());
+  const absl::Status s = Call(&RepositoryManager::Load, "cls");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("this server has no model repository"), std::string::npos) << s;
+}
+
+TEST_F(RepositoryManagerTest, SixteenConcurrentCallersLoadingAndUnloadingTheSameModelWhileRequestsRun) {
   AddVersion("cls", 1);
   Start(ControlMode::kExplicit);
-  std::vector<std::thread> callers;
+  std::atomic<bool> stop{false};
+  std::atomic<int> found{0}, computed{0};
+  std::vector<std::string> request_failures;
   std::mutex mu;
+  std::vector<std::thread> requesters;
+  for (int r = 0; r < 4; ++r) {
+    requesters.emplace_back([&] {
+      while (!stop.load()) {
+        absl::StatusOr<std::shared_ptr<ServedModel>> model = models_.Find("cls");
+        if (!model.ok()) continue;  // between an unload and a load: refused before any work
+        ++found;
+        // A request that found its version is answered by it, whatever happens meanwhile.
+        std::promise<absl::Status> answer;
+        const absl::Status queued = (*model)->classify()->Submit(
+            {Tensor({1, 3, 32, 32}), 1}, Clock::time_point::max(), nullptr,
+            [&](absl::StatusOr<ClassifyOutput> out, const BatchInfo&) { answer.set_value(out.status()); });
+        const absl::Status s = queued.ok() ? answer.get_future().get() : queued;
+        std::lock_guard<std::mutex> lock(mu);
+        if (s.ok()) {
+          ++computed;
+        } else {
+          request_failures.push_back(std::string(s.message()));
+        }
+      }
+    });
+  }
+  std::vector<std::thread> callers;
   std::vector<absl::Status> answers;
   for (int i = 0; i < 16; ++i) {
     callers.emplace_back([&, i] {
       for (int round = 0; round < 3; ++round) {
-        const absl::Status s =
-            Call(i % 2 ? &RepositoryManager::Unload : &RepositoryManager::Load, "cls");
+        const absl::Status s = Call(i % 2 ? &RepositoryManager::Unload : &RepositoryManager::Load, "cls");
         std::lock_guard<std::mutex> lock(mu);
         answers.push_back(s);
       }
     });
   }
   for (std::thread& t : callers) t.join();
+  stop = true;
+  for (std::thread& t : requesters) t.join();
   ASSERT_EQ(answers.size(), 48u);
   for (const absl::Status& s : answers) {
     // An unload before any load finds nothing to unload; everything else succeeds.
     EXPECT_TRUE(s.ok() || s.code() == absl::StatusCode::kNotFound) << s;
   }
+  EXPECT_TRUE(request_failures.empty()) << request_failures.size() << " failed, first: " << request_failures.front();
+  EXPECT_EQ(found.load(), computed.load());
   ASSERT_TRUE(Call(&RepositoryManager::Load, "cls").ok());
   EXPECT_EQ(ClassifyAnswersFrom("cls"), 1);
   EXPECT_EQ(models_.ReadyVersions("cls"), (std::vector<int64_t>{1}));
