@@ -17,6 +17,7 @@ struct ComputeExecutor::Job {
   const std::function<void(int)>* work;
   std::exception_ptr error;
   bool done = false;
+  int instance = -1;  // -1: the first free instance
 };
 
 ComputeExecutor::ComputeExecutor(int instances, int threads_per_instance)
@@ -48,34 +49,21 @@ void ComputeExecutor::Run(const std::function<void(int)>& work) {
 }
 
 void ComputeExecutor::RunOnEvery(const std::function<void(int)>& work) {
-  // Each job holds its instance until all have started, so no instance takes two.
+  // One job addressed to each instance: each runs it when it is next free, between the batches
+  // it serves, so a model warming up while others serve never idles an instance to wait for the
+  // rest (as a barrier over all instances would).
   std::lock_guard<std::mutex> one_at_a_time(every_mu_);
-  const int n = instances();
-  std::mutex mu;
-  std::condition_variable all_started;
-  int started = 0;
-  std::vector<std::exception_ptr> errors(n);
-  std::vector<std::thread> callers;
-  for (int c = 0; c < n; ++c) {
-    callers.emplace_back([&, c] {
-      try {
-        Run([&](int instance) {
-          {
-            std::unique_lock<std::mutex> lock(mu);
-            ++started;
-            all_started.notify_all();
-            all_started.wait(lock, [&] { return started == n; });
-          }
-          work(instance);
-        });
-      } catch (...) {
-        errors[c] = std::current_exception();
-      }
-    });
+  std::vector<Job> jobs(instances());
+  std::unique_lock<std::mutex> lock(mu_);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].work = &work;
+    jobs[i].instance = static_cast<int>(i);
+    jobs_.push_back(&jobs[i]);
   }
-  for (std::thread& t : callers) t.join();
-  for (const std::exception_ptr& e : errors) {
-    if (e) std::rethrow_exception(e);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return std::all_of(jobs.begin(), jobs.end(), [](const Job& j) { return j.done; }); });
+  for (const Job& j : jobs) {
+    if (j.error) std::rethrow_exception(j.error);
   }
 }
 
@@ -83,11 +71,16 @@ void ComputeExecutor::Loop(int instance) {
   // This thread's own OpenMP team: the setting is per thread (OpenMP's nthreads-var ICV).
   if (threads_per_instance_ > 0) SetComputeThreads(threads_per_instance_);
   std::unique_lock<std::mutex> lock(mu_);
+  // The oldest job this instance may take: addressed to it, or to any.
+  auto next = [&] {
+    return std::find_if(jobs_.begin(), jobs_.end(), [&](const Job* j) { return j->instance < 0 || j->instance == instance; });
+  };
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;  // stopping, nothing left
-    Job* job = jobs_.front();
-    jobs_.pop_front();
+    cv_.wait(lock, [&] { return stopping_ || next() != jobs_.end(); });
+    const auto it = next();
+    if (it == jobs_.end()) return;  // stopping, nothing left for this instance
+    Job* job = *it;
+    jobs_.erase(it);
     ++busy_;
     lock.unlock();
     try {

@@ -20,9 +20,10 @@
 //   what it threw; `instance` is in 0..instances-1. Calls wait in the order they arrive for the
 //   next free instance: with one instance, "one forward at a time, each using every OpenMP
 //   thread".
-// - RunOnEvery(work) runs work(instance) once on each instance (e.g. a warm-up of every team) and
-//   returns when all have finished, rethrowing the first error. Calls run one after another; not
-//   to be called from work running on an instance.
+// - RunOnEvery(work) runs work(instance) once on each instance (e.g. a warm-up of every team),
+//   each instance when it is next free (no instance waits for the others), and returns when all
+//   have finished, rethrowing the first error. Calls run one after another; not to be called from
+//   work running on an instance.
 // - busy() counts the instances running work now.
 // - RunOnOwnThread(work, threads) runs `work` on a new thread (an OpenMP team of `threads` when > 0)
 //   and joins it (rethrowing): for model loading, whose oneDNN reorders start an OpenMP team that
@@ -69,7 +70,7 @@ class ComputeExecutor {
   void Loop(int instance);
 
   const int threads_per_instance_;
-  std::mutex every_mu_;  // one RunOnEvery at a time: two would each hold some instances and wait
+  std::mutex every_mu_;  // one RunOnEvery at a time
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> jobs_;

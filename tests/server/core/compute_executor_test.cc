@@ -135,6 +135,34 @@ int Count(const std::vector<std::string>& names, const std::string& name) {
   return n;
 }
 
+TEST(ComputeExecutor, RunOnEveryDoesNotIdleAFreeInstanceWhileAnotherIsBusy) {
+  // A model warming up while another serves: the free instance warms up at once, the busy one
+  // after its forward; neither waits for the other.
+  ComputeExecutor executor(2, 1);
+  std::promise<void> release, busy_started;
+  std::thread busy([&] {
+    executor.Run([&](int) {
+      busy_started.set_value();
+      release.get_future().wait();
+    });
+  });
+  busy_started.get_future().wait();
+  std::promise<void> free_instance_ran;
+  std::atomic<int> ran{0};
+  std::thread every([&] {
+    executor.RunOnEvery([&](int) {
+      if (++ran == 1) free_instance_ran.set_value();
+    });
+  });
+  EXPECT_EQ(free_instance_ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the free instance waited for the busy one";
+  EXPECT_EQ(ran.load(), 1);
+  release.set_value();
+  every.join();
+  busy.join();
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(ServedForwards, TheProcessHoldsOneOpenMpTeam) {
   const int threads = ComputeThreads();
   if (threads < 2) GTEST_SKIP() << "one OpenMP thread: no team to count";
