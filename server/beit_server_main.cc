@@ -230,24 +230,16 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
     }
     credentials = *tls;
   }
-  std::unique_ptr<beit::serving::BearerTokenAuth> auth;
-  if (!options.auth_token_file.empty()) {
-    auto loaded = beit::serving::BearerTokenAuth::FromFile(options.auth_token_file);
+  // The inference token and the repository's admin token (each optional).
+  std::unique_ptr<beit::serving::BearerTokenAuth> auth, admin_auth;
+  for (auto [path, token] : {std::pair{&options.auth_token_file, &auth}, std::pair{&options.admin_token_file, &admin_auth}}) {
+    if (path->empty()) continue;
+    auto loaded = beit::serving::BearerTokenAuth::FromFile(*path);
     if (!loaded.ok()) {
       log.Log(LogLevel::kError, "cannot set up authentication", {{"error", std::string(loaded.status().message())}});
       return 1;
     }
-    auth = std::move(*loaded);
-  }
-
-  std::unique_ptr<beit::serving::BearerTokenAuth> admin_auth;
-  if (!options.admin_token_file.empty()) {
-    auto loaded = beit::serving::BearerTokenAuth::FromFile(options.admin_token_file);
-    if (!loaded.ok()) {
-      log.Log(LogLevel::kError, "cannot set up the admin token", {{"error", std::string(loaded.status().message())}});
-      return 1;
-    }
-    admin_auth = std::move(*loaded);
+    *token = std::move(*loaded);
   }
 
   beit::serving::WorkerPool workers(options.preprocess_threads, static_cast<size_t>(options.max_pending_preprocess));
