@@ -12,8 +12,10 @@
 //   serving.json) is the same at two scans one interval apart, so a copy that keeps writing is
 //   not loaded half-written (one that pauses longer than the interval can look finished: copy to
 //   a dot-name and rename); a complete folder renamed into place loads at the next scan but one.
-//   Start loads what is there. A version whose load failed is not retried until its contents
-//   change. A model folder is unloaded once it is absent at two scans in a row (a swap by two
+//   Start loads what is there; a version whose folder changed while or after it loaded (a copy
+//   still going on) loads again once unchanged for one interval (its loaded fingerprint is the
+//   one scanned before the load). A version whose load failed is not
+//   retried until its contents change. A model folder is unloaded once it is absent at two scans in a row (a swap by two
 //   renames is not a removal); a folder that cannot be listed changes nothing.
 // - Loading a model's versions: every version the policy selects that is not loaded with these
 //   contents loads beside what serves (a changed one reloads), each READY before it takes

@@ -12,6 +12,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace beit::serving::repository {
 namespace {
@@ -24,9 +25,13 @@ class RecordingListener : public RepositoryListener {
  public:
   void VersionLoaded(const std::string& model, int64_t version, const std::string&, const absl::Status& status,
                      double) override {
-    std::lock_guard<std::mutex> lock(mu);
-    loads.push_back(model + "/" + std::to_string(version) + (status.ok() ? " ok" : " failed"));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      loads.push_back(model + "/" + std::to_string(version) + (status.ok() ? " ok" : " failed"));
+    }
+    if (on_load) on_load();
   }
+  std::function<void()> on_load;  // runs once a load returned, before the manager rescans
   void VersionUnloaded(const std::string& model, int64_t version, const std::string&) override {
     std::lock_guard<std::mutex> lock(mu);
     unloads.push_back(model + "/" + std::to_string(version));
@@ -247,6 +252,21 @@ TEST_F(RepositoryManagerTest, PollLoadsAVersionOnlyOnceItsFolderStaysUnchangedAn
   EXPECT_EQ(ClassifyAnswersFrom("cls"), 0);
   EXPECT_TRUE(manager_->RequiredReady());
   EXPECT_EQ(listener_.unloads, (std::vector<std::string>{"cls/1", "cls/2", "cls/1"}));
+}
+
+TEST_F(RepositoryManagerTest, AVersionThatChangedWhileItLoadedLoadsAgainOnceStable) {
+  AddVersion("cls", 1);
+  bool changed = false;
+  listener_.on_load = [&] {  // a copy still going on at startup
+    if (!std::exchange(changed, true)) std::ofstream(root_ / "cls/1/late-file.json") << "{}";
+  };
+  Start(ControlMode::kPoll);
+  EXPECT_EQ(ClassifyAnswersFrom("cls"), 1) << "what loaded serves meanwhile";
+  Poll();
+  Poll();
+  EXPECT_EQ(listener_.loads, (std::vector<std::string>{"cls/1 ok", "cls/1 ok"})) << "loaded again once stable";
+  Poll();
+  EXPECT_EQ(listener_.loads.size(), 2u) << "and only once";
 }
 
 TEST_F(RepositoryManagerTest, PollReloadsAChangedVersionBesideTheServingOne) {
