@@ -37,6 +37,8 @@ constexpr const char* kUsage = R"(beit-client: talks to beit-server.
 
 Usage: beit-client [--server HOST:PORT] [--api beit|v2] [--timeout-ms N]
                    [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND [flags] [INPUTS...]
+Every command with --model also takes --model-version N (a model repository's version; default 0:
+the highest ready); answers carry "model_version", the version that computed them.
 
 Commands (--api beit, the default: beit.v1.BeitService)
   classify        --model M --image FILE [--top-k K]

@@ -38,6 +38,7 @@ template <typename Request>
 Request RequestFor(const std::string& image_path) {
   Request r;
   r.set_model(Required(FLAGS_model, "model"));
+  r.set_version(GetFlag(FLAGS_model_version));
   r.mutable_image()->set_encoded(ReadFile(image_path));
   return r;
 }
@@ -160,7 +161,7 @@ json Classify(const Session& s, const std::string& image) {
   grpc::ClientContext context;
   s.Prepare(context);
   Check(s.stub->Classify(&context, ClassifyRequest(image), &response));
-  return {{"model", response.model()}, {"predictions", PredictionsJson(response.predictions())},
+  return {{"model", response.model()}, {"model_version", response.model_version()}, {"predictions", PredictionsJson(response.predictions())},
           {"stats", StatsJson(response.stats())}};
 }
 
@@ -175,7 +176,7 @@ json Segment(const Session& s, const std::string& image, const ImageOutputs& out
   for (const auto& c : response.class_counts()) {
     counts.push_back({{"index", c.index()}, {"label", c.label()}, {"pixels", c.pixels()}});
   }
-  json out = {{"model", response.model()},
+  json out = {{"model", response.model()}, {"model_version", response.model_version()},
               {"height", response.height()},
               {"width", response.width()},
               {"class_counts", counts},
@@ -211,7 +212,7 @@ json Embed(const Session& s, const std::string& image) {
     if (l.patches_size()) layer["patches"] = std::vector<float>(l.patches().begin(), l.patches().end());
     layers.push_back(layer);
   }
-  return {{"model", response.model()},
+  return {{"model", response.model()}, {"model_version", response.model_version()},
           {"pooling", response.pooling()},
           {"embedding", std::vector<float>(response.embedding().begin(), response.embedding().end())},
           {"layers", layers},
@@ -225,7 +226,7 @@ json Explain(const Session& s, const std::string& image, const std::string& png_
   grpc::ClientContext context;
   s.Prepare(context);
   Check(s.stub->Explain(&context, ExplainRequest(image, !png_path.empty()), &response));
-  json out = {{"model", response.model()},
+  json out = {{"model", response.model()}, {"model_version", response.model_version()},
               {"grid_height", response.grid_height()},
               {"grid_width", response.grid_width()},
               {"grid", std::vector<float>(response.grid().begin(), response.grid().end())},
@@ -252,7 +253,7 @@ json PredictTokens(const Session& s, const std::string& image) {
     patches.push_back({{"patch_index", p.patch_index()}, {"predictions", tokens}});
   }
   std::vector<int> mask(response.mask().begin(), response.mask().end());
-  return {{"model", response.model()}, {"mask", mask}, {"patches", patches}, {"stats", StatsJson(response.stats())}};
+  return {{"model", response.model()}, {"model_version", response.model_version()}, {"mask", mask}, {"patches", patches}, {"stats", StatsJson(response.stats())}};
 }
 
 json Info(const Session& s) {
@@ -261,6 +262,7 @@ json Info(const Session& s) {
   if (!GetFlag(FLAGS_model).empty()) {
     pb::GetModelInfoRequest request;
     request.set_model(GetFlag(FLAGS_model));
+    request.set_version(GetFlag(FLAGS_model_version));
     pb::ModelInfo info;
     Check(s.stub->GetModelInfo(&context, request, &info));
     return InfoJson(info);

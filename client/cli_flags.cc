@@ -11,6 +11,7 @@ ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
 ABSL_FLAG(std::string, token_file, "", "file whose contents are sent as 'authorization: Bearer <token>'");
 // What to ask.
 ABSL_FLAG(std::string, model, "", "the hosted model's name");
+ABSL_FLAG(int64_t, model_version, 0, "the model's version (a repository's version folder); 0: the highest ready");
 ABSL_FLAG(std::string, image, "", "one JPEG or PNG file (bulk runs take inputs after the command instead)");
 ABSL_FLAG(std::optional<int>, top_k, std::nullopt, "how many classes (or tokens) to return");
 ABSL_FLAG(std::string, size, "", "output size HxW (segment, explain)");

@@ -30,6 +30,12 @@ namespace oip = beit::client;  // the v2 client's types
 
 namespace {
 
+// --model-version as the protocol spells it: empty for 0 (the highest ready version).
+std::string VersionFlag() {
+  const int64_t version = GetFlag(FLAGS_model_version);
+  return version > 0 ? std::to_string(version) : "";
+}
+
 oip::TensorEncoding Encoding() { return GetFlag(FLAGS_typed) ? oip::TensorEncoding::kTyped : oip::TensorEncoding::kRaw; }
 
 // A ModelInfer of --model on the encoded image (`image` BYTES [1]) asking for one output.
@@ -37,6 +43,7 @@ oip::InferRequestSpec V2Spec(const std::string& image, const std::string& output
                              oip::InferParameters output_parameters = {}) {
   oip::InferRequestSpec spec;
   spec.model = Required(FLAGS_model, "model");
+  spec.version = VersionFlag();
   spec.inputs.push_back(oip::ImageInput({ReadFile(image)}));
   spec.outputs.push_back({output, std::move(output_parameters)});
   return spec;
@@ -86,6 +93,7 @@ inference::ModelInferRequest V2PredictTokensRequest(const std::string& image) {
 // model's name.
 struct V2Answer {
   std::string model;
+  std::string version;
   oip::OutputTensor output;
 };
 
@@ -101,7 +109,7 @@ V2Answer V2Infer(const Session& s, const inference::ModelInferRequest& request, 
   if (output->shape.empty() || output->shape[0] != 1) {
     throw std::runtime_error("output '" + name + "' is not one image's (its first dimension is not 1)");
   }
-  return {result.model, *output};
+  return {result.model, result.version, *output};
 }
 
 json TensorsJson(const std::vector<oip::TensorDescription>& tensors) {
@@ -128,7 +136,7 @@ json V2Classify(const Session& s, const std::string& image) {
   for (const oip::Classification& c : images->front()) {
     predictions.push_back({{"index", c.index}, {"label", c.label}, {"score", c.score}});
   }
-  return {{"model", answer.model}, {"predictions", predictions}};
+  return {{"model", answer.model}, {"model_version", answer.version}, {"predictions", predictions}};
 }
 
 json V2Segment(const Session& s, const std::string& image, const ImageOutputs& outputs) {
@@ -143,7 +151,7 @@ json V2Segment(const Session& s, const std::string& image, const ImageOutputs& o
   std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   json class_counts = json::array();
   for (const auto& [index, n] : counts) class_counts.push_back({{"index", index}, {"pixels", n}});
-  json out = {{"model", answer.model}, {"height", shape[1]}, {"width", shape[2]}, {"class_counts", class_counts}};
+  json out = {{"model", answer.model}, {"model_version", answer.version}, {"height", shape[1]}, {"width", shape[2]}, {"class_counts", class_counts}};
   if (!outputs.png.empty()) {
     WriteFile(outputs.png, beit::EncodeLabelMapPng(map));
     out["png"] = outputs.png;
@@ -157,20 +165,20 @@ json V2Segment(const Session& s, const std::string& image, const ImageOutputs& o
 
 json V2Embed(const Session& s, const std::string& image) {
   const V2Answer answer = V2Infer(s, V2EmbedRequest(image), "pooler_output", "FP32");
-  return {{"model", answer.model}, {"embedding", answer.output.fp32}};
+  return {{"model", answer.model}, {"model_version", answer.version}, {"embedding", answer.output.fp32}};
 }
 
 json V2PredictTokens(const Session& s, const std::string& image) {
   const V2Answer answer = V2Infer(s, V2PredictTokensRequest(image), "predicted_tokens", "INT64");
   std::vector<int> mask;
   for (int64_t token : answer.output.ints) mask.push_back(token >= 0 ? 1 : 0);
-  return {{"model", answer.model}, {"mask", mask}, {"predicted_tokens", answer.output.ints}};
+  return {{"model", answer.model}, {"model_version", answer.version}, {"mask", mask}, {"predicted_tokens", answer.output.ints}};
 }
 
 json V2Info(const Session& s) {
   if (!GetFlag(FLAGS_model).empty()) {
     oip::ModelDescription m;
-    Check(s.v2->ModelMetadata(GetFlag(FLAGS_model), "", &m));
+    Check(s.v2->ModelMetadata(GetFlag(FLAGS_model), VersionFlag(), &m));
     return {{"name", m.name},
             {"versions", m.versions},
             {"platform", m.platform},
@@ -188,7 +196,7 @@ int V2Health(const Session& s) {
   bool ready = false;
   json out;
   if (!GetFlag(FLAGS_model).empty()) {
-    Check(s.v2->ModelReady(GetFlag(FLAGS_model), "", &ready));
+    Check(s.v2->ModelReady(GetFlag(FLAGS_model), VersionFlag(), &ready));
     out = {{"model", GetFlag(FLAGS_model)}, {"ready", ready}};
   } else {
     Check(s.v2->ServerReady(&ready));

@@ -60,6 +60,20 @@ TEST_F(BeitClientTest, ClassifyPrintsRankedPredictions) {
   EXPECT_GE(j["stats"]["batch_size"].get<int>(), 1);
 }
 
+TEST_F(BeitClientTest, ModelVersionOnBothApis) {
+  // --model models have one version, 1: asking for it works, asking for another is NOT_FOUND.
+  for (const std::string api : {"beit", "v2"}) {
+    ClientRun run = Client("--api " + api + " classify --model cls --model-version 1 --image " +
+                           Image("chelsea_q90_420.jpg"));
+    ASSERT_EQ(run.exit_code, 0) << api << ": " << run.out;
+    const json j = json::parse(run.out);
+    EXPECT_EQ(j["model_version"].dump(), api == "beit" ? "1" : "\"1\"") << api;
+    run = Client("--api " + api + " classify --model cls --model-version 2 --image " + Image("chelsea_q90_420.jpg"));
+    EXPECT_EQ(run.exit_code, 1) << api << ": " << run.out;
+    EXPECT_NE(run.out.find("model 'cls' has no version 2; versions ready: 1"), std::string::npos) << run.out;
+  }
+}
+
 TEST_F(BeitClientTest, SegmentWritesTheLabelPngAndAnOverlay) {
   const std::string png = ::testing::TempDir() + "/client_labels.png";
   const std::string overlay = ::testing::TempDir() + "/client_overlay.png";
