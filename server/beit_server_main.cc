@@ -370,13 +370,14 @@ int Serve(const ServerOptions& options, const sigset_t& stop_signals) {
   service.StopAccepting();
   executor.StopAccepting();
   // No load or poll from here; load and unload calls still queued answer UNAVAILABLE, so the
-  // drain below does not wait on them.
-  repository->Stop();
+  // drain below does not wait on them (a load already running finishes beside it).
+  repository->Stop(/*wait=*/false);
   // Both doors answer what they accepted within the one grace period; new calls were refused above.
   const auto grace = std::chrono::seconds(options.grace_period_seconds);
   const auto grpc_deadline = std::chrono::system_clock::now() + grace;
   if (http) http->Stop(std::chrono::steady_clock::now() + grace);
   server->Shutdown(grpc_deadline);
+  repository->Stop();  // the running load, if any, ends before the models shut down
   models.ShutdownAll();
   workers.Shutdown();
   std::move(stop_metrics_first).Invoke();

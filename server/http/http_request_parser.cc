@@ -45,7 +45,7 @@ std::optional<std::string> PercentDecode(std::string_view s) {
     }
     const int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
     const int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return std::nullopt;
+    if (hi < 0 || lo < 0 || hi * 16 + lo == 0) return std::nullopt;  // %00: C paths end there
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }

@@ -5,28 +5,63 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 namespace beit::serving::repository {
 namespace fs = std::filesystem;
 namespace {
 
-// Folder names reach logs, JSON and protobuf strings, which all need UTF-8.
-bool ValidUtf8(const std::string& s) {
+// Folder names reach logs, JSON and protobuf strings, which all need well-formed UTF-8 (no
+// overlong forms, no surrogates, nothing above U+10FFFF).
+bool ValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c == 0xE0) {
+      n = 3;
+      low = 0xA0;
+    } else if (c == 0xED) {
+      n = 3;
+      high = 0x9F;
+    } else if (c >= 0xE1 && c <= 0xEF) {
+      n = 3;
+    } else if (c == 0xF0) {
+      n = 4;
+      low = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      n = 4;
+    } else if (c == 0xF4) {
+      n = 4;
+      high = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i < n) return false;
+    const unsigned char second = static_cast<unsigned char>(s[i + 1]);
+    if (second < low || second > high) return false;
+    for (size_t k = 2; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
     }
     i += n;
   }
   return true;
 }
 
-// A name as a person can read it: bytes that are not printable ASCII as \xNN.
+}  // namespace
+
 std::string Printable(const std::string& s) {
+  const bool readable = ValidUtf8(s) && std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+  });
+  if (readable) return s;
   std::string out;
   for (unsigned char c : s) {
     if (c >= 0x20 && c < 0x7F) {
@@ -39,6 +74,16 @@ std::string Printable(const std::string& s) {
   }
   return out;
 }
+
+bool ValidModelName(const std::string& name) {
+  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos) return false;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7F) return false;  // control bytes: NUL ends C paths, newlines split logs
+  }
+  return ValidUtf8(name);
+}
+
+namespace {
 
 // "1", "42": a version number as Triton spells it (no sign, no leading zero, fits int64).
 bool ParseVersion(const std::string& name, int64_t* version) {
@@ -92,9 +137,17 @@ absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root,
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     std::error_code dir_error;
-    if (name.empty() || name[0] == '.' || !fs::is_directory(it->path(), dir_error)) continue;
-    if (!ValidUtf8(name)) {
-      if (notes) notes->push_back(root + "/" + Printable(name) + ": a model name must be UTF-8; ignored");
+    if (name.empty() || name[0] == '.') continue;
+    const bool directory = fs::is_directory(it->path(), dir_error);
+    if (dir_error) {  // e.g. ESTALE on NFS: not knowing must not read as removed
+      return absl::UnavailableError("model repository " + root + ": " + Printable(name) + ": " + dir_error.message());
+    }
+    if (!directory) continue;
+    if (!ValidModelName(name)) {
+      if (notes) {
+        notes->push_back(root + "/" + Printable(name) +
+                         ": a model name must be UTF-8 without control characters; ignored");
+      }
       continue;
     }
     names.push_back(name);
@@ -110,9 +163,7 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
   std::error_code ec;
   const fs::path root_path = fs::weakly_canonical(root, ec);
   const fs::path model_dir = fs::path(root) / name;
-  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos || !fs::is_directory(model_dir, ec)) {
-    return folder;
-  }
+  if (!ValidModelName(name) || !fs::is_directory(model_dir, ec)) return folder;
   folder.exists = true;
   if (!Inside(root_path, model_dir)) {
     folder.problem = model_dir.string() + " resolves outside the model repository (a symlink out of it); not loaded";
@@ -125,7 +176,9 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
     constexpr uintmax_t kMaxSettingsBytes = 1 << 20;
     std::error_code size_error;
     const uintmax_t size = fs::file_size(settings_path, size_error);  // fails for FIFOs, folders
-    if (!fs::is_regular_file(settings_path, ec) || size_error) {
+    if (!Inside(root_path, settings_path)) {
+      folder.problem = settings_path.string() + " resolves outside the model repository (a symlink out of it)";
+    } else if (!fs::is_regular_file(settings_path, ec) || size_error) {
       folder.problem = settings_path.string() + ": not a regular file";
     } else if (size > kMaxSettingsBytes) {
       folder.problem = settings_path.string() + ": larger than 1 MiB";
@@ -157,12 +210,12 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
     VersionFolder v;
     v.dir = it->path().string();
     if (!Inside(root_path, it->path())) {
-      v.problem = v.dir + " resolves outside the model repository (a symlink out of it); not loaded";
+      v.problem = Printable(v.dir) + " resolves outside the model repository (a symlink out of it); not loaded";
     } else {
       std::string escaped;
       v.fingerprint = Fingerprint(root_path, it->path(), &escaped) + "serving.json:" + settings_text;
       if (!escaped.empty()) {
-        v.problem = escaped + " resolves outside the model repository (a symlink out of it); not loaded";
+        v.problem = Printable(escaped) + " resolves outside the model repository (a symlink out of it); not loaded";
       }
     }
     folder.versions[version] = std::move(v);
@@ -183,7 +236,9 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
     v.dir = model_dir.string();
     std::string escaped;
     v.fingerprint = Fingerprint(root_path, model_dir, &escaped);
-    if (!escaped.empty()) v.problem = escaped + " resolves outside the model repository (a symlink out of it); not loaded";
+    if (!escaped.empty()) {
+      v.problem = Printable(escaped) + " resolves outside the model repository (a symlink out of it); not loaded";
+    }
     folder.versions[1] = std::move(v);
   } else if (!folder.versions.empty() && has_config) {
     folder.notes.push_back(model_dir.string() +

@@ -5,7 +5,9 @@
 //
 // Contract:
 // - ListModelNames(root, notes) lists the subfolders of root (sorted; hidden ones skipped; names
-//   that are not UTF-8 skipped with a note), or the error reading it.
+//   ValidModelName refuses skipped with a note), or UNAVAILABLE when root, or an entry's type,
+//   cannot be read (not knowing is not "removed").
+// - ScanModel of a name ValidModelName refuses: `exists` false.
 // - ScanModel(root, name) reads one model folder without loading anything:
 //   * `exists` false when root/name is not a folder (removed, or never there);
 //   * versions: each numeric subfolder (decimal, no leading zero, at most 18 digits) with its
@@ -47,6 +49,13 @@ struct ModelFolder {
   bool scan_failed = false;
   std::vector<std::string> notes;
 };
+
+// `s` as a person can read it, for notes and errors: itself when it is UTF-8 without control
+// characters, else with every byte outside printable ASCII as \xNN.
+std::string Printable(const std::string& s);
+
+// A model name a repository may hold: UTF-8, no control characters, no '/', not starting with '.'.
+bool ValidModelName(const std::string& name);
 
 absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root,
                                                         std::vector<std::string>* notes = nullptr);

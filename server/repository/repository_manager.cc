@@ -22,7 +22,7 @@ RepositoryManager::RepositoryManager(ModelRepository* models, RepositoryOptions 
 
 RepositoryManager::~RepositoryManager() { Stop(); }
 
-void RepositoryManager::Stop() {
+void RepositoryManager::Stop(bool wait) {
   std::deque<std::function<void()>> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -31,11 +31,18 @@ void RepositoryManager::Stop() {
   }
   wake_.notify_all();
   for (auto& job : dropped) job();  // each answers: the manager is stopping (see Post)
+  if (!wait) return;
   std::lock_guard<std::mutex> lock(join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
+bool RepositoryManager::Stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
 absl::Status RepositoryManager::Start() {
+  if (Stopping()) return absl::UnavailableError("the model repository is stopping");
   absl::Status result;
   if (!options_.root.empty()) {
     std::vector<std::string> names;
@@ -64,8 +71,11 @@ absl::Status RepositoryManager::Start() {
       }
     }
   }
-  thread_ = std::thread([this] { Run(); });
-  pthread_setname_np(thread_.native_handle(), "beit-repository");  // polls, loads, unloads
+  {
+    std::lock_guard<std::mutex> lock(join_mu_);
+    thread_ = std::thread([this] { Run(); });
+    pthread_setname_np(thread_.native_handle(), "beit-repository");  // polls, loads, unloads
+  }
   if (listener_) listener_->Changed();
   return result;
 }
@@ -96,6 +106,7 @@ void RepositoryManager::Post(std::function<void()> job) {
 
 void RepositoryManager::Load(const std::string& name, Done done) {
   if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("load"));
+  if (!ValidModelName(name)) return done(InvalidName(name));
   Post([this, name, done] {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -110,25 +121,32 @@ void RepositoryManager::Load(const std::string& name, Done done) {
 
 void RepositoryManager::Unload(const std::string& name, Done done) {
   if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("unload"));
+  if (!ValidModelName(name)) return done(InvalidName(name));
   Post([this, name, done] {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
     }
-    if (models_->Pinned(name)) {
-      return done(absl::FailedPreconditionError("model '" + name +
-                                                "' was given with --model (or the config file) and cannot be unloaded"));
-    }
-    const std::vector<VersionStatus> index = models_->Index();
-    const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
-    if (!known) return done(absl::NotFoundError("no model named '" + name + "' is loaded"));
     absl::Status status = Guarded([&] {
+      if (models_->Pinned(name)) {
+        return absl::FailedPreconditionError("model '" + name +
+                                             "' was given with --model (or the config file) and cannot be unloaded");
+      }
+      const std::vector<VersionStatus> index = models_->Index();
+      const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
+      if (!known) return absl::NotFoundError("no model named '" + name + "' is loaded");
       UnloadModel(name, "unloaded", /*forget=*/false);
+      if (listener_) listener_->Changed();
       return absl::OkStatus();
     });
-    if (listener_) listener_->Changed();
     done(std::move(status));
   });
+}
+
+absl::Status RepositoryManager::InvalidName(const std::string& name) const {
+  return absl::InvalidArgumentError(
+      "'" + Printable(name.size() > 200 ? name.substr(0, 200) + "..." : name) +
+      "' is not a model name (UTF-8 without control characters or '/', not starting with '.')");
 }
 
 void RepositoryManager::PollNow(Done done) {
@@ -207,6 +225,7 @@ void RepositoryManager::PollAll() {
   }
   for (const std::string& note : notes) NoteOnce("", note);
   for (const std::string& name : *names) {
+    if (Stopping()) return;  // the server drains: no more loads
     missing_.erase(name);
     LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false);
   }
@@ -253,7 +272,13 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
   }
 
   absl::Status first_error;
+  // Scans in a row each loaded version's folder was absent (one may fall between two renames).
+  for (int64_t version : models_->ReadyVersions(name)) {
+    Seen& s = seen[version];
+    s.missing = found.count(version) ? 0 : s.missing + 1;
+  }
   for (int64_t version : selected) {
+    if (Stopping()) return absl::UnavailableError("the server is shutting down");
     const VersionFolder& v = folder.versions.at(version);
     Seen& s = seen[version];
     if (!v.problem.empty()) {
@@ -302,6 +327,8 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
   if (selected_ready) {
     for (int64_t version : ready) {
       if (selected.count(version)) continue;
+      // A version folder gone at one scan may be between two renames: polling waits for a second.
+      if (!found.count(version) && wait_for_stable && seen[version].missing < 2) continue;
       const std::string reason = found.count(version) ? "unloaded: not served under the version policy " + policy
                                                       : "unloaded: its version folder was removed";
       models_->UnloadVersion(name, version, reason);

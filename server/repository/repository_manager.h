@@ -21,8 +21,9 @@
 //   contents loads beside what serves (a changed one reloads), each READY before it takes
 //   requests; then loaded versions the policy no longer selects (or whose folder is gone) are
 //   unloaded, but only once a selected version is READY: a failed load never leaves a model with
-//   nothing serving. Versions not selected are listed UNAVAILABLE with the policy as the reason.
-// - Load(name, done): kExplicit only (else FAILED_PRECONDITION naming the mode); NOT_FOUND when the
+//   nothing serving (when polling, a version folder counts as gone at its second absent scan). Versions not selected are listed UNAVAILABLE with the policy as the reason.
+// - Load(name, done): kExplicit only (else FAILED_PRECONDITION naming the mode); INVALID_ARGUMENT
+//   for a name no folder can have (repository_folder.h: ValidModelName); NOT_FOUND when the
 //   repository has no such model folder; INVALID_ARGUMENT with the reason when no selected version
 //   loads (a model already loaded is rescanned: new versions load, changed ones reload). `done` is
 //   called once every selected version is READY or failed.
@@ -88,9 +89,11 @@ class RepositoryManager {
   // The error of the first `startup_models` entry that does not load (kExplicit); repository
   // models that fail in kNone / kPoll are only listed with their reason.
   absl::Status Start();
-  // No job or poll after this: queued Load / Unload calls answer UNAVAILABLE, the running job
-  // finishes (it may be a load), the thread ends. Idempotent; the server calls it when draining.
-  void Stop();
+  // No job or poll after this: queued Load / Unload calls answer UNAVAILABLE, a running poll
+  // starts no further load, and with `wait` the running job (it may be a load) finishes and the
+  // thread ends. Idempotent; the server calls Stop(false) when it starts draining (the grace
+  // period is for requests) and Stop() once the doors are shut.
+  void Stop(bool wait = true);
 
   void Load(const std::string& name, Done done);
   void Unload(const std::string& name, Done done);
@@ -107,6 +110,7 @@ class RepositoryManager {
     std::string pending;  // fingerprint at the last poll, waiting to be stable
     std::string loaded;   // fingerprint of the loaded contents
     std::string failed;   // fingerprint that failed to load
+    int missing = 0;      // polls in a row its loaded folder was absent
   };
 
   void Post(std::function<void()> job);
@@ -117,6 +121,8 @@ class RepositoryManager {
   // index (its folder is gone), else they stay listed UNAVAILABLE with `reason`.
   void UnloadModel(const std::string& name, const std::string& reason, bool forget);
   absl::Status RefusedByMode(const char* action) const;
+  absl::Status InvalidName(const std::string& name) const;
+  bool Stopping() const;
   void NoteOnce(const std::string& name, const std::string& note);
   // Runs a job's work; an exception (out of memory, a file system error) becomes INTERNAL and a
   // note instead of ending the manager's thread.

@@ -104,6 +104,7 @@ TEST(HttpRequestParser, RefusesWhatItCannotTrustWithItsStatus) {
       {"GET x HTTP/1.1\r\n\r\n", 400, "request line"},
       {"GET /x HTTP/2.0\r\n\r\n", 505, "HTTP/1.0"},
       {"GET /%zz HTTP/1.1\r\n\r\n", 400, "percent"},
+      {"POST /v2/repository/models/cls%00x/load HTTP/1.1\r\n\r\n", 400, "percent"},  // NUL ends C paths
       {"GET /x HTTP/1.1\r\nNo colon here\r\n\r\n", 400, "header line"},
       {"GET /x HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400, "folded"},
       {"GET /x HTTP/1.1\r\nA: b\rc\r\n\r\n", 400, "control character"},

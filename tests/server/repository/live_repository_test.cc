@@ -276,9 +276,10 @@ TEST_F(LiveRepository, UnderLoadANewVersionAndARemovalLoseNoRequest) {
     return last_version.load() == version;
   };
   EXPECT_TRUE(wait_for_version(1));
-  // Version 2 copied in file by file while scans run: each scan sees it changed (the pauses are
-  // shorter than the interval), so it loads only once complete, never half-written.
-  CopyModel(kSevenLabels, root_ / "cls" / "2", std::chrono::milliseconds(100));
+  // Version 2 copied in as an operator should: to a dot-name (ignored), then renamed into place.
+  // (A folder copied straight in, file by file, is the manager test's: it loads only once stable.)
+  CopyModel(kSevenLabels, root_ / "cls" / ".incoming-2", std::chrono::milliseconds(100));
+  fs::rename(root_ / "cls" / ".incoming-2", root_ / "cls" / "2");
   EXPECT_TRUE(wait_for_version(2)) << server_.log();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   // Version 2 removed: version 1 loads again and takes over, then 2 unloads.

@@ -125,10 +125,28 @@ TEST_F(RepositoryFolder, NamesThatAreNotUtf8AreIgnoredWithANoteThatIsPrintable) 
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, (std::vector<std::string>{"m", "ok"}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_NE(notes[0].find("bad\\xFF: a model name must be UTF-8; ignored"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("bad\\xFF: a model name must be UTF-8 without control characters; ignored"), std::string::npos) << notes[0];
   const ModelFolder f = ScanModel(root_.string(), "m");
   ASSERT_EQ(f.notes.size(), 1u);
   EXPECT_NE(f.notes[0].find("versi\\xF3n: not a version number"), std::string::npos) << f.notes[0];
+}
+
+TEST_F(RepositoryFolder, ModelNamesMustBeWellFormedUtf8WithoutControlCharacters) {
+  EXPECT_TRUE(ValidModelName("cls"));
+  EXPECT_TRUE(ValidModelName("modèle-ü_2"));
+  EXPECT_TRUE(ValidModelName("\xF0\x9F\x98\x80"));  // U+1F600
+  for (const std::string bad : {std::string(""), std::string(".hidden"), std::string("a/b"), std::string("cls\0x", 5),
+                                std::string("a\nb"), std::string("a\x7F"), std::string("\xC0\x80"),  // overlong NUL
+                                std::string("\xE0\x80\x80"), std::string("\xED\xA0\x80"),    // overlong, surrogate
+                                std::string("\xF4\x90\x80\x80"), std::string("\xF5\x80\x80\x80"),  // above U+10FFFF
+                                std::string("\xC3"), std::string("\xFF")}) {
+    EXPECT_FALSE(ValidModelName(bad)) << Printable(bad);
+  }
+  EXPECT_EQ(Printable("modèle"), "modèle");
+  EXPECT_EQ(Printable(std::string("a\0\xFF\n", 4)), "a\\x00\\xFF\\x0A");
+  EXPECT_FALSE(ScanModel(root_.string(), std::string("cls\0x", 5)).exists);
+  fs::create_directories(root_ / "cls");
+  EXPECT_FALSE(ScanModel(root_.string(), std::string("cls\0x", 5)).exists) << "not read as cls";
 }
 
 TEST_F(RepositoryFolder, AServingJsonThatIsNoRegularFileOrTooLargeIsAProblemNotAHang) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -143,6 +144,11 @@ TEST_F(RepositoryManagerTest, ExplicitModeStartsEmptyThenLoadsServesUnloadsAndLo
   ASSERT_TRUE(Call(&RepositoryManager::Load, "cls").ok());
   EXPECT_EQ(ClassifyAnswersFrom("cls"), 1);
   EXPECT_EQ(listener_.loads, (std::vector<std::string>{"cls/1 ok", "cls/1 ok"}));
+
+  const absl::Status bad_name = Call(&RepositoryManager::Load, std::string("cls\0x", 5));
+  EXPECT_EQ(bad_name.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_name.message().find("'cls\\x00x' is not a model name"), std::string::npos) << bad_name;
+  for (const VersionStatus& v : manager_->Index()) EXPECT_EQ(v.name, "cls") << "nothing listed for it";
 
   const absl::Status unknown = Call(&RepositoryManager::Load, "nope");
   EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
@@ -310,6 +316,24 @@ TEST_F(RepositoryManagerTest, VersionPoliciesChooseWhatServes) {
   EXPECT_NE(models_.Find("cls", 9).status().message().find("versions ready: 2, 3"), std::string::npos);
 }
 
+TEST_F(RepositoryManagerTest, AVersionFolderGoneAtOneScanOnlyStaysLoaded) {
+  AddVersion("cls", 1);
+  AddVersion("cls", 2);
+  std::ofstream(root_ / "cls/serving.json") << R"({"version_policy": {"all": {}}})";
+  Start(ControlMode::kPoll);
+  ASSERT_EQ(models_.ReadyVersions("cls"), (std::vector<int64_t>{1, 2}));
+  fs::rename(root_ / "cls/1", root_ / "cls/.old-1");  // between two renames
+  Poll();
+  EXPECT_EQ(models_.ReadyVersions("cls"), (std::vector<int64_t>{1, 2})) << "absent at one scan only";
+  fs::rename(root_ / "cls/.old-1", root_ / "cls/1");
+  Poll();
+  fs::remove_all(root_ / "cls/1");
+  Poll();
+  EXPECT_EQ(models_.ReadyVersions("cls"), (std::vector<int64_t>{1, 2}));
+  Poll();
+  EXPECT_EQ(models_.ReadyVersions("cls"), (std::vector<int64_t>{2})) << "gone at two scans in a row";
+}
+
 TEST_F(RepositoryManagerTest, HostileContentsGetAReasonAndTheServingVersionKeepsAnswering) {
   AddVersion("cls", 1);
   Start(ControlMode::kPoll);
@@ -403,7 +427,10 @@ TEST_F(RepositoryManagerTest, SixteenConcurrentCallersLoadingAndUnloadingTheSame
     requesters.emplace_back([&] {
       while (!stop.load()) {
         absl::StatusOr<std::shared_ptr<ServedModel>> model = models_.Find("cls");
-        if (!model.ok()) continue;  // between an unload and a load: refused before any work
+        if (!model.ok()) {  // between an unload and a load: refused before any work
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
         ++found;
         // A request that found its version is answered by it, whatever happens meanwhile.
         std::promise<absl::Status> answer;
