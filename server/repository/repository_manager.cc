@@ -104,42 +104,34 @@ void RepositoryManager::Post(std::function<void()> job) {
   job();  // the job sees stopping_ and answers so
 }
 
-void RepositoryManager::Load(const std::string& name, Done done) {
-  if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("load"));
-  if (!ValidModelName(name)) return done(InvalidName(name));
-  Post([this, name, done] {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
-    }
-    absl::Status status =
-        Guarded([&] { return LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true); });
+void RepositoryManager::PostJob(Done done, std::function<absl::Status()> work) {
+  Post([this, done = std::move(done), work = std::move(work)] {
+    if (Stopping()) return done(absl::UnavailableError("the server is shutting down"));
+    absl::Status status = Guarded(work);
     if (listener_) listener_->Changed();
     done(std::move(status));
   });
 }
 
+void RepositoryManager::Load(const std::string& name, Done done) {
+  if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("load"));
+  if (!ValidModelName(name)) return done(InvalidName(name));
+  PostJob(std::move(done), [this, name] { return LoadModel(name, /*wait_for_stable=*/false, /*retry_failed=*/true); });
+}
+
 void RepositoryManager::Unload(const std::string& name, Done done) {
   if (options_.mode != ControlMode::kExplicit) return done(RefusedByMode("unload"));
   if (!ValidModelName(name)) return done(InvalidName(name));
-  Post([this, name, done] {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
+  PostJob(std::move(done), [this, name] {
+    if (models_->Pinned(name)) {
+      return absl::FailedPreconditionError("model '" + name +
+                                           "' was given with --model (or the config file) and cannot be unloaded");
     }
-    absl::Status status = Guarded([&] {
-      if (models_->Pinned(name)) {
-        return absl::FailedPreconditionError("model '" + name +
-                                             "' was given with --model (or the config file) and cannot be unloaded");
-      }
-      const std::vector<VersionStatus> index = models_->Index();
-      const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
-      if (!known) return absl::NotFoundError("no model named '" + name + "' is loaded");
-      UnloadModel(name, "unloaded", /*forget=*/false);
-      if (listener_) listener_->Changed();
-      return absl::OkStatus();
-    });
-    done(std::move(status));
+    const std::vector<VersionStatus> index = models_->Index();
+    const bool known = std::any_of(index.begin(), index.end(), [&](const VersionStatus& v) { return v.name == name; });
+    if (!known) return absl::NotFoundError("no model named '" + name + "' is loaded");
+    UnloadModel(name, "unloaded", /*forget=*/false);
+    return absl::OkStatus();
   });
 }
 
@@ -150,20 +142,9 @@ absl::Status RepositoryManager::InvalidName(const std::string& name) const {
 }
 
 void RepositoryManager::PollNow(Done done) {
-  Post([this, done] {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return done(absl::UnavailableError("the server is shutting down"));
-    }
-    absl::Status status = absl::OkStatus();
-    if (options_.mode == ControlMode::kPoll) {
-      status = Guarded([&] {
-        PollAll();
-        return absl::OkStatus();
-      });
-    }
-    if (listener_) listener_->Changed();
-    done(std::move(status));
+  PostJob(std::move(done), [this] {
+    if (options_.mode == ControlMode::kPoll) PollAll();
+    return absl::OkStatus();
   });
 }
 

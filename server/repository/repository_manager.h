@@ -114,6 +114,8 @@ class RepositoryManager {
   };
 
   void Post(std::function<void()> job);
+  // A job answering `done` with work's status (UNAVAILABLE once stopping), then telling the listener.
+  void PostJob(Done done, std::function<absl::Status()> work);
   void Run();
   void PollAll();
   absl::Status LoadModel(const std::string& name, bool wait_for_stable, bool retry_failed);
