@@ -40,7 +40,7 @@ void ModelRepository::SetDefaults(const HostingDefaults& defaults) {
   defaults_ = defaults;
 }
 
-HostingOptions ModelRepository::HostingFor(const ModelSpec& spec) const {
+HostingOptions ModelRepository::HostingFor(const ModelSpec& spec) {
   HostingOptions hosting;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -50,7 +50,7 @@ HostingOptions ModelRepository::HostingFor(const ModelSpec& spec) const {
     hosting.weights_format = defaults_.weights_format;
     hosting.observer = defaults_.observer;
   }
-  hosting.compute = const_cast<ComputeExecutor*>(&compute_);
+  hosting.compute = &compute_;
   if (spec.precision) hosting.precision = *spec.precision;
   if (spec.max_batch_size) hosting.batching.max_batch_size = *spec.max_batch_size;
   if (spec.max_queue_delay_us) hosting.batching.max_queue_delay_us = *spec.max_queue_delay_us;

@@ -135,7 +135,7 @@ class ModelRepository {
     std::shared_ptr<ServedModel> model;
   };
 
-  HostingOptions HostingFor(const ModelSpec& spec) const;
+  HostingOptions HostingFor(const ModelSpec& spec);
   std::string ReadyNames() const;  // requires mu_
   void Retire(const std::string& name, int64_t version, std::shared_ptr<ServedModel> model,
               const std::string& reason);  // requires mu_

@@ -267,55 +267,62 @@ bool HttpInferenceServer::Repository(const http::HttpRequest& request, const htt
   constexpr std::string_view kPrefix = "/v2/repository/";
   if (std::string_view(request.path).substr(0, kPrefix.size()) != kPrefix) return false;
   const std::string rest = request.path.substr(kPrefix.size());
-  const absl::Status authorized =
-      auth_ == nullptr ? absl::OkStatus() : auth_->CheckHeader(request.Header("authorization"));
-  if (rest == "index" && request.method == "POST") {
-    const Call call{"RepositoryIndex", "", ""};
-    if (!authorized.ok()) return Finish(call, {}, authorized, nullptr, respond), true;
-    bool ready_only = false;
-    if (!request.body.empty()) {
-      const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-      if (body.is_discarded() || !body.is_object() || (body.contains("ready") && !body["ready"].is_boolean())) {
-        return Finish(call, {}, absl::InvalidArgumentError("the index request body must be {\"ready\": true|false}"),
-                      nullptr, respond),
-               true;
-      }
-      ready_only = body.value("ready", false);
-    }
-    absl::StatusOr<std::vector<VersionStatus>> index = executor_->RepositoryIndex("", ready_only);
-    if (!index.ok()) return Finish(call, {}, index.status(), nullptr, respond, 400), true;
-    nlohmann::json out = nlohmann::json::array();
-    for (const VersionStatus& v : *index) {
-      out.push_back({{"name", v.name},
-                     {"version", v.version > 0 ? std::to_string(v.version) : ""},
-                     {"state", VersionStateName(v.state)},
-                     {"reason", v.reason}});
-    }
-    return Finish(call, Json(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)), absl::OkStatus(),
-                  nullptr, respond),
-           true;
-  }
   // models/{name}/load, models/{name}/unload
   const size_t slash = rest.rfind('/');
   const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  if (request.method != "POST" || rest.rfind("models/", 0) != 0 || slash <= 7 || (action != "load" && action != "unload")) {
+  if (request.method == "POST" && rest == "index") {
+    RepositoryIndex(request, respond);
+  } else if (request.method == "POST" && rest.rfind("models/", 0) == 0 && slash > 7 &&
+             (action == "load" || action == "unload")) {
+    RepositoryLoadOrUnload(request, rest.substr(7, slash - 7), action == "load", respond);
+  } else {
     respond(Json(404, ErrorJson(absl::StrCat("no route for ", request.method, " ", request.path,
                                              "; the repository extension has POST /v2/repository/index, "
                                              "/v2/repository/models/{name}/load and .../unload"))));
-    return true;
   }
-  const std::string name = rest.substr(7, slash - 7);
-  const Call call{action == "load" ? "RepositoryModelLoad" : "RepositoryModelUnload", name, ""};
+  return true;
+}
+
+void HttpInferenceServer::RepositoryIndex(const http::HttpRequest& request, const http::HttpRespond& respond) {
+  const Call call{"RepositoryIndex", "", ""};
+  if (absl::Status s = auth_ ? auth_->CheckHeader(request.Header("authorization")) : absl::OkStatus(); !s.ok()) {
+    return Finish(call, {}, s, nullptr, respond);
+  }
+  bool ready_only = false;
+  if (!request.body.empty()) {
+    const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object() || (body.contains("ready") && !body["ready"].is_boolean())) {
+      return Finish(call, {}, absl::InvalidArgumentError("the index request body must be {\"ready\": true|false}"),
+                    nullptr, respond);
+    }
+    ready_only = body.value("ready", false);
+  }
+  absl::StatusOr<std::vector<VersionStatus>> index = executor_->RepositoryIndex("", ready_only);
+  if (!index.ok()) return Finish(call, {}, index.status(), nullptr, respond, 400);
+  nlohmann::json out = nlohmann::json::array();
+  for (const VersionStatus& v : *index) {
+    out.push_back({{"name", v.name},
+                   {"version", v.version > 0 ? std::to_string(v.version) : ""},
+                   {"state", VersionStateName(v.state)},
+                   {"reason", v.reason}});
+  }
+  Finish(call, Json(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)), absl::OkStatus(), nullptr,
+         respond);
+}
+
+void HttpInferenceServer::RepositoryLoadOrUnload(const http::HttpRequest& request, const std::string& name, bool load,
+                                                 const http::HttpRespond& respond) {
+  const Call call{load ? "RepositoryModelLoad" : "RepositoryModelUnload", name, ""};
   const BearerTokenAuth* admin = admin_auth_ ? admin_auth_ : auth_;
-  const absl::Status admitted = admin == nullptr ? absl::OkStatus() : admin->CheckHeader(request.Header("authorization"));
-  if (!admitted.ok()) return Finish(call, {}, admitted, nullptr, respond), true;
+  if (absl::Status s = admin ? admin->CheckHeader(request.Header("authorization")) : absl::OkStatus(); !s.ok()) {
+    return Finish(call, {}, s, nullptr, respond);
+  }
   size_t parameters = 0;
   if (!request.body.empty()) {
     const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object()) {
       return Finish(call, {}, absl::InvalidArgumentError("the body must be a JSON object (or empty)"), nullptr, respond,
-                    400),
-             true;
+                    400);
     }
     if (body.contains("parameters")) parameters = body["parameters"].is_object() ? body["parameters"].size() : 1;
   }
@@ -326,12 +333,11 @@ bool HttpInferenceServer::Repository(const http::HttpRequest& request, const htt
   auto done = [this, call, respond](absl::Status status) {
     PostFinish([this, call, respond, status] { Finish(call, Json(200, ""), status, nullptr, respond, 400); });
   };
-  if (action == "load") {
+  if (load) {
     executor_->RepositoryLoad("", name, parameters, done);
   } else {
     executor_->RepositoryUnload("", name, parameters, done);
   }
-  return true;
 }
 
 }  // namespace beit::serving::open_inference

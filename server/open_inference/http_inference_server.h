@@ -74,6 +74,9 @@ class HttpInferenceServer {
              http::HttpRespond respond);
   // /v2/repository/...: true when the path is the extension's (answered).
   bool Repository(const http::HttpRequest& request, const http::HttpRespond& respond);
+  void RepositoryIndex(const http::HttpRequest& request, const http::HttpRespond& respond);
+  void RepositoryLoadOrUnload(const http::HttpRequest& request, const std::string& name, bool load,
+                              const http::HttpRespond& respond);
   // Runs `finish` on a handler thread (here once the HTTP server has stopped), counted in flight.
   void PostFinish(std::function<void()> finish);
   // Answers a call and tells the observers.

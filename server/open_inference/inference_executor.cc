@@ -471,13 +471,18 @@ void InferenceExecutor::Infer(std::shared_ptr<const InferRequest> request, Clock
 
 namespace {
 
-absl::Status CheckRepositoryCall(const repository::RepositoryManager* manager, const std::string& repository_name,
-                                 const std::string& model, size_t parameters) {
+absl::Status CheckRepository(const repository::RepositoryManager* manager, const std::string& repository_name) {
   if (!manager) return absl::FailedPreconditionError("this server has no model repository");
   if (!repository_name.empty()) {
     return absl::InvalidArgumentError("repository '" + repository_name +
                                       "': this server has one model repository; leave repository_name empty");
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRepositoryCall(const repository::RepositoryManager* manager, const std::string& repository_name,
+                                 const std::string& model, size_t parameters) {
+  if (absl::Status s = CheckRepository(manager, repository_name); !s.ok()) return s;
   if (model.empty()) return absl::InvalidArgumentError("the request names no model");
   if (parameters > 0) return absl::InvalidArgumentError("load and unload take no parameters");
   return absl::OkStatus();
@@ -487,11 +492,7 @@ absl::Status CheckRepositoryCall(const repository::RepositoryManager* manager, c
 
 absl::StatusOr<std::vector<VersionStatus>> InferenceExecutor::RepositoryIndex(const std::string& repository_name,
                                                                               bool ready_only) const {
-  if (!repository_) return absl::FailedPreconditionError("this server has no model repository");
-  if (!repository_name.empty()) {
-    return absl::InvalidArgumentError("repository '" + repository_name +
-                                      "': this server has one model repository; leave repository_name empty");
-  }
+  if (absl::Status s = CheckRepository(repository_, repository_name); !s.ok()) return s;
   std::vector<VersionStatus> index = repository_->Index();
   if (ready_only) {
     index.erase(std::remove_if(index.begin(), index.end(),

@@ -129,6 +129,21 @@ std::string Fingerprint(const fs::path& root, const fs::path& dir, std::string* 
   return out;
 }
 
+std::string OutsideTheRepository(const std::string& path) {
+  return Printable(path) + " resolves outside the model repository (a symlink out of it); not loaded";
+}
+
+// One version folder: its fingerprint (with serving.json's text: a settings change reloads it),
+// or why it is never loaded.
+VersionFolder ReadVersionFolder(const fs::path& root, const fs::path& dir, const std::string& settings_text) {
+  VersionFolder v;
+  v.dir = dir.string();
+  std::string escaped = Inside(root, dir) ? "" : v.dir;
+  if (escaped.empty()) v.fingerprint = Fingerprint(root, dir, &escaped) + "serving.json:" + settings_text;
+  if (!escaped.empty()) v.problem = OutsideTheRepository(escaped);
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ListModelNames(const std::string& root, std::vector<std::string>* notes) {
@@ -166,7 +181,7 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
   if (!ValidModelName(name) || !fs::is_directory(model_dir, ec)) return folder;
   folder.exists = true;
   if (!Inside(root_path, model_dir)) {
-    folder.problem = model_dir.string() + " resolves outside the model repository (a symlink out of it); not loaded";
+    folder.problem = OutsideTheRepository(model_dir.string());
     return folder;
   }
 
@@ -177,7 +192,7 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
     std::error_code size_error;
     const uintmax_t size = fs::file_size(settings_path, size_error);  // fails for FIFOs, folders
     if (!Inside(root_path, settings_path)) {
-      folder.problem = settings_path.string() + " resolves outside the model repository (a symlink out of it)";
+      folder.problem = OutsideTheRepository(settings_path.string());
     } else if (!fs::is_regular_file(settings_path, ec) || size_error) {
       folder.problem = settings_path.string() + ": not a regular file";
     } else if (size > kMaxSettingsBytes) {
@@ -207,18 +222,7 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
       if (!entry.empty() && entry[0] != '.') ignored.push_back(entry);
       continue;
     }
-    VersionFolder v;
-    v.dir = it->path().string();
-    if (!Inside(root_path, it->path())) {
-      v.problem = Printable(v.dir) + " resolves outside the model repository (a symlink out of it); not loaded";
-    } else {
-      std::string escaped;
-      v.fingerprint = Fingerprint(root_path, it->path(), &escaped) + "serving.json:" + settings_text;
-      if (!escaped.empty()) {
-        v.problem = Printable(escaped) + " resolves outside the model repository (a symlink out of it); not loaded";
-      }
-    }
-    folder.versions[version] = std::move(v);
+    folder.versions[version] = ReadVersionFolder(root_path, it->path(), settings_text);
   }
   if (list_error) {  // a partial listing must not read as versions removed
     folder.scan_failed = true;
@@ -232,14 +236,7 @@ ModelFolder ScanModel(const std::string& root, const std::string& name) {
   }
   const bool has_config = fs::exists(model_dir / "config.json", ec);
   if (folder.versions.empty() && has_config) {
-    VersionFolder v;
-    v.dir = model_dir.string();
-    std::string escaped;
-    v.fingerprint = Fingerprint(root_path, model_dir, &escaped);
-    if (!escaped.empty()) {
-      v.problem = Printable(escaped) + " resolves outside the model repository (a symlink out of it); not loaded";
-    }
-    folder.versions[1] = std::move(v);
+    folder.versions[1] = ReadVersionFolder(root_path, model_dir, settings_text);
   } else if (!folder.versions.empty() && has_config) {
     folder.notes.push_back(model_dir.string() +
                            ": has both version folders and model files; the version folders are served");

@@ -253,8 +253,10 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
   }
 
   absl::Status first_error;
+  // What serves now; loading one version does not change whether another serves.
+  const std::vector<int64_t> serving_before = models_->ReadyVersions(name);
   // Scans in a row each loaded version's folder was absent (one may fall between two renames).
-  for (int64_t version : models_->ReadyVersions(name)) {
+  for (int64_t version : serving_before) {
     Seen& s = seen[version];
     s.missing = found.count(version) ? 0 : s.missing + 1;
   }
@@ -268,8 +270,7 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
       if (first_error.ok()) first_error = absl::InvalidArgumentError(v.problem);
       continue;
     }
-    const std::vector<int64_t> ready = models_->ReadyVersions(name);
-    const bool serving = std::find(ready.begin(), ready.end(), version) != ready.end();
+    const bool serving = std::find(serving_before.begin(), serving_before.end(), version) != serving_before.end();
     if (serving && s.loaded == v.fingerprint) continue;
     if (wait_for_stable && s.pending != v.fingerprint) {  // new or changed: wait one interval
       s.pending = v.fingerprint;
@@ -277,15 +278,10 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
     }
     s.pending = v.fingerprint;
     if (!retry_failed && s.failed == v.fingerprint) continue;
-    ModelSpec spec;
+    ModelSpec spec = folder.settings.hosting;
     spec.name = name;
     spec.dir = v.dir;
     spec.version = version;
-    spec.instances = folder.settings.instances;
-    spec.precision = folder.settings.precision;
-    spec.max_batch_size = folder.settings.max_batch_size;
-    spec.max_queue_delay_us = folder.settings.max_queue_delay_us;
-    spec.max_queue_size = folder.settings.max_queue_size;
     std::vector<std::string> warnings;
     const auto start = std::chrono::steady_clock::now();
     const absl::Status status = models_->LoadVersion(spec, &warnings);

@@ -72,23 +72,23 @@ absl::StatusOr<ServingSettings> ParseServingSettings(const std::string& text, co
     } else if (key == "precision") {
       const std::optional<Precision> p = value.is_string() ? ParsePrecision(value.get<std::string>()) : std::nullopt;
       if (!p) return Bad(source, "precision must be \"f32\", \"bf16\" or \"int8\"");
-      settings.precision = *p;
+      settings.hosting.precision = *p;
     } else if (key == "instances") {
       absl::StatusOr<int64_t> n = Integer(value, source, key, 1, 1024);
       if (!n.ok()) return n.status();
-      settings.instances = static_cast<int>(*n);
+      settings.hosting.instances = static_cast<int>(*n);
     } else if (key == "max_batch_size") {
       absl::StatusOr<int64_t> n = Integer(value, source, key, 1, 1024);
       if (!n.ok()) return n.status();
-      settings.max_batch_size = static_cast<int>(*n);
+      settings.hosting.max_batch_size = static_cast<int>(*n);
     } else if (key == "max_queue_delay_us") {
       absl::StatusOr<int64_t> n = Integer(value, source, key, 0, 10'000'000);
       if (!n.ok()) return n.status();
-      settings.max_queue_delay_us = *n;
+      settings.hosting.max_queue_delay_us = *n;
     } else if (key == "max_queue_size") {
       absl::StatusOr<int64_t> n = Integer(value, source, key, 1, 1'000'000);
       if (!n.ok()) return n.status();
-      settings.max_queue_size = static_cast<int>(*n);
+      settings.hosting.max_queue_size = static_cast<int>(*n);
     } else {
       return Bad(source, "unknown key '" + key +
                              "' (version_policy, precision, instances, max_batch_size, max_queue_delay_us, "

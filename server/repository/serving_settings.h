@@ -36,12 +36,9 @@ struct VersionPolicy {
 
 struct ServingSettings {
   VersionPolicy policy;
-  // Applied to every version's ModelSpec; unset: the server's.
-  std::optional<Precision> precision;
-  int instances = 0;
-  std::optional<int> max_batch_size;
-  std::optional<int64_t> max_queue_delay_us;
-  std::optional<int> max_queue_size;
+  // Every version's ModelSpec starts from this: precision, instances and batching knobs (unset:
+  // the server's); name, folder and version stay empty here.
+  ModelSpec hosting;
 };
 
 absl::StatusOr<ServingSettings> ParseServingSettings(const std::string& text, const std::string& source);

@@ -11,9 +11,9 @@ TEST(ServingSettings, EmptyObjectIsLatestOneWithTheServersKnobs) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->policy.kind, VersionPolicy::Kind::kLatest);
   EXPECT_EQ(s->policy.num_versions, 1);
-  EXPECT_FALSE(s->precision.has_value());
-  EXPECT_EQ(s->instances, 0);
-  EXPECT_FALSE(s->max_batch_size.has_value());
+  EXPECT_FALSE(s->hosting.precision.has_value());
+  EXPECT_EQ(s->hosting.instances, 0);
+  EXPECT_FALSE(s->hosting.max_batch_size.has_value());
 }
 
 TEST(ServingSettings, ReadsEveryKey) {
@@ -24,11 +24,11 @@ TEST(ServingSettings, ReadsEveryKey) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->policy.kind, VersionPolicy::Kind::kSpecific);
   EXPECT_EQ(s->policy.versions, (std::vector<int64_t>{3, 1}));
-  EXPECT_EQ(s->precision, Precision::kBF16);
-  EXPECT_EQ(s->instances, 2);
-  EXPECT_EQ(s->max_batch_size, 4);
-  EXPECT_EQ(s->max_queue_delay_us, 500);
-  EXPECT_EQ(s->max_queue_size, 9);
+  EXPECT_EQ(s->hosting.precision, Precision::kBF16);
+  EXPECT_EQ(s->hosting.instances, 2);
+  EXPECT_EQ(s->hosting.max_batch_size, 4);
+  EXPECT_EQ(s->hosting.max_queue_delay_us, 500);
+  EXPECT_EQ(s->hosting.max_queue_size, 9);
   s = ParseServingSettings(R"({"version_policy": {"all": {}}})", "x");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->policy.kind, VersionPolicy::Kind::kAll);
