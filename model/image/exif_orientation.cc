@@ -40,7 +40,7 @@ int ReadExifOrientation(const uint8_t* data, size_t size) {
   return 1;
 }
 
-Image8 ApplyOrientation(const Image8& in, int orientation) {
+Image8 ApplyOrientation(Image8 in, int orientation) {
   if (orientation < 2 || orientation > 8) return in;
   const int64_t W = in.width, H = in.height, C = in.channels;
   const bool swap = orientation >= 5;

@@ -17,6 +17,6 @@
 namespace beit {
 
 int ReadExifOrientation(const uint8_t* data, size_t size);
-Image8 ApplyOrientation(const Image8& image, int orientation);
+Image8 ApplyOrientation(Image8 image, int orientation);
 
 }  // namespace beit

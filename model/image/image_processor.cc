@@ -59,11 +59,11 @@ void ImageProcessor::PreprocessInto(const Image8& image, float* out) const {
   if (image.width < 1 || image.height < 1) throw ModelError("image is empty");
   const Image8 img = ResizeAndCrop(image);
   const int64_t hw = img.width * img.height;
-  const uint8_t* px = img.pixels.data();
-  float* r = out;
-  float* g = out + hw;
-  float* b = out + 2 * hw;
-  for (int64_t i = 0; i < hw; ++i) {
+  NormalizeRgb(img.pixels.data(), hw, out, out + hw, out + 2 * hw);
+}
+
+void ImageProcessor::NormalizeRgb(const uint8_t* px, int64_t n, float* r, float* g, float* b) const {
+  for (int64_t i = 0; i < n; ++i) {
     r[i] = lut_[0][px[3 * i]];
     g[i] = lut_[1][px[3 * i + 1]];
     b[i] = lut_[2][px[3 * i + 2]];

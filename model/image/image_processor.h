@@ -28,6 +28,8 @@ class ImageProcessor {
   // Writes one image's [3, h, w] planes to `out` (output_height() * output_width() * 3 floats).
   void PreprocessInto(const Image8& image, float* out) const;
   TypedTensor<int64_t> PreprocessLabels(const Image8& label_map) const;
+  // The last step of Preprocess for `n` RGB pixels: rescale and normalise into three planes.
+  void NormalizeRgb(const uint8_t* rgb, int64_t n, float* r, float* g, float* b) const;
 
   const ImageProcessorConfig& config() const { return config_; }
 

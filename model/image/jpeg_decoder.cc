@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <jpeglib.h>
@@ -44,8 +45,17 @@ inline uint8_t MulDiv255(uint32_t a, uint32_t b) {
 
 // Everything libjpeg touches between setjmp and longjmp lives here, so the jump skips no C++
 // destructors: the caller owns the buffers.
+// Rows go to `rows` when given (3-component files only; `declined` when it is not one or `begin`
+// declines), else the whole image to `out`.
+struct RowSink {
+  const std::function<uint8_t*(const JpegRowsInfo&)>& begin;
+  const std::function<void(int64_t y)>& row;
+  bool declined = false;
+};
+
 bool DecodeInto(jpeg_decompress_struct& cinfo, ErrorManager& err, const uint8_t* data, size_t size,
-                const DecodeLimits& limits, Image8& out, int& orientation, std::string& limit_error) {
+                const DecodeLimits& limits, Image8& out, int& orientation, std::string& limit_error,
+                RowSink* rows = nullptr) {
   if (setjmp(err.jump)) return false;
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
@@ -76,6 +86,23 @@ bool DecodeInto(jpeg_decompress_struct& cinfo, ErrorManager& err, const uint8_t*
   }
   cinfo.dct_method = JDCT_ISLOW;
   cinfo.do_fancy_upsampling = TRUE;
+  if (rows) {
+    uint8_t* buffer = components == 3 ? rows->begin(JpegRowsInfo{cinfo.image_width, cinfo.image_height, orientation})
+                                      : nullptr;
+    if (!buffer) {
+      rows->declined = true;
+      return true;
+    }
+    jpeg_start_decompress(&cinfo);
+    while (cinfo.output_scanline < cinfo.output_height) {
+      const int64_t y = cinfo.output_scanline;
+      JSAMPROW row = buffer;
+      jpeg_read_scanlines(&cinfo, &row, 1);
+      rows->row(y);
+    }
+    jpeg_finish_decompress(&cinfo);
+    return true;
+  }
   jpeg_start_decompress(&cinfo);
   const int64_t w = cinfo.output_width, h = cinfo.output_height, c = cinfo.output_components;
   std::vector<uint8_t>& rowbuf = out.pixels;  // decode rows straight into place, convert below
@@ -91,22 +118,45 @@ bool DecodeInto(jpeg_decompress_struct& cinfo, ErrorManager& err, const uint8_t*
   return true;
 }
 
-}  // namespace
-
-Image8 DecodeJpeg(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+// One libjpeg session around DecodeInto: errors become ImageDecodeErrors, the decompressor is
+// destroyed whatever happens.
+void Decode(const uint8_t* data, size_t size, const DecodeLimits& limits, Image8& raw, int& orientation,
+            RowSink* rows) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   err.message[0] = 0;
   cinfo.err = jpeg_std_error(&err.base);
   err.base.error_exit = OnError;
   err.base.emit_message = OnMessage;
-  Image8 raw;
-  int orientation = 1;
   std::string limit_error;
-  const bool ok = DecodeInto(cinfo, err, data, size, limits, raw, orientation, limit_error);
+  bool ok = false;
+  try {
+    ok = DecodeInto(cinfo, err, data, size, limits, raw, orientation, limit_error, rows);
+  } catch (...) {  // from a row callback
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
   jpeg_destroy_decompress(&cinfo);
   if (!limit_error.empty()) throw ImageDecodeError(limit_error);
   if (!ok) throw ImageDecodeError(std::string("corrupt or truncated JPEG: ") + err.message);
+}
+
+}  // namespace
+
+bool DecodeJpegRgbRows(const uint8_t* data, size_t size, const DecodeLimits& limits,
+                       const std::function<uint8_t*(const JpegRowsInfo&)>& begin,
+                       const std::function<void(int64_t y)>& row) {
+  RowSink sink{begin, row};
+  Image8 unused;
+  int orientation = 1;
+  Decode(data, size, limits, unused, orientation, &sink);
+  return !sink.declined;
+}
+
+Image8 DecodeJpeg(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  Image8 raw;
+  int orientation = 1;
+  Decode(data, size, limits, raw, orientation, nullptr);
 
   Image8 rgb(raw.width, raw.height, 3);
   const int64_t n = raw.width * raw.height;
@@ -128,7 +178,7 @@ Image8 DecodeJpeg(const uint8_t* data, size_t size, const DecodeLimits& limits) 
       rgb.pixels[3 * i + 2] = channel(Y);
     }
   }
-  return ApplyOrientation(rgb, orientation);
+  return ApplyOrientation(std::move(rgb), orientation);
 }
 
 }  // namespace beit

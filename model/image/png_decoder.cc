@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <spng.h>
@@ -96,7 +97,7 @@ Image8 DecodePng(const uint8_t* data, size_t size, const DecodeLimits& limits) {
   if (spng_get_exif(ctx.get(), &exif) == 0 && exif.data) {
     orientation = ReadExifOrientation(reinterpret_cast<const uint8_t*>(exif.data), exif.length);
   }
-  return ApplyOrientation(rgb, orientation);
+  return ApplyOrientation(std::move(rgb), orientation);
 }
 
 Image8 DecodeLabelMapPng(const uint8_t* data, size_t size, const DecodeLimits& limits) {

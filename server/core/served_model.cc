@@ -7,6 +7,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "model/ops/cpu_tier.h"
+#include "model/image/encoded_image_preprocessing.h"
 #include "model/image/image_processor_config.h"
 #include "model/model_error.h"
 #include "server/core/request_validation.h"
@@ -122,11 +123,12 @@ bool ServedModel::Supports(Task task) const {
 absl::StatusOr<PreparedImage> ServedModel::PrepareEncoded(std::string_view bytes) const {
   if (bytes.empty()) return absl::InvalidArgumentError("image.encoded is empty; send JPEG or PNG bytes");
   try {
-    const Image8 image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), hosting_.decode_limits);
+    PreprocessedImage image = PreprocessEncodedImage(*processor_, reinterpret_cast<const uint8_t*>(bytes.data()),
+                                                     bytes.size(), hosting_.decode_limits);
     PreparedImage out;
-    out.original_height = image.height;
-    out.original_width = image.width;
-    out.pixels = processor_->Preprocess({&image});
+    out.original_height = image.original_height;
+    out.original_width = image.original_width;
+    out.pixels = std::move(image.pixels);
     return out;
   } catch (const ImageDecodeError& e) {
     return absl::InvalidArgumentError(std::string("image.encoded: ") + e.what());

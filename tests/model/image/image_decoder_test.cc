@@ -13,7 +13,9 @@
 
 #include <jpeglib.h>
 
+#include "model/image/jpeg_decoder.h"
 #include "model/image/png_decoder.h"
+#include "tests/model/image/jpeg_test_encoder.h"
 
 namespace beit {
 namespace {
@@ -73,31 +75,7 @@ std::vector<uint8_t> MakePng(uint32_t w, uint32_t h, uint8_t depth, uint8_t colo
   return png;
 }
 
-std::vector<uint8_t> EncodeJpeg(int w, int h, int components, J_COLOR_SPACE space, const std::vector<uint8_t>& px) {
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  unsigned char* out = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&c, &out, &size);
-  c.image_width = w;
-  c.image_height = h;
-  c.input_components = components;
-  c.in_color_space = space;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 95, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(px.data()) + c.next_scanline * w * components;
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  std::vector<uint8_t> bytes(out, out + size);
-  jpeg_destroy_compress(&c);
-  free(out);
-  return bytes;
-}
+using testing_jpeg::EncodeJpeg;
 
 TEST(ImageDecoder, ZeroLength) { EXPECT_NE(DecodeError({}).find("empty"), std::string::npos); }
 
@@ -226,6 +204,82 @@ TEST(ImageDecoder, LabelMapKeepsRawIds) {
   EXPECT_EQ(map.pixels, (std::vector<uint8_t>{0, 150, 255}));
   std::vector<uint8_t> rgb = MakePng(1, 1, 8, 2, {1, 2, 3}, 3);
   EXPECT_THROW(DecodeLabelMapPng(rgb.data(), rgb.size(), {}), ImageDecodeError);
+}
+
+// The row-by-row decoder gives DecodeJpeg's rows, in order, and declines what it does not take.
+TEST(ImageDecoder, JpegRowsAreDecodeJpegsRows) {
+  std::vector<uint8_t> jpg = ReadFile(kImages + "chelsea_q90_420.jpg");
+  const Image8 whole = DecodeImage(jpg.data(), jpg.size());
+  std::vector<uint8_t> row, rows;
+  int64_t next = 0;
+  const bool decoded = DecodeJpegRgbRows(
+      jpg.data(), jpg.size(), {},
+      [&](const JpegRowsInfo& info) {
+        EXPECT_EQ(info.width, whole.width);
+        EXPECT_EQ(info.height, whole.height);
+        EXPECT_EQ(info.orientation, 1);
+        row.resize(info.width * 3);
+        return row.data();
+      },
+      [&](int64_t y) {
+        EXPECT_EQ(y, next++);
+        rows.insert(rows.end(), row.begin(), row.end());
+      });
+  EXPECT_TRUE(decoded);
+  EXPECT_EQ(next, whole.height);
+  EXPECT_EQ(rows, whole.pixels);
+
+  // The EXIF orientation is reported (the caller decides); declining decodes nothing.
+  jpg = ReadFile(kImages + "astronaut_96x64_exif6.jpg");
+  int rows_seen = 0;
+  EXPECT_FALSE(DecodeJpegRgbRows(
+      jpg.data(), jpg.size(), {},
+      [&](const JpegRowsInfo& info) {
+        EXPECT_EQ(info.orientation, 6);
+        return static_cast<uint8_t*>(nullptr);
+      },
+      [&](int64_t) { ++rows_seen; }));
+  EXPECT_EQ(rows_seen, 0);
+
+  // Greyscale is not taken: `begin` is never asked.
+  std::vector<uint8_t> grey(16 * 8, 100);
+  jpg = EncodeJpeg(16, 8, 1, JCS_GRAYSCALE, grey);
+  bool asked = false;
+  EXPECT_FALSE(DecodeJpegRgbRows(
+      jpg.data(), jpg.size(), {}, [&](const JpegRowsInfo&) { asked = true; return row.data(); }, [](int64_t) {}));
+  EXPECT_FALSE(asked);
+}
+
+TEST(ImageDecoder, JpegRowsFailAsDecodeJpegFails) {
+  std::vector<uint8_t> jpg = ReadFile(kImages + "chelsea_q90_420.jpg");
+  std::vector<uint8_t> row;
+  auto rows_error = [&](const std::vector<uint8_t>& bytes, const DecodeLimits& limits) -> std::string {
+    try {
+      DecodeJpegRgbRows(
+          bytes.data(), bytes.size(), limits,
+          [&](const JpegRowsInfo& info) { row.resize(info.width * 3); return row.data(); }, [](int64_t) {});
+    } catch (const ImageDecodeError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  for (size_t keep : {size_t{20}, jpg.size() / 2, jpg.size() - 10}) {
+    std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + keep);
+    EXPECT_EQ(rows_error(cut, {}), DecodeError(cut)) << keep;
+    EXPECT_NE(rows_error(cut, {}), "") << keep;
+  }
+  DecodeLimits tight;
+  tight.max_pixels = 100;
+  EXPECT_EQ(rows_error(jpg, tight), DecodeError(jpg, tight));
+  EXPECT_NE(rows_error(jpg, tight).find("exceeds the limits"), std::string::npos);
+  // An exception from a callback passes through, and the decoder is released (ASan checks).
+  EXPECT_THROW(DecodeJpegRgbRows(
+                   jpg.data(), jpg.size(), {},
+                   [&](const JpegRowsInfo& info) { row.resize(info.width * 3); return row.data(); },
+                   [](int64_t y) {
+                     if (y == 3) throw std::runtime_error("stop");
+                   }),
+               std::runtime_error);
 }
 
 }  // namespace
