@@ -65,5 +65,5 @@ for p in precisions:
     lat, bound = c1["latency_ms"]["p50"], m1 + decode_ms
     print(f"| {p} | {s1:.1f} / {m1:.1f} ({s1/m1:.3f}x) | {s8:.1f} / {m8:.1f} ({s8/m8:.3f}x) | "
           f"{c16.get('served', {}).get('mean_batch_size', 0):.2f} | {sat:.2f} / {mod8:.2f} ({sat/mod8:.3f}) | "
-          f"{lat:.1f} / {bound:.1f} (+{lat - bound:.1f}) |")
+          f"{lat:.1f} / {bound:.1f} ({lat - bound:+.1f}) |")
 EOF

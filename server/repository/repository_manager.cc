@@ -175,7 +175,7 @@ void RepositoryManager::Run() {
       Guarded([&] {
         PollAll();
         return absl::OkStatus();
-      });
+      }).IgnoreError();  // an exception is noted by Guarded; the next poll tries again
       if (listener_) listener_->Changed();
       lock.lock();
       next_poll = Clock::now() + interval;
@@ -208,7 +208,8 @@ void RepositoryManager::PollAll() {
   for (const std::string& name : *names) {
     if (Stopping()) return;  // the server drains: no more loads
     missing_.erase(name);
-    LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false);
+    // A failed load is in the index and the log already; polling goes on with the next model.
+    LoadModel(name, /*wait_for_stable=*/true, /*retry_failed=*/false).IgnoreError();
   }
   std::set<std::string> absent;
   for (const VersionStatus& v : models_->Index()) {
@@ -308,7 +309,8 @@ absl::Status RepositoryManager::LoadModel(const std::string& name, bool wait_for
       if (!found.count(version) && wait_for_stable && seen[version].missing < 2) continue;
       const std::string reason = found.count(version) ? "unloaded: not served under the version policy " + policy
                                                       : "unloaded: its version folder was removed";
-      models_->UnloadVersion(name, version, reason);
+      // Fails only for a model unknown or given with --model, neither of which a scan lists.
+      models_->UnloadVersion(name, version, reason).IgnoreError();
       if (listener_) listener_->VersionUnloaded(name, version, reason);
       seen.erase(version);
     }

@@ -106,7 +106,8 @@ TEST_F(ModelRepositoryTest, RequestsInFlightDuringAnUnloadAllComplete) {
     answers.push_back(done->get_future());
     InferenceRequest request;
     request.model = *models_.Find("cls");
-    request.images.push_back(ImageInput{png});
+    request.images.emplace_back();
+    request.images.back().encoded = png;
     request.classify = ClassifyParams{};
     path.Run(std::move(request), Clock::time_point::max(), nullptr,
              [done](absl::StatusOr<InferenceResult> r, const InferenceStats&) { done->set_value(r.status()); });

@@ -135,7 +135,7 @@ TEST_F(RepositoryFolder, ModelNamesMustBeWellFormedUtf8WithoutControlCharacters)
   EXPECT_TRUE(ValidModelName("cls"));
   EXPECT_TRUE(ValidModelName("modèle-ü_2"));
   EXPECT_TRUE(ValidModelName("\xF0\x9F\x98\x80"));  // U+1F600
-  for (const std::string bad : {std::string(""), std::string(".hidden"), std::string("a/b"), std::string("cls\0x", 5),
+  for (const std::string& bad : {std::string(""), std::string(".hidden"), std::string("a/b"), std::string("cls\0x", 5),
                                 std::string("a\nb"), std::string("a\x7F"), std::string("\xC0\x80"),  // overlong NUL
                                 std::string("\xE0\x80\x80"), std::string("\xED\xA0\x80"),    // overlong, surrogate
                                 std::string("\xF4\x90\x80\x80"), std::string("\xF5\x80\x80\x80"),  // above U+10FFFF
