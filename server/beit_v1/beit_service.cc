@@ -97,12 +97,13 @@ void FillPredictTokens(const ServedModel&, const pb::PredictTokensRequest&, Infe
   for (uint8_t m : out.mask) response->add_mask(m != 0);
 }
 
-// The overlay is drawn on the image as sent (decoded again: the request holds the bytes), or on
-// a greyscale picture of the pixel values.
-std::string ExplainOverlayPng(const pb::Image& source, const PreparedImage* pixels_only, const ExplainOutput& out) {
+// The overlay is drawn on the image as sent (decoded again, within the limits it was decoded
+// under: the request holds the bytes), or on a greyscale picture of the pixel values.
+std::string ExplainOverlayPng(const pb::Image& source, const DecodeLimits& limits, const PreparedImage* pixels_only,
+                              const ExplainOutput& out) {
   const Image8 image = source.source_case() == pb::Image::kEncoded
                            ? DecodeImage(reinterpret_cast<const uint8_t*>(source.encoded().data()),
-                                         source.encoded().size())
+                                         source.encoded().size(), limits)
                            : GreyscaleFromPixels(pixels_only->pixels);
   std::vector<float> map(static_cast<size_t>(image.height * image.width));
   ResizeBilinear(out.grid.data(), 1, out.grid_height, out.grid_width, map.data(), image.height, image.width);
@@ -132,7 +133,8 @@ void FillExplain(const ServedModel& model, const pb::ExplainRequest& request, In
           std::vector<int64_t>(pv.shape().begin(), pv.shape().end()), pv.data().data(), pv.data_size());
       if (prepared.ok()) pixels_only = std::move(*prepared);
     }
-    response->set_png(ExplainOverlayPng(request.image(), pixels_only ? &*pixels_only : nullptr, out));
+    response->set_png(
+        ExplainOverlayPng(request.image(), model.decode_limits(), pixels_only ? &*pixels_only : nullptr, out));
   }
 }
 

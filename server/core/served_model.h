@@ -64,6 +64,7 @@ class ServedModel {
   const ModelDescription& description() const { return description_; }
   bool Supports(Task task) const;
   const BatcherOptions& batching() const { return hosting_.batching; }
+  const DecodeLimits& decode_limits() const { return hosting_.decode_limits; }
   std::atomic<int> waiting_for_preprocess{0};
 
   absl::StatusOr<PreparedImage> PrepareEncoded(std::string_view bytes) const;

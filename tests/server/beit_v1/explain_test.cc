@@ -15,6 +15,7 @@
 
 #include "beit/v1/beit_service.grpc.pb.h"
 #include "model/image/image_decoder.h"
+#include "model/image/png_encoder.h"
 #include "model/io/safetensors.h"
 #include "tests/server/fixture_data.h"
 #include "tests/server/server_suite.h"
@@ -126,9 +127,10 @@ std::vector<double> Bilinear(const std::vector<double>& in, int64_t h, int64_t w
 class ExplainTest : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
+    // Images may be wider than the decoder's default limit (16384): the overlay must decode them too.
     StartServer({"--model", "clstoken=" + ModelDir("cls-abspos-clstoken"), "--model",
-                "meanpool=" + ModelDir("cls-relpos-meanpool"), "--model",
-                "seg=" + ModelDir("seg-upernet")});
+                "meanpool=" + ModelDir("cls-relpos-meanpool"), "--model", "seg=" + ModelDir("seg-upernet"),
+                "--max-image-side", "20000"});
   }
   pb::ExplainResponse Explain(const pb::ExplainRequest& request, grpc::Status* status = nullptr) {
     auto stub = pb::BeitService::NewStub(server_->channel());
@@ -247,6 +249,22 @@ TEST_F(ExplainTest, ClassifiersAnswerTooAndThePngIsTheImageWithItsMap) {
   EXPECT_EQ(answer.grid_height() * answer.grid_width(), 64);
   const Image8 picture = DecodeImage(reinterpret_cast<const uint8_t*>(answer.png().data()), answer.png().size());
   EXPECT_EQ(picture.width, 64);
+}
+
+TEST_F(ExplainTest, TheOverlayDecodesWithinTheServersLimits) {
+  Image8 wide(16500, 4, 3);
+  for (size_t i = 0; i < wide.pixels.size(); ++i) wide.pixels[i] = static_cast<uint8_t>(i % 251);
+  pb::ExplainRequest request;
+  request.set_model("clstoken");
+  request.mutable_image()->set_encoded(EncodeRgbPng(wide));
+  request.set_output_height(4);  // the map within its own limit; the overlay is the image's size
+  request.set_output_width(1000);
+  request.set_return_png(true);
+  const pb::ExplainResponse response = Explain(request);
+  const Image8 overlay = DecodeImage(reinterpret_cast<const uint8_t*>(response.png().data()), response.png().size(),
+                                     DecodeLimits{20000, 20000, 40'000'000});
+  EXPECT_EQ(overlay.width, 16500);
+  EXPECT_EQ(overlay.height, 4);
 }
 
 TEST_F(ExplainTest, BadRequestsAreInvalidArguments) {
