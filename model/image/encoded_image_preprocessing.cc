@@ -62,6 +62,7 @@ class OnePass {
 
   PreprocessedImage Finish() {
     PreprocessedImage result;
+    result.one_pass = true;
     result.original_height = height_;
     result.original_width = width_;
     result.pixels = Tensor({1, 3, window_.height, window_.width});

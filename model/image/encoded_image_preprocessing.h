@@ -28,6 +28,7 @@ namespace beit {
 struct PreprocessedImage {
   Tensor pixels;  // [1, 3, h, w]
   int64_t original_height = 0, original_width = 0;
+  bool one_pass = false;  // which path it took (the tests and beit-preprocess-bench report it)
 };
 
 PreprocessedImage PreprocessEncodedImage(const ImageProcessor& processor, const uint8_t* data, size_t size,

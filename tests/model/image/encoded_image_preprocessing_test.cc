@@ -51,7 +51,7 @@ void ExpectSameBits(const PreprocessedImage& got, const PreprocessedImage& want,
 
 TEST(EncodedImagePreprocessing, FixturesGiveTransformersPixelValues) {
   const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(kDir + "manifest.json"));
-  int compared = 0;
+  int compared = 0, one_pass = 0;
   for (const auto& c : manifest["cases"]) {
     const std::vector<uint8_t> bytes = ReadFile(kDir + c["image"].get<std::string>());
     SafetensorsFile expected = SafetensorsFile::Open(kDir + c["expected"].get<std::string>());
@@ -60,6 +60,7 @@ TEST(EncodedImagePreprocessing, FixturesGiveTransformersPixelValues) {
       const std::string name = cfg.get<std::string>();
       ImageProcessor processor(LoadImageProcessorConfig(kDir + "configs/" + name + ".json"));
       const PreprocessedImage got = PreprocessEncodedImage(processor, bytes.data(), bytes.size());
+      one_pass += got.one_pass;
       const Tensor want = expected.ReadFloat(*expected.Find("pixel_values." + name));
       ASSERT_EQ(got.pixels.shape, want.shape) << c["image"] << " " << name;
       EXPECT_EQ(got.pixels.data, want.data) << c["image"] << " " << name;
@@ -69,6 +70,7 @@ TEST(EncodedImagePreprocessing, FixturesGiveTransformersPixelValues) {
     }
   }
   EXPECT_GT(compared, 20);
+  EXPECT_GT(one_pass, 5) << "the JPEG fixtures' configs without padding crops take the one pass";
 }
 
 TEST(EncodedImagePreprocessing, SameBitsAsDecodingWholeForEveryGeometry) {
@@ -102,7 +104,11 @@ TEST(EncodedImagePreprocessing, SameBitsAsDecodingWholeForEveryGeometry) {
           ImageProcessor processor(config);
           const std::string what = std::to_string(s.w) + "x" + std::to_string(s.h) +
                                    (full_chroma ? " 4:4:4 " : " 4:2:0 ") + Describe(config);
-          ExpectSameBits(PreprocessEncodedImage(processor, jpg.data(), jpg.size()), Whole(processor, jpg), what);
+          const PreprocessedImage got = PreprocessEncodedImage(processor, jpg.data(), jpg.size());
+          ExpectSameBits(got, Whole(processor, jpg), what);
+          // Every geometry but the crop larger than the resize (it pads) takes the one pass.
+          const bool pads = config.do_center_crop && (g[3] > g[0] || g[4] > g[1]);
+          EXPECT_EQ(got.one_pass, !pads) << what;
           ++cases;
         }
       }
@@ -117,15 +123,23 @@ TEST(EncodedImagePreprocessing, ImagesTheOnePassDoesNotTakeGiveTheSameBitsToo) {
   // Rotated by EXIF, PNG, greyscale JPEG, and NEAREST.
   for (const char* file : {"astronaut_96x64_exif6.jpg", "astronaut_320x240_rgb.png"}) {
     const std::vector<uint8_t> bytes = ReadFile(kDir + "images/" + file);
-    ExpectSameBits(PreprocessEncodedImage(processor, bytes.data(), bytes.size()), Whole(processor, bytes), file);
+    const PreprocessedImage got = PreprocessEncodedImage(processor, bytes.data(), bytes.size());
+    ExpectSameBits(got, Whole(processor, bytes), file);
+    EXPECT_FALSE(got.one_pass) << file;
   }
   std::vector<uint8_t> grey(40 * 30);
   for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint8_t>(i * 13);
   const std::vector<uint8_t> jpg = testing_jpeg::EncodeJpeg(40, 30, 1, JCS_GRAYSCALE, grey);
-  ExpectSameBits(PreprocessEncodedImage(processor, jpg.data(), jpg.size()), Whole(processor, jpg), "grey");
+  const PreprocessedImage grey_result = PreprocessEncodedImage(processor, jpg.data(), jpg.size());
+  ExpectSameBits(grey_result, Whole(processor, jpg), "grey");
+  EXPECT_FALSE(grey_result.one_pass);
+  std::vector<uint8_t> rgb(40 * 30 * 3, 90);
+  const std::vector<uint8_t> colour = testing_jpeg::EncodeJpeg(40, 30, 3, JCS_RGB, rgb);
   config.resample = ResampleFilter::kNearest;
   ImageProcessor nearest(config);
-  ExpectSameBits(PreprocessEncodedImage(nearest, jpg.data(), jpg.size()), Whole(nearest, jpg), "nearest");
+  const PreprocessedImage nearest_result = PreprocessEncodedImage(nearest, colour.data(), colour.size());
+  ExpectSameBits(nearest_result, Whole(nearest, colour), "nearest");
+  EXPECT_FALSE(nearest_result.one_pass);
 }
 
 TEST(EncodedImagePreprocessing, ErrorsAreTheWholeDecodesErrors) {
