@@ -18,8 +18,7 @@ struct Window {
 std::optional<Window> OnePassWindow(const ImageProcessorConfig& c) {
   if (!c.do_resize || c.resample == ResampleFilter::kNearest) return std::nullopt;
   if (!c.do_center_crop) return Window{0, 0, c.resize_height, c.resize_width};
-  auto floor_div2 = [](int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };  // as CenterCrop
-  const Window w{floor_div2(c.resize_height - c.crop_height), floor_div2(c.resize_width - c.crop_width),
+  const Window w{CenterCropOffset(c.resize_height, c.crop_height), CenterCropOffset(c.resize_width, c.crop_width),
                  c.crop_height, c.crop_width};
   if (w.top < 0 || w.left < 0 || w.top + w.height > c.resize_height || w.left + w.width > c.resize_width) {
     return std::nullopt;  // the crop pads: the general path

@@ -10,8 +10,7 @@ namespace {
 // transformers.image_transforms.center_crop on HWC uint8, including its zero padding.
 Image8 CenterCrop(const Image8& img, int64_t ch, int64_t cw) {
   const int64_t H = img.height, W = img.width, C = img.channels;
-  auto floor_div2 = [](int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
-  int64_t top = floor_div2(H - ch), left = floor_div2(W - cw);
+  int64_t top = CenterCropOffset(H, ch), left = CenterCropOffset(W, cw);
   const Image8* src = &img;
   Image8 padded;
   if (!(top >= 0 && top + ch <= H && left >= 0 && left + cw <= W)) {

@@ -12,6 +12,7 @@
 // - Inputs must be 3-channel (images) or 1-channel (label maps); others are ModelErrors.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "model/image/image.h"
@@ -19,6 +20,13 @@
 #include "model/tensor.h"
 
 namespace beit {
+
+// Where transformers' center_crop puts a crop of `crop` pixels in `size`: floor((size - crop) / 2),
+// negative when the crop is larger (it then pads).
+inline int64_t CenterCropOffset(int64_t size, int64_t crop) {
+  const int64_t v = size - crop;
+  return v >= 0 ? v / 2 : -((-v + 1) / 2);
+}
 
 class ImageProcessor {
  public:

@@ -43,8 +43,6 @@ inline uint8_t MulDiv255(uint32_t a, uint32_t b) {
   return static_cast<uint8_t>(((t >> 8) + t) >> 8);
 }
 
-// Everything libjpeg touches between setjmp and longjmp lives here, so the jump skips no C++
-// destructors: the caller owns the buffers.
 // Rows go to `rows` when given (3-component files only; `declined` when it is not one or `begin`
 // declines), else the whole image to `out`.
 struct RowSink {
@@ -52,6 +50,9 @@ struct RowSink {
   const std::function<void(int64_t y)>& row;
   bool declined = false;
 };
+
+// Everything libjpeg touches between setjmp and longjmp lives here, so the jump skips no C++
+// destructors: the caller owns the buffers. The row callbacks run between libjpeg calls.
 
 bool DecodeInto(jpeg_decompress_struct& cinfo, ErrorManager& err, const uint8_t* data, size_t size,
                 const DecodeLimits& limits, Image8& out, int& orientation, std::string& limit_error,
